@@ -1,0 +1,65 @@
+"""The node's event log: every cluster event as one JSON line, and told to subscribers.
+
+One JSON object per line (`ts`, `node`, `event`, then the event's fields) is what `clusterctl events`
+merges across nodes, so the file is flushed after each line: a node killed with SIGKILL has still
+written everything it raised.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+from typing import IO, Any
+
+import pykka
+
+from actors.base import CrashHandler, NodeActor, handles
+from actors.messages import EventRaised, RaiseEvent, SubscribeEvents
+
+log = logging.getLogger(__name__)
+
+
+def event_record(node: str, event: str, fields: dict[str, Any], ts: float) -> dict[str, Any]:
+    record: dict[str, Any] = {"ts": round(ts, 6), "node": node, "event": event}
+    for key, value in fields.items():
+        if key not in record:
+            record[key] = value
+    return record
+
+
+class EventLog(NodeActor):
+    def __init__(self, node: str, path: Path | None, *, on_crash: CrashHandler | None = None) -> None:
+        super().__init__(on_crash=on_crash)
+        self._node = node
+        self._path = path
+        self._file: IO[str] | None = None
+        self._subscribers: list[pykka.ActorRef[Any]] = []
+
+    def on_start(self) -> None:
+        if self._path is not None:
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = self._path.open("a", encoding="utf-8")
+
+    def on_stop(self) -> None:
+        if self._file is not None:
+            self._file.close()
+
+    @handles(SubscribeEvents)
+    def _subscribe(self, message: SubscribeEvents) -> None:
+        self._subscribers.append(message.subscriber)
+
+    @handles(RaiseEvent)
+    def _raise(self, message: RaiseEvent) -> None:
+        record = event_record(self._node, message.event, dict(message.fields), time.time())
+        log.info("event %s %s", message.event, json.dumps(dict(message.fields), default=str))
+        if self._file is not None:
+            self._file.write(json.dumps(record, default=str) + "\n")
+            self._file.flush()
+        raised = EventRaised(record)
+        for subscriber in list(self._subscribers):
+            try:
+                subscriber.tell(raised)
+            except pykka.ActorDeadError:
+                self._subscribers.remove(subscriber)

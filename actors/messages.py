@@ -1,0 +1,169 @@
+"""Internal messages (between the actors of one node) and ticks (from the timer service).
+
+Wire messages live in `cluster.messages`; these never cross the network, so they may carry actor
+references. Every one is frozen: actors never share mutable objects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pykka
+
+from cluster.messages import ControlReply, ControlRequest, WireMessage
+
+# -- test kit ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Barrier:
+    """Answered by every actor after all it received before; the test kit's idle detection."""
+
+
+# -- events ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RaiseEvent:
+    event: str
+    fields: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class SubscribeEvents:
+    subscriber: pykka.ActorRef[Any]
+
+
+@dataclass(frozen=True, slots=True)
+class EventRaised:
+    """One event as written to the event log: ts, node, event, then the event's fields."""
+
+    record: Mapping[str, Any]
+
+    @property
+    def event(self) -> str:
+        return str(self.record["event"])
+
+
+# -- transport ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SubscribePeers:
+    subscriber: pykka.ActorRef[Any]
+
+
+@dataclass(frozen=True, slots=True)
+class SubscribeMessages:
+    message_types: tuple[type, ...]
+    subscriber: pykka.ActorRef[Any]
+
+
+@dataclass(frozen=True, slots=True)
+class SubscribeDatagrams:
+    """Messages of these types arriving over UDP (membership's probes) go to `subscriber`.
+
+    Kept apart from `SubscribeMessages`: a datagram comes from no handshaken peer, so a message that is
+    only trusted from a peer (a readiness report) must never be accepted from one.
+    """
+
+    message_types: tuple[type, ...]
+    subscriber: pykka.ActorRef[Any]
+
+
+@dataclass(frozen=True, slots=True)
+class DatagramMessage:
+    address: tuple[str, int]
+    message: WireMessage
+
+
+@dataclass(frozen=True, slots=True)
+class PeerIsUp:
+    name: str
+    node_id: str
+    cluster_started: bool
+
+
+@dataclass(frozen=True, slots=True)
+class PeerIsDown:
+    name: str
+    node_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class MessageReceived:
+    peer: str
+    message: WireMessage
+
+
+@dataclass(frozen=True, slots=True)
+class SendTo:
+    peer: str
+    message: WireMessage
+
+
+@dataclass(frozen=True, slots=True)
+class StartListening:
+    """Start the transport's I/O once the node's actors have all subscribed."""
+
+
+@dataclass(frozen=True, slots=True)
+class StartTracking:
+    """Start dialing the layout's outgoing peers."""
+
+
+@dataclass(frozen=True, slots=True)
+class KeepConnected:
+    peer: str
+
+
+@dataclass(frozen=True, slots=True)
+class SetHelloReadiness:
+    started: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ControlRequestReceived:
+    conn_id: int
+    request: ControlRequest
+    reply_to: pykka.ActorRef[Any]
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerControl:
+    conn_id: int
+    reply: ControlReply
+
+
+@dataclass(frozen=True, slots=True)
+class StatusChanged:
+    """A component's latest snapshot, for the control endpoint's status answers."""
+
+    component: str
+    snapshot: Mapping[str, Any]
+
+
+# -- timers ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class StartTimer:
+    key: Hashable
+    deadline: float
+    target: pykka.ActorRef[Any]
+
+
+@dataclass(frozen=True, slots=True)
+class CancelTimer:
+    key: Hashable
+    target: pykka.ActorRef[Any]
+
+
+@dataclass(frozen=True, slots=True)
+class TimerFired:
+    """A tick: the requester's key and the time it was due (not the time it was delivered)."""
+
+    key: Hashable
+    due: float

@@ -1,0 +1,262 @@
+"""One node: its actors wired with explicit references, and `python -m actors.node` to run it alone.
+
+`NodeRuntime` is used both by the node process and by the in-process mode of the tests, so a test runs the
+very wiring a real node runs. Subscriptions are made here, in order, before the transport starts
+listening: a peer that says hello in the first millisecond is still seen by every actor that cares.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import random
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pykka
+
+from actors.clock import Clock, MonotonicClock
+from actors.connectivity import ConnectivityActor
+from actors.control import ControlEndpoint
+from actors.coordinator import CoordinatorActor
+from actors.effects import Neighbours
+from actors.events import EventLog
+from actors.messages import (
+    RaiseEvent,
+    StartListening,
+    StartTracking,
+    SubscribeEvents,
+    SubscribeMessages,
+    SubscribePeers,
+)
+from actors.reactor import PortInUse, Reactor
+from actors.timer import TimerService
+from actors.transport import Transport
+from cluster.connectivity import ConnectivityTracker
+from cluster.coordinator import Coordinator
+from cluster.layout import Layout, LayoutError, load_layout
+from cluster.messages import (
+    ClusterStarted,
+    ControlRequest,
+    NodeConnectivityLost,
+    NodeFullyConnected,
+    generate_node_id,
+)
+from cluster.peering import Address, Identity
+from cluster.rundir import RunDir
+
+log = logging.getLogger(__name__)
+
+EXIT_OK = 0
+EXIT_CRASHED = 1
+EXIT_BAD_LAYOUT = 2
+EXIT_PORT_IN_USE = 3
+
+
+@dataclass(frozen=True)
+class NodeActors:
+    events: pykka.ActorRef[Any]
+    timer: pykka.ActorRef[Any]
+    control: pykka.ActorRef[Any]
+    transport: pykka.ActorRef[Any]
+    tracker: pykka.ActorRef[Any]
+    coordinator: pykka.ActorRef[Any] | None
+
+    def all(self) -> list[pykka.ActorRef[Any]]:
+        refs = [self.events, self.timer, self.control, self.transport, self.tracker, self.coordinator]
+        return [ref for ref in refs if ref is not None]
+
+
+class NodeRuntime:
+    """The actors of one node of a layout; `start` wires and starts them, `stop` stops them."""
+
+    def __init__(
+        self,
+        layout: Layout,
+        name: str,
+        *,
+        run_dir: RunDir | None = None,
+        clock: Clock | None = None,
+        rng: random.Random | None = None,
+        on_crash: Callable[[str, BaseException], None] | None = None,
+        event_subscribers: tuple[pykka.ActorRef[Any], ...] = (),
+    ) -> None:
+        self.layout = layout
+        self.spec = layout.node(name)
+        self.name = name
+        self.run_dir = run_dir
+        self.clock = clock or MonotonicClock()
+        self.rng = rng or random.Random(int.from_bytes(os.urandom(16), "big"))
+        self.node_id = generate_node_id(self.rng)
+        self.generation = run_dir.next_generation(name) if run_dir is not None else 1
+        self.crashes: list[tuple[str, BaseException]] = []
+        self._on_crash = on_crash
+        self._event_subscribers = event_subscribers
+        self.actors: NodeActors | None = None
+
+    def _crashed(self, actor: str, error: BaseException) -> None:
+        self.crashes.append((actor, error))
+        if self._on_crash is not None:
+            self._on_crash(actor, error)
+
+    def start(self) -> NodeActors:
+        """Bind the port first (a taken port fails here, before any actor runs), then start the actors."""
+        timings = self.layout.timings
+        reactor = Reactor(
+            self.spec.host, self.spec.port, max_frame=timings.max_frame_size, max_datagram=timings.udp_buffer_size
+        )
+        crash = self._crashed
+        identity = Identity(
+            cluster=self.layout.cluster,
+            name=self.name,
+            node_id=self.node_id,
+            generation=self.generation,
+            layout_digest=self.layout.digest,
+        )
+        events_path = self.run_dir.events_file(self.name) if self.run_dir is not None else None
+        events = EventLog.start(self.name, events_path, on_crash=crash)
+        for subscriber in self._event_subscribers:
+            events.tell(SubscribeEvents(subscriber))
+        timer = TimerService.start(self.clock, on_crash=crash)
+        control = ControlEndpoint.start(
+            {
+                "node": self.name,
+                "role": self.spec.role,
+                "cluster": self.layout.cluster,
+                "id": self.node_id,
+                "generation": self.generation,
+                "layout_digest": self.layout.digest,
+            },
+            on_crash=crash,
+        )
+        addresses = {spec.name: Address(spec.host, spec.port) for spec in self.layout.nodes}
+        transport = Transport.start(
+            identity,
+            addresses,
+            reactor,
+            timer=timer,
+            events=events,
+            clock=self.clock,
+            rng=random.Random(self.rng.getrandbits(64)),
+            retry_min=timings.connect_retry_min,
+            retry_max=timings.connect_retry_max,
+            handshake_timeout=timings.handshake_timeout,
+            max_frame=timings.max_frame_size,
+            max_datagram=timings.udp_buffer_size,
+            on_crash=crash,
+        )
+        neighbours = Neighbours(transport=transport, events=events, timer=timer)
+        tracker_core = ConnectivityTracker(
+            self.name, self.node_id, self.layout.manager.name, self.layout.outgoing(self.name)
+        )
+        tracker = ConnectivityActor.start(tracker_core, neighbours, status=control, on_crash=crash)
+        coordinator = None
+        if self.spec.role == "manager":
+            coordinator_core = Coordinator(self.name, self.node_id, self.layout.names)
+            coordinator = CoordinatorActor.start(coordinator_core, neighbours, status=control, on_crash=crash)
+        transport.tell(SubscribeMessages((ControlRequest,), control))
+        transport.tell(SubscribePeers(tracker))
+        transport.tell(SubscribeMessages((ClusterStarted,), tracker))
+        if coordinator is not None:
+            transport.tell(SubscribePeers(coordinator))
+            transport.tell(SubscribeMessages((NodeFullyConnected, NodeConnectivityLost), coordinator))
+        events.tell(
+            RaiseEvent(
+                "node_started",
+                {
+                    "role": self.spec.role,
+                    "id": self.node_id,
+                    "generation": self.generation,
+                    "pid": os.getpid(),
+                    "address": f"{self.spec.host}:{self.spec.port}",
+                },
+            )
+        )
+        transport.tell(StartListening())
+        tracker.tell(StartTracking())
+        self.actors = NodeActors(events, timer, control, transport, tracker, coordinator)
+        return self.actors
+
+    def stop(self, *, timeout: float = 5.0) -> None:
+        if self.actors is None:
+            return
+        actors, self.actors = self.actors, None
+        try:
+            actors.events.tell(RaiseEvent("node_stopping", {"id": self.node_id}))
+        except pykka.ActorDeadError:
+            pass
+        for ref in [actors.coordinator, actors.tracker, actors.control, actors.transport, actors.timer, actors.events]:
+            if ref is None:
+                continue
+            try:
+                ref.stop(timeout=timeout)
+            except (pykka.ActorDeadError, pykka.Timeout):
+                pass
+
+
+def _configure_logging(run_dir: RunDir | None, name: str, verbose: bool) -> None:
+    handlers: list[logging.Handler] = []
+    if run_dir is not None:
+        run_dir.root.mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.FileHandler(run_dir.log_file(name), encoding="utf-8"))
+    else:
+        handlers.append(logging.StreamHandler(sys.stderr))
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format=f"%(asctime)s {name} %(levelname)s %(name)s: %(message)s",
+        handlers=handlers,
+        force=True,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m actors.node", description="Run one node of a layout.")
+    parser.add_argument("--layout", required=True, help="the layout YAML file")
+    parser.add_argument("--node", required=True, help="the name of the node to run")
+    parser.add_argument("--run-dir", help="run directory (default .cluster/<cluster name>)")
+    parser.add_argument("--verbose", action="store_true", help="debug logging")
+    args = parser.parse_args(argv)
+    try:
+        layout = load_layout(args.layout)
+        layout.node(args.node)
+    except LayoutError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_BAD_LAYOUT
+    except KeyError:
+        print(f"error: {args.layout}: no node named {args.node!r} (nodes: {', '.join(layout.names)})",
+              file=sys.stderr)
+        return EXIT_BAD_LAYOUT
+    run_dir = RunDir(Path(args.run_dir)) if args.run_dir else RunDir.default_for(layout.cluster)
+    _configure_logging(run_dir, args.node, args.verbose)
+    # Block the stop signals in every thread (threads inherit the mask); the main thread waits for them.
+    stop_signals = {signal.SIGTERM, signal.SIGINT}
+    signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
+    crashed = threading.Event()
+
+    def on_crash(actor: str, error: BaseException) -> None:
+        log.critical("actor %s crashed (%r): stopping the node", actor, error)
+        crashed.set()
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    runtime = NodeRuntime(layout, args.node, run_dir=run_dir, on_crash=on_crash)
+    try:
+        runtime.start()
+    except PortInUse as error:
+        log.error("cannot start %s: %s", args.node, error.strerror)
+        print(f"error: cannot start {args.node}: {error.strerror}", file=sys.stderr)
+        return EXIT_PORT_IN_USE
+    run_dir.write_pid(args.node, os.getpid())
+    received = signal.sigwait(stop_signals)
+    log.info("stopping on %s", signal.Signals(received).name)
+    runtime.stop()
+    return EXIT_CRASHED if crashed.is_set() else EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,322 @@
+"""The transport's I/O thread: one selector over the node's TCP listener, its UDP socket and its streams.
+
+The transport actor must never block on a socket, and pykka gives it no way to wait on file descriptors,
+so all socket work happens here. Commands arrive through a queue plus a wakeup pipe; what happens on the
+sockets goes back to the actor as messages (`deliver`). Frame boundaries are found here, so an oversized
+length prefix closes the connection before its body is ever buffered.
+"""
+
+from __future__ import annotations
+
+import collections
+import errno
+import itertools
+import logging
+import os
+import selectors
+import socket
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from cluster.codec import CodecError, FrameReader
+
+log = logging.getLogger(__name__)
+
+RECV_SIZE = 65536
+
+
+# -- what the reactor tells the transport actor ------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ConnAccepted:
+    conn_id: int
+    address: tuple[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class ConnEstablished:
+    conn_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class ConnClosed:
+    conn_id: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class FrameReceived:
+    conn_id: int
+    payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class DatagramReceived:
+    address: tuple[str, int]
+    payload: bytes
+
+
+def _not_started(event: Any) -> None:
+    raise RuntimeError(f"reactor event {event!r} before start")
+
+
+class PortInUse(OSError):
+    """The node's port is taken: the one start-up error a user most needs named plainly."""
+
+
+@dataclass(slots=True)
+class _Stream:
+    sock: socket.socket
+    reader: FrameReader
+    connecting: bool = False
+    closing: bool = False
+    outgoing: bytearray = field(default_factory=bytearray)
+
+
+class Reactor:
+    """Owns every socket of one node; everything but `start`/`stop` is called from other threads."""
+
+    def __init__(self, host: str, port: int, *, max_frame: int, max_datagram: int) -> None:
+        self._deliver: Callable[[Any], None] = _not_started
+        self._max_frame = max_frame
+        self._max_datagram = max_datagram
+        self._selector = selectors.DefaultSelector()
+        self._commands: collections.deque[tuple[Any, ...]] = collections.deque()
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
+        self._streams: dict[int, _Stream] = {}
+        self._accept_ids = itertools.count(-1, -1)  # negative: the peering core numbers dials positively
+        self._thread: threading.Thread | None = None
+        self._running = False
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.listener = self._bind(socket.socket(family, socket.SOCK_STREAM), host, port, "TCP")
+        self.listener.listen(128)
+        self.datagrams = self._bind(socket.socket(family, socket.SOCK_DGRAM), host, port, "UDP")
+        self._selector.register(self._wake_r, selectors.EVENT_READ, "wake")
+        self._selector.register(self.listener, selectors.EVENT_READ, "listen")
+        self._selector.register(self.datagrams, selectors.EVENT_READ, "udp")
+
+    @staticmethod
+    def _bind(sock: socket.socket, host: str, port: int, kind: str) -> socket.socket:
+        if sock.type == socket.SOCK_STREAM:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as error:
+            sock.close()
+            if error.errno == errno.EADDRINUSE:
+                raise PortInUse(error.errno, f"{kind} port {host}:{port} is already in use") from error
+            raise
+        sock.setblocking(False)
+        return sock
+
+    # -- commands (any thread) ------------------------------------------------------------------
+
+    def start(self, deliver: Callable[[Any], None]) -> None:
+        """Binding happens in the constructor, so a port in use fails start-up before any actor runs."""
+        self._deliver = deliver
+        self._running = True
+        self._thread = threading.Thread(target=self._run, name="transport-reactor", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._command("stop")
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def dial(self, conn_id: int, host: str, port: int) -> None:
+        self._command("dial", conn_id, host, port)
+
+    def send(self, conn_id: int, data: bytes) -> None:
+        self._command("send", conn_id, data)
+
+    def close(self, conn_id: int) -> None:
+        self._command("close", conn_id)
+
+    def send_datagram(self, address: tuple[str, int], data: bytes) -> None:
+        self._command("sendto", address, data)
+
+    def _command(self, *command: Any) -> None:
+        self._commands.append(command)
+        try:
+            os.write(self._wake_w, b"x")
+        except BlockingIOError:
+            pass  # the pipe is full, so a wakeup is pending anyway
+
+    # -- the loop (reactor thread) --------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            while self._running:
+                for key, mask in self._selector.select():
+                    self._on_ready(key, mask)
+                self._run_commands()
+        finally:
+            self._shutdown()
+
+    def _on_ready(self, key: selectors.SelectorKey, mask: int) -> None:
+        tag = key.data
+        if tag == "wake":
+            try:
+                while os.read(self._wake_r, 4096):
+                    pass
+            except BlockingIOError:
+                pass
+        elif tag == "listen":
+            self._accept()
+        elif tag == "udp":
+            self._read_datagrams()
+        else:
+            conn_id: int = tag
+            if mask & selectors.EVENT_WRITE:
+                self._on_writable(conn_id)
+            if mask & selectors.EVENT_READ and conn_id in self._streams:
+                self._on_readable(conn_id)
+
+    def _run_commands(self) -> None:
+        while self._commands:
+            name, *args = self._commands.popleft()
+            if name == "stop":
+                self._running = False
+            elif name == "dial":
+                self._dial(*args)
+            elif name == "send":
+                self._queue(*args)
+            elif name == "close":
+                self._close_when_flushed(*args)
+            elif name == "sendto":
+                self._sendto(*args)
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                sock, address = self.listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as error:
+                log.warning("accept failed: %s", error)
+                return
+            sock.setblocking(False)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            conn_id = next(self._accept_ids)
+            self._streams[conn_id] = _Stream(sock, FrameReader(max_size=self._max_frame))
+            self._selector.register(sock, selectors.EVENT_READ, conn_id)
+            self._deliver(ConnAccepted(conn_id, (str(address[0]), int(address[1]))))
+
+    def _dial(self, conn_id: int, host: str, port: int) -> None:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setblocking(False)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        code = sock.connect_ex((host, port))
+        if code not in (0, errno.EINPROGRESS, errno.EWOULDBLOCK):
+            sock.close()
+            self._deliver(ConnClosed(conn_id, f"connect to {host}:{port}: {os.strerror(code)}"))
+            return
+        self._streams[conn_id] = _Stream(sock, FrameReader(max_size=self._max_frame), connecting=True)
+        self._selector.register(sock, selectors.EVENT_WRITE, conn_id)
+
+    def _on_writable(self, conn_id: int) -> None:
+        stream = self._streams[conn_id]
+        if stream.connecting:
+            code = stream.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            if code != 0:
+                self._drop(conn_id, f"connect: {os.strerror(code)}")
+                return
+            stream.connecting = False
+            self._deliver(ConnEstablished(conn_id))
+        self._flush(conn_id)
+
+    def _on_readable(self, conn_id: int) -> None:
+        stream = self._streams[conn_id]
+        try:
+            data = stream.sock.recv(RECV_SIZE)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as error:
+            self._drop(conn_id, f"recv: {error.strerror or error}")
+            return
+        if not data:
+            self._drop(conn_id, "closed by peer")
+            return
+        try:
+            frames = stream.reader.feed(data)
+        except CodecError as error:
+            self._drop(conn_id, f"bad frame: {error}")
+            return
+        for payload in frames:
+            self._deliver(FrameReceived(conn_id, payload))
+
+    def _queue(self, conn_id: int, data: bytes) -> None:
+        stream = self._streams.get(conn_id)
+        if stream is None or stream.closing:
+            return
+        stream.outgoing += data
+        if not stream.connecting:
+            self._flush(conn_id)
+
+    def _flush(self, conn_id: int) -> None:
+        stream = self._streams.get(conn_id)
+        if stream is None:
+            return
+        while stream.outgoing:
+            try:
+                sent = stream.sock.send(stream.outgoing)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError as error:
+                self._drop(conn_id, f"send: {error.strerror or error}")
+                return
+            del stream.outgoing[:sent]
+        if not stream.outgoing and stream.closing:
+            self._drop(conn_id, "closed by this node")
+            return
+        events = selectors.EVENT_READ | (selectors.EVENT_WRITE if stream.outgoing else 0)
+        self._selector.modify(stream.sock, events, conn_id)
+
+    def _close_when_flushed(self, conn_id: int) -> None:
+        stream = self._streams.get(conn_id)
+        if stream is None:
+            return
+        stream.closing = True
+        if stream.connecting or not stream.outgoing:
+            self._drop(conn_id, "closed by this node")
+
+    def _drop(self, conn_id: int, reason: str) -> None:
+        stream = self._streams.pop(conn_id, None)
+        if stream is None:
+            return
+        self._selector.unregister(stream.sock)
+        stream.sock.close()
+        self._deliver(ConnClosed(conn_id, reason))
+
+    def _read_datagrams(self) -> None:
+        while True:
+            try:
+                data, address = self.datagrams.recvfrom(self._max_datagram + 1)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as error:
+                log.debug("recvfrom: %s", error)
+                return
+            self._deliver(DatagramReceived((str(address[0]), int(address[1])), data))
+
+    def _sendto(self, address: tuple[str, int], data: bytes) -> None:
+        try:
+            self.datagrams.sendto(data, address)
+        except OSError as error:
+            log.debug("sendto %s: %s", address, error)
+
+    def _shutdown(self) -> None:
+        for conn_id in list(self._streams):
+            stream = self._streams.pop(conn_id)
+            stream.sock.close()
+        self._selector.close()
+        self.listener.close()
+        self.datagrams.close()
+        os.close(self._wake_r)
+        os.close(self._wake_w)

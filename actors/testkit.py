@@ -1,0 +1,168 @@
+"""The actor test kit: a probe that records what it is told, and a way to wait until all is idle.
+
+Part of the product (DESIGN.md §5, as in trio): users testing their own providers need the same tools.
+Nothing here sleeps to wait: `wait_idle` uses barriers through every inbox, and the probe's waits are
+woken by the messages themselves.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import pykka
+import yaml
+
+from actors.messages import Barrier, EventRaised
+from cluster.layout import Layout
+
+
+class Recording:
+    """What a probe was told, readable from the test thread while the probe keeps recording."""
+
+    def __init__(self) -> None:
+        self._received: list[Any] = []
+        self._changed = threading.Condition()
+
+    def add(self, message: Any) -> None:
+        with self._changed:
+            self._received.append(message)
+            self._changed.notify_all()
+
+    def messages(self) -> list[Any]:
+        with self._changed:
+            return list(self._received)
+
+    def wait_for(self, predicate: Callable[[Any], bool], *, timeout: float = 10.0) -> Any:
+        """The first recorded message matching `predicate`, waiting for it if need be."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                for message in self._received:
+                    if predicate(message):
+                        return message
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(f"no matching message within {timeout}s; got {self._received!r}")
+                self._changed.wait(remaining)
+
+
+class Probe(pykka.ThreadingActor):
+    """A fake neighbour: records every message it is told."""
+
+    use_daemon_thread = True
+
+    def __init__(self, recording: Recording) -> None:
+        super().__init__()
+        self._recording = recording
+
+    def on_receive(self, message: Any) -> Any:
+        if not isinstance(message, Barrier):
+            self._recording.add(message)
+        return None
+
+
+class ProbeHandle:
+    """A probe started and held from test code: `handle.ref` to wire in, the methods to inspect."""
+
+    def __init__(self) -> None:
+        self.probe = Recording()
+        self.ref: pykka.ActorRef[Probe] = Probe.start(self.probe)
+
+    def messages(self) -> list[Any]:
+        return self.probe.messages()
+
+    def of_type(self, message_type: type) -> list[Any]:
+        return [message for message in self.messages() if isinstance(message, message_type)]
+
+    def events(self, name: str | None = None) -> list[dict[str, Any]]:
+        records = [dict(m.record) for m in self.of_type(EventRaised)]
+        return [r for r in records if name is None or r["event"] == name]
+
+    def wait_for(self, predicate: Callable[[Any], bool], *, timeout: float = 10.0) -> Any:
+        return self.probe.wait_for(predicate, timeout=timeout)
+
+    def wait_event(self, name: str, *, timeout: float = 10.0, **fields: Any) -> dict[str, Any]:
+        def matches(message: Any) -> bool:
+            return (
+                isinstance(message, EventRaised)
+                and message.record.get("event") == name
+                and all(message.record.get(key) == value for key, value in fields.items())
+            )
+
+        return dict(self.wait_for(matches, timeout=timeout).record)
+
+    def stop(self) -> None:
+        try:
+            self.ref.stop(timeout=5)
+        except pykka.ActorDeadError:
+            pass
+
+
+def wait_idle(refs: Iterable[pykka.ActorRef[Any]], *, timeout: float = 5.0) -> None:
+    """Return once every given actor has processed everything it was told and told nothing new.
+
+    A round of barriers is answered by each actor after all that was in its inbox; if after a whole round
+    every inbox is still empty, nothing can be in flight between these actors. Messages from outside
+    them (sockets, timers on a real clock) can of course arrive later.
+    """
+    refs = list(refs)
+    deadline = time.monotonic() + timeout
+    while True:
+        for ref in refs:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError("actors did not become idle")
+            try:
+                ref.ask(Barrier(), timeout=remaining)
+            except pykka.ActorDeadError:
+                continue
+        if all(ref.actor_inbox.empty() for ref in refs if ref.is_alive()):
+            return
+
+
+def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
+    """Ports free for both TCP and UDP right now, held open together so that they are distinct."""
+    held: list[socket.socket] = []
+    ports: list[int] = []
+    try:
+        while len(ports) < count:
+            tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            tcp.bind((host, 0))
+            port = tcp.getsockname()[1]
+            udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            try:
+                udp.bind((host, port))
+            except OSError:
+                tcp.close()
+                udp.close()
+                continue
+            held += [tcp, udp]
+            ports.append(port)
+    finally:
+        for sock in held:
+            sock.close()
+    return ports
+
+
+def layout_with_ports(layout: Layout, ports: list[int] | None = None, **overrides: Any) -> str:
+    """The same layout as YAML text with every node on a fresh free port (tests never use fixed ones).
+
+    Nodes are written out one by one and `connect` per node, so the result means exactly what the
+    original meant. `overrides` replace top-level keys (for instance `cluster` or `timings`).
+    """
+    ports = ports or free_ports(len(layout.nodes))
+    document: dict[str, Any] = {
+        "cluster": layout.cluster,
+        "preset": layout.preset,
+        "nodes": {
+            spec.name: {"role": spec.role, "host": spec.host, "port": port}
+            for spec, port in zip(layout.nodes, ports, strict=True)
+        },
+        "connect": {spec.name: list(layout.outgoing(spec.name)) for spec in layout.nodes},
+    }
+    document.update(overrides)
+    return yaml.safe_dump(document, sort_keys=False)

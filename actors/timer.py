@@ -1,0 +1,82 @@
+"""The node's timer service: the only thing in a node that waits for time to pass.
+
+Actors ask for a tick with `StartTimer(key, deadline, target)` and receive `TimerFired(key, due)`.
+Re-arming a key replaces the earlier deadline. With a real clock a waiter thread sleeps until the next
+deadline; with a `ManualClock` there is no thread and ticks fire when the test advances the clock.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pykka
+
+from actors.base import CrashHandler, NodeActor, handles
+from actors.clock import Clock, ManualClock
+from actors.messages import CancelTimer, StartTimer, TimerFired
+from cluster.timers import TimerSet
+
+
+class TimerService(NodeActor):
+    def __init__(self, clock: Clock, *, on_crash: CrashHandler | None = None) -> None:
+        super().__init__(on_crash=on_crash)
+        self._clock = clock
+        self._timers = TimerSet()
+        self._changed = threading.Condition()
+        self._stopping = False
+        self._waiter: threading.Thread | None = None
+
+    def on_start(self) -> None:
+        if isinstance(self._clock, ManualClock):
+            self._clock.attach(self._fire_due)
+        else:
+            self._waiter = threading.Thread(target=self._wait_loop, name="timer-waiter", daemon=True)
+            self._waiter.start()
+
+    def on_stop(self) -> None:
+        with self._changed:
+            self._stopping = True
+            self._changed.notify_all()
+        if isinstance(self._clock, ManualClock):
+            self._clock.detach(self._fire_due)
+        if self._waiter is not None:
+            self._waiter.join(timeout=2)
+
+    @handles(StartTimer)
+    def _start(self, message: StartTimer) -> None:
+        with self._changed:
+            self._timers.schedule((message.target.actor_urn, message.key), message.deadline, message)
+            self._changed.notify_all()
+
+    @handles(CancelTimer)
+    def _cancel(self, message: CancelTimer) -> None:
+        with self._changed:
+            self._timers.cancel((message.target.actor_urn, message.key))
+
+    def _fire_due(self) -> None:
+        with self._changed:
+            due = self._timers.pop_due(self._clock.now())
+        for timer in due:
+            request: StartTimer = timer.payload
+            _tell_quietly(request.target, TimerFired(request.key, timer.deadline))
+
+    def _wait_loop(self) -> None:
+        while True:
+            with self._changed:
+                if self._stopping:
+                    return
+                deadline = self._timers.next_deadline()
+                timeout = None if deadline is None else max(0.0, deadline - self._clock.now())
+                if timeout is None or timeout > 0:
+                    self._changed.wait(timeout)
+                    continue
+            self._fire_due()
+
+
+def _tell_quietly(target: pykka.ActorRef[Any], message: Any) -> None:
+    """A tick for an actor that has stopped is simply moot."""
+    try:
+        target.tell(message)
+    except pykka.ActorDeadError:
+        pass

@@ -1,0 +1,243 @@
+"""`clusterctl`: spawn a layout, watch it form, poke it, and bring it down.
+
+Every error the user can cause (a bad layout, a cluster already running, a node that is not running)
+ends as one clear line on stderr and a non-zero exit code, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from cluster.control import ControlError
+from cluster.launcher import Cluster, LaunchError, NodeState, prepare
+from cluster.layout import LayoutError, load_layout
+from cluster.rundir import RunDir
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+def _say(line: str) -> None:
+    print(line, flush=True)
+
+
+def _find_cluster(args: argparse.Namespace) -> Cluster:
+    """The run directory from --run-dir, else the only cluster under ./.cluster, else --cluster NAME."""
+    if args.run_dir:
+        return Cluster.from_run_dir(RunDir(Path(args.run_dir)))
+    base = Path.cwd() / ".cluster"
+    if args.cluster:
+        return Cluster.from_run_dir(RunDir(base / args.cluster))
+    candidates = sorted(path.parent for path in base.glob("*/layout.yaml"))
+    if not candidates:
+        raise LaunchError("no cluster here: start one with `clusterctl up LAYOUT` (or pass --run-dir)")
+    if len(candidates) > 1:
+        names = ", ".join(path.name for path in candidates)
+        raise LaunchError(f"several clusters under {base} ({names}): choose one with --cluster NAME")
+    return Cluster.from_run_dir(RunDir(candidates[0]))
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    run_dir = RunDir(Path(args.run_dir)) if args.run_dir else None
+    cluster = prepare(Path(args.layout), run_dir)
+    result = cluster.up(timeout=args.timeout, progress=_say)
+    if result.started:
+        return 0
+    print(f"error: cluster {cluster.layout.cluster!r} did not start within {result.elapsed:.1f}s "
+          f"({len(result.reported)}/{len(cluster.layout.nodes)} reported)", file=sys.stderr)
+    for name, problem in result.problems.items():
+        print(f"  {name}: {problem}", file=sys.stderr)
+    print("the nodes are left running for inspection; `clusterctl down` stops them", file=sys.stderr)
+    return EXIT_FAILED
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    cluster = _find_cluster(args)
+    states = cluster.states()
+    if args.json:
+        for state in states:
+            print(json.dumps(_state_json(state)))
+        return 0
+    manager_view = next((s.status.get("readiness") for s in states if s.status and "readiness" in s.status), None)
+    header = f"cluster {cluster.layout.cluster!r} ({cluster.run_dir.root})"
+    if manager_view:
+        header += f": {manager_view['state']}"
+        if manager_view["missing"]:
+            header += f", missing {', '.join(manager_view['missing'])}"
+    print(header)
+    rows = [("NODE", "ROLE", "ADDRESS", "PID", "ALIVE", "READINESS", "PEERS UP")]
+    for state in states:
+        rows.append(_state_row(state))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    return 0
+
+
+def _state_row(state: NodeState) -> tuple[str, ...]:
+    alive = {"T": "stopped"}.get(state.process, "yes") if state.alive else "no"
+    readiness, peers = "-", "-"
+    if state.status:
+        connectivity = state.status.get("connectivity", {})
+        outgoing = connectivity.get("outgoing", [])
+        up = connectivity.get("peers_up", [])
+        readiness = "started" if connectivity.get("cluster_started") else (
+            "connected" if connectivity.get("fully_connected") else "connecting")
+        missing = [peer for peer in outgoing if peer not in up]
+        peers = f"{len(up)}" + (f" (missing {', '.join(missing)})" if missing else "")
+    elif state.error:
+        readiness = "unreachable"
+    return (state.name, state.role, state.address, str(state.pid or "-"), alive, readiness, peers)
+
+
+def _state_json(state: NodeState) -> dict[str, Any]:
+    return {"node": state.name, "role": state.role, "address": state.address, "pid": state.pid,
+            "alive": state.alive, "process_state": state.process, "status": state.status, "error": state.error}
+
+
+def cmd_events(args: argparse.Namespace) -> int:
+    cluster = _find_cluster(args)
+    records = (cluster.follow_events(duration=args.duration) if args.follow or args.duration
+               else iter(cluster.all_events()))
+    try:
+        for record in records:
+            print(json.dumps(record) if args.json else _event_line(record), flush=True)
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def _event_line(record: dict[str, Any]) -> str:
+    stamp = time.strftime("%H:%M:%S", time.localtime(record.get("ts", 0))) + f".{int(record.get('ts', 0) * 1000) % 1000:03d}"
+    fields = " ".join(f"{key}={json.dumps(value)}" for key, value in record.items()
+                      if key not in ("ts", "node", "event"))
+    return f"{stamp} {record.get('node', '?'):<12} {record.get('event', '?'):<24} {fields}".rstrip()
+
+
+def cmd_kill(args: argparse.Namespace) -> int:
+    cluster = _find_cluster(args)
+    cluster.layout.node(args.node)
+    signum = signal.Signals["SIG" + args.signal.upper().removeprefix("SIG")]
+    pid = cluster.signal(args.node, signum)
+    _say(f"sent {signum.name} to {args.node} (pid {pid})")
+    return 0
+
+
+def cmd_start(args: argparse.Namespace) -> int:
+    cluster = _find_cluster(args)
+    cluster.layout.node(args.node)
+    pid = cluster.spawn(args.node)
+    _say(f"started {args.node} (pid {pid})")
+    return 0
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    cluster = _find_cluster(args)
+    cluster.down(grace=args.grace, progress=_say)
+    return 0
+
+
+def cmd_layout_check(args: argparse.Namespace) -> int:
+    layout = load_layout(args.file)
+    _say(f"{args.file}: ok: cluster {layout.cluster!r}, preset {layout.preset!r}, {len(layout.nodes)} nodes "
+         f"(digest {layout.digest})")
+    for spec in layout.nodes:
+        peers = ", ".join(layout.outgoing(spec.name)) or "-"
+        _say(f"  {spec.name:<12} {spec.role:<8} {spec.host}:{spec.port}  connects to {peers}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """The quick start: up, status, a few seconds of events, down. The cluster is stopped even on error."""
+    run_dir = RunDir(Path(args.run_dir)) if args.run_dir else None
+    cluster = prepare(Path(args.layout), run_dir)
+    args.run_dir = str(cluster.run_dir.root)
+    try:
+        result = cluster.up(timeout=args.timeout, progress=_say)
+        if not result.started:
+            for name, problem in result.problems.items():
+                print(f"  {name}: {problem}", file=sys.stderr)
+            return EXIT_FAILED
+        _say("")
+        cmd_status(argparse.Namespace(run_dir=args.run_dir, cluster=None, json=False))
+        _say(f"\nthe event stream, for {args.seconds:.0f}s:")
+        for record in cluster.follow_events(duration=args.seconds):
+            _say(_event_line(record))
+        return 0
+    finally:
+        _say("")
+        cluster.down(progress=_say)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="clusterctl", description=__doc__.splitlines()[0])
+    parser.add_argument("--run-dir", help="the cluster's run directory (default .cluster/<cluster name>)")
+    parser.add_argument("--cluster", help="which cluster under ./.cluster, when there are several")
+    verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+
+    up = verbs.add_parser("up", help="spawn every node of a layout and wait for cluster_started")
+    up.add_argument("layout", help="layout YAML file")
+    up.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for cluster_started")
+    up.set_defaults(run=cmd_up)
+
+    status = verbs.add_parser("status", help="nodes, roles, pids, readiness and peers")
+    status.add_argument("--json", action="store_true", help="one JSON object per node")
+    status.set_defaults(run=cmd_status)
+
+    events = verbs.add_parser("events", help="every node's events in time order")
+    events.add_argument("--follow", "-f", action="store_true", help="keep printing new events")
+    events.add_argument("--duration", type=float, help="with --follow, stop after this many seconds")
+    events.add_argument("--json", action="store_true", help="one JSON object per line, as in the event log")
+    events.set_defaults(run=cmd_events)
+
+    kill = verbs.add_parser("kill", help="send a signal to one node (default KILL)")
+    kill.add_argument("node")
+    kill.add_argument("--signal", "-s", default="KILL", choices=["KILL", "TERM", "STOP", "CONT", "INT"],
+                      type=str.upper)
+    kill.set_defaults(run=cmd_kill)
+
+    start = verbs.add_parser("start", help="start a stopped node of the running layout again")
+    start.add_argument("node")
+    start.set_defaults(run=cmd_start)
+
+    down = verbs.add_parser("down", help="stop every node: SIGTERM, then SIGKILL after a grace period")
+    down.add_argument("--grace", type=float, default=5.0, help="seconds before SIGKILL")
+    down.set_defaults(run=cmd_down)
+
+    layout = verbs.add_parser("layout", help="layout tools")
+    layout_verbs = layout.add_subparsers(dest="layout_verb", required=True, metavar="VERB")
+    check = layout_verbs.add_parser("check", help="validate a layout file and show its topology")
+    check.add_argument("file")
+    check.set_defaults(run=cmd_layout_check)
+
+    demo = verbs.add_parser("demo", help="up, status, a few seconds of events, then down")
+    demo.add_argument("layout", nargs="?", default="layouts/local.yaml")
+    demo.add_argument("--seconds", type=float, default=3.0, help="how long to show the event stream")
+    demo.add_argument("--timeout", type=float, default=30.0)
+    demo.set_defaults(run=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.run(args))
+    except LayoutError as error:
+        print(f"error: invalid layout:\n{error}", file=sys.stderr)
+        return EXIT_USAGE
+    except (LaunchError, ControlError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyError as error:
+        print(f"error: no such node: {error.args[0]}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,74 @@
+"""Where a running cluster keeps its files, and the one piece of node state that must survive a restart.
+
+Layout of a run directory (default `.cluster/<cluster name>/`):
+
+    layout.yaml            the layout the cluster was started with (nodes restart from this copy)
+    <node>.pid             pid of the node's process
+    <node>.log             the node's log (stdout and stderr too)
+    <node>.events.jsonl    the node's event log, one JSON object per line
+    <node>.generation      the node's generation: grows by one at every start (DESIGN.md §3)
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class RunDir:
+    root: Path
+
+    @classmethod
+    def default_for(cls, cluster: str, base: Path | None = None) -> RunDir:
+        return cls((base or Path.cwd()) / ".cluster" / cluster)
+
+    @property
+    def layout_file(self) -> Path:
+        return self.root / "layout.yaml"
+
+    def pid_file(self, node: str) -> Path:
+        return self.root / f"{node}.pid"
+
+    def log_file(self, node: str) -> Path:
+        return self.root / f"{node}.log"
+
+    def events_file(self, node: str) -> Path:
+        return self.root / f"{node}.events.jsonl"
+
+    def generation_file(self, node: str) -> Path:
+        return self.root / f"{node}.generation"
+
+    def read_pid(self, node: str) -> int | None:
+        try:
+            text = self.pid_file(node).read_text().strip()
+        except OSError:
+            return None
+        return int(text) if text.isdigit() else None
+
+    def write_pid(self, node: str, pid: int) -> None:
+        _write_atomically(self.pid_file(node), f"{pid}\n")
+
+    def next_generation(self, node: str) -> int:
+        """Read, increment and persist the generation before the node says hello to anyone."""
+        path = self.generation_file(node)
+        try:
+            previous = int(path.read_text().strip() or 0)
+        except FileNotFoundError:
+            previous = 0
+        except ValueError as error:
+            raise ValueError(f"{path}: generation file is corrupt: {error}") from error
+        generation = previous + 1
+        _write_atomically(path, f"{generation}\n")
+        return generation
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.name + ".tmp")
+    with temporary.open("w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)

@@ -1,0 +1,90 @@
+"""Several whole nodes in one process over real loopback sockets: the readiness flow end to end, fast."""
+
+from __future__ import annotations
+
+import socket
+import struct
+from collections.abc import Iterator
+
+import pytest
+
+from actors.inprocess import InProcessCluster
+from actors.testkit import ProbeHandle
+from cluster.codec import encode, frame
+from cluster.control import request
+from cluster.layout import Layout
+from cluster.messages import Hello, NodeFullyConnected
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture
+def events() -> Iterator[ProbeHandle]:
+    probe = ProbeHandle()
+    yield probe
+    probe.stop()
+
+
+@pytest.fixture
+def cluster(zeek_small: Layout, events: ProbeHandle) -> Iterator[InProcessCluster]:
+    with InProcessCluster(zeek_small, event_subscribers=(events.ref,)) as running:
+        yield running
+
+
+def started_on(events: ProbeHandle, names: tuple[str, ...]) -> None:
+    for name in names:
+        events.wait_event("cluster_started", node=name)
+
+
+def test_layout_forms_and_every_node_sees_cluster_started(cluster: InProcessCluster, events: ProbeHandle) -> None:
+    started_on(events, cluster.layout.names)
+    cluster.wait_idle()
+    reports = events.events("node_reported")
+    assert sorted(r["name"] for r in reports) == sorted(cluster.layout.names)
+    assert len(events.events("cluster_announced")) == 1
+    manager = cluster.layout.manager
+    status = request(manager.host, manager.port, "status").body
+    assert status["readiness"]["state"] == "ready"
+    assert status["connectivity"]["fully_connected"] is True
+
+
+def test_worker_loss_degrades_and_restart_recovers_with_replay(cluster: InProcessCluster, events: ProbeHandle) -> None:
+    started_on(events, cluster.layout.names)
+    cluster.stop("worker-2")
+    degraded = events.wait_event("cluster_degraded", node="manager")
+    assert degraded["missing"] == ["worker-2"]
+    cluster.start("worker-2")
+    events.wait_event("cluster_recovered", node="manager")
+    events.wait_event("cluster_started", node="worker-2", replay=True)
+    assert len(events.events("cluster_announced")) == 1
+
+
+def test_garbage_and_strangers_are_dropped_and_the_node_lives_on(
+    cluster: InProcessCluster, events: ProbeHandle
+) -> None:
+    started_on(events, cluster.layout.names)
+    manager = cluster.layout.manager
+    # garbage frame, then an oversized length prefix
+    with socket.create_connection((manager.host, manager.port), timeout=2) as raw:
+        raw.sendall(frame(b"\xc1\xc1 not msgpack"))
+        raw.sendall(struct.pack(">I", 2**31))
+        raw.settimeout(2)
+        while raw.recv(65536):
+            pass  # the node closes the connection on the oversized frame
+    # a stranger from another cluster is refused with a reason
+    stranger = Hello(cluster="other", name="worker-1", node_id="x", generation=9, protocol_version=1,
+                     layout_digest="x", cluster_started=False)
+    with socket.create_connection((manager.host, manager.port), timeout=2) as raw:
+        raw.sendall(frame(encode(stranger)))
+        raw.settimeout(2)
+        while raw.recv(65536):
+            pass
+    refused = events.wait_event("handshake_refused", node="manager", reason="other-cluster")
+    assert refused["by"] == "self"
+    # a forged report over a UDP datagram is not a handshaken peer's message: nothing changes
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+        udp.sendto(encode(NodeFullyConnected("worker-1", "forged", False)), (manager.host, manager.port))
+        udp.sendto(b"\xff" * 3000, (manager.host, manager.port))
+    cluster.wait_idle()
+    assert request(manager.host, manager.port, "status").body["readiness"]["state"] == "ready"
+    assert cluster.nodes["manager"].crashes == []

@@ -1,0 +1,146 @@
+"""The transport's pure rules: hello refusals (one per reason), peerings, redial with backoff."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import replace
+
+import pytest
+
+from cluster.effects import Emit, StartTimer
+from cluster.messages import PROTOCOL_VERSION, ControlRequest, Hello, HelloRefused, NodeFullyConnected
+from cluster.peering import (
+    Address,
+    Close,
+    Deliver,
+    DeliverControl,
+    Dial,
+    Dropped,
+    Identity,
+    PeerDown,
+    PeeringTable,
+    PeerUp,
+    SendOn,
+    redial_key,
+)
+
+ME = Identity(cluster="c", name="worker-1", node_id="w1", generation=3, layout_digest="abc")
+ADDRESSES = {"manager": Address("127.0.0.1", 1), "proxy-1": Address("127.0.0.1", 2)}
+
+
+def table() -> PeeringTable:
+    return PeeringTable(ME, ADDRESSES, retry_min=0.1, retry_max=1.0, handshake_timeout=2.0, rng=random.Random(7))
+
+
+def hello(name: str = "manager", **changes: object) -> Hello:
+    base = Hello(cluster="c", name=name, node_id=f"{name}-id", generation=1, protocol_version=PROTOCOL_VERSION,
+                 layout_digest="abc", cluster_started=False)
+    return replace(base, **changes)
+
+
+def dial_and_connect(core: PeeringTable, peer: str = "manager", now: float = 0.0) -> int:
+    (dial,) = core.want(peer)
+    assert isinstance(dial, Dial) and dial.peer == peer
+    effects = core.connected(dial.conn_id, now)
+    assert isinstance(effects[0], SendOn) and isinstance(effects[0].message, Hello)
+    return dial.conn_id
+
+
+def test_valid_hello_brings_the_peering_up_once() -> None:
+    core = table()
+    conn = dial_and_connect(core)
+    assert core.received(conn, hello(cluster_started=True), 0.0) == [PeerUp("manager", "manager-id", True)]
+    assert core.is_up("manager")
+    assert core.send("manager", NodeFullyConnected("worker-1", "w1", False)) == [
+        SendOn(conn, NodeFullyConnected("worker-1", "w1", False))
+    ]
+    assert core.received(conn, NodeFullyConnected("manager", "m", False), 0.0) == [
+        Deliver("manager", NodeFullyConnected("manager", "m", False))
+    ]
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"protocol_version": PROTOCOL_VERSION + 1}, "protocol-version"),
+        ({"cluster": "other"}, "other-cluster"),
+        ({"name": "stranger"}, "unknown-node"),
+        ({"layout_digest": "zzz"}, "other-layout"),
+        ({"name": "worker-1"}, "name-held"),
+        ({"name": "proxy-1"}, "unexpected-node"),
+    ],
+)
+def test_hello_refusals(change: dict[str, object], reason: str) -> None:
+    core = table()
+    conn = dial_and_connect(core)
+    effects = core.received(conn, hello(**change), 0.0)
+    refusal = effects[0]
+    assert isinstance(refusal, SendOn) and isinstance(refusal.message, HelloRefused)
+    assert refusal.message.reason == reason
+    assert Close(conn) in effects
+    assert any(isinstance(e, Emit) and e.fields["reason"] == reason and e.fields["by"] == "self" for e in effects)
+    assert not core.is_up("manager")
+
+
+def test_name_held_by_live_id_is_refused_but_a_newer_generation_replaces_it() -> None:
+    core = table()
+    first = dial_and_connect(core)
+    core.received(first, hello(generation=5), 0.0)
+    same_gen = core.accepted(-1, 0.0)
+    assert isinstance(same_gen[0], SendOn)
+    refused = core.received(-1, hello(node_id="impostor", generation=5), 0.0)
+    assert refused[0].message.reason == "name-held"
+    core.accepted(-2, 0.0)
+    replaced = core.received(-2, hello(node_id="reborn", generation=6), 0.0)
+    assert Close(first) in replaced
+    assert PeerDown("manager", "manager-id") in replaced
+    assert PeerUp("manager", "reborn", False) in replaced
+    # the old connection's close is now moot
+    assert not [e for e in core.closed(first, 1.0) if isinstance(e, PeerDown)]
+
+
+def test_peer_refusal_is_an_event_and_closes() -> None:
+    core = table()
+    conn = dial_and_connect(core)
+    effects = core.received(conn, HelloRefused("other-layout", "nope"), 0.0)
+    assert Close(conn) in effects
+    assert any(isinstance(e, Emit) and e.fields["by"] == "peer" for e in effects)
+
+
+def test_lost_peering_goes_down_and_redials_with_growing_backoff() -> None:
+    core = table()
+    conn = dial_and_connect(core)
+    core.received(conn, hello(), 0.0)
+    effects = core.closed(conn, 10.0)
+    assert effects[0] == PeerDown("manager", "manager-id")
+    (timer,) = [e for e in effects if isinstance(e, StartTimer)]
+    assert timer.key == redial_key("manager") and 10.05 <= timer.deadline <= 10.1
+    delays = []
+    now = 10.0
+    for _ in range(6):
+        (dial,) = core.timer(redial_key("manager"), now)
+        (retry,) = core.closed(dial.conn_id, now, "refused")
+        delays.append(retry.deadline - now)
+    assert all(0.05 <= d <= 1.0 for d in delays)
+    assert delays[-1] >= 0.5  # capped window [max/2, max]
+
+
+def test_control_request_before_hello_is_delivered_other_messages_are_not() -> None:
+    core = table()
+    core.accepted(-1, 0.0)
+    request = ControlRequest(command="status", args={})
+    assert core.received(-1, request, 0.0) == [DeliverControl(-1, request)]
+    core.accepted(-2, 0.0)
+    effects = core.received(-2, NodeFullyConnected("x", "y", False), 0.0)
+    assert isinstance(effects[0], Dropped) and Close(-2) in effects
+
+
+def test_handshake_timeout_closes_a_silent_dial() -> None:
+    core = table()
+    conn = dial_and_connect(core)
+    effects = core.timer(("handshake", conn), 5.0)
+    assert Close(conn) in effects
+
+
+def test_sending_without_a_peering_is_dropped_not_raised() -> None:
+    assert isinstance(table().send("manager", NodeFullyConnected("a", "b", False))[0], Dropped)

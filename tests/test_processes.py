@@ -1,0 +1,138 @@
+"""End to end: real node processes spawned by `clusterctl` from layouts/zeek-small.yaml on free ports.
+
+Every test stops every process it started, by pid, even when it fails (the `cli` fixture's teardown).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from actors.testkit import layout_with_ports
+from cluster.layout import load_layout
+from cluster.processes import node_process_alive
+from cluster.rundir import RunDir
+from tests.conftest import LAYOUTS, ROOT
+
+pytestmark = pytest.mark.timeout(120)
+
+EVENT_WAIT = 20.0
+
+
+class Cli:
+    def __init__(self, tmp_path: Path) -> None:
+        source = load_layout(LAYOUTS / "zeek-small.yaml")
+        self.layout_file = tmp_path / "zeek-small.yaml"
+        self.layout_file.write_text(layout_with_ports(source))
+        self.run_dir = RunDir(tmp_path / "run")
+        self.names = source.names
+
+    def __call__(self, *args: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "cluster.cli", "--run-dir", str(self.run_dir.root), *args]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+        if check and result.returncode != 0:
+            raise AssertionError(f"{' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
+        return result
+
+    def pids(self) -> dict[str, int]:
+        pids = {name: self.run_dir.read_pid(name) for name in self.names}
+        return {name: pid for name, pid in pids.items() if pid is not None}
+
+    def events(self, node: str) -> list[dict[str, Any]]:
+        path = self.run_dir.events_file(node)
+        if not path.exists():
+            return []
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+    def wait_event(self, node: str, predicate: Callable[[dict[str, Any]], bool], *, after: int = 0) -> dict[str, Any]:
+        """Poll the node's event log (a file written by another process: polling is the only way)."""
+        deadline = time.monotonic() + EVENT_WAIT
+        while time.monotonic() < deadline:
+            for record in self.events(node)[after:]:
+                if predicate(record):
+                    return record
+            time.sleep(0.05)
+        raise AssertionError(f"no such event on {node}; events: {self.events(node)[after:]}")
+
+    def kill_everything(self) -> None:
+        for name, pid in self.pids().items():
+            if node_process_alive(pid, name):
+                os.kill(pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def cli(tmp_path: Path) -> Iterator[Cli]:
+    runner = Cli(tmp_path)
+    try:
+        yield runner
+    finally:
+        runner.kill_everything()
+
+
+def named(event: str, **fields: Any) -> Callable[[dict[str, Any]], bool]:
+    return lambda record: record["event"] == event and all(record.get(k) == v for k, v in fields.items())
+
+
+def test_up_status_down(cli: Cli) -> None:
+    up = cli("up", str(cli.layout_file), "--timeout", "30")
+    assert "cluster_started" in up.stdout and "fully connected 5/5" in up.stdout
+    again = cli("up", str(cli.layout_file), check=False)
+    assert again.returncode != 0 and "already running" in again.stderr
+    status = cli("status", "--json")
+    rows = [json.loads(line) for line in status.stdout.splitlines()]
+    assert {row["node"] for row in rows} == set(cli.names)
+    assert all(row["alive"] and row["status"]["connectivity"]["cluster_started"] for row in rows)
+    pids = cli.pids()
+    cli("down")
+    assert not any(node_process_alive(pid) for pid in pids.values())
+
+
+def test_killed_worker_degrades_and_restarted_worker_recovers(cli: Cli) -> None:
+    cli("up", str(cli.layout_file), "--timeout", "30")
+    mark = len(cli.events("manager"))
+    cli("kill", "worker-2")
+    degraded = cli.wait_event("manager", named("cluster_degraded"), after=mark)
+    assert degraded["missing"] == ["worker-2"]
+    cli("start", "worker-2")
+    cli.wait_event("manager", named("cluster_recovered"), after=mark)
+    cli.wait_event("worker-2", named("cluster_started", replay=True))
+    assert len([r for r in cli.events("manager") if r["event"] == "cluster_announced"]) == 1
+    cli("down")
+
+
+def test_restarted_manager_hears_resending_and_does_not_announce_again(cli: Cli) -> None:
+    cli("up", str(cli.layout_file), "--timeout", "30")
+    cli("kill", "manager")
+    cli("start", "manager")
+    others = [name for name in cli.names if name != "manager"]
+    for name in others:
+        cli.wait_event("manager", named("node_reported", name=name, resending=True))
+    cli.wait_event("manager", named("cluster_start_learned"))
+    announced = [r for r in cli.events("manager") if r["event"] == "cluster_announced"]
+    assert len(announced) == 1  # the first life's only
+    cli("down")
+
+
+def test_down_leaves_no_process_even_when_a_node_is_stopped(cli: Cli) -> None:
+    cli("up", str(cli.layout_file), "--timeout", "30")
+    cli("kill", "worker-1", "--signal", "STOP")
+    pids = cli.pids()
+    cli("down", "--grace", "5")
+    assert not any(node_process_alive(pid) for pid in pids.values())
+
+
+def test_bad_layout_is_a_clear_error_not_a_traceback(cli: Cli, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("cluster: x\nnodes:\n  manager: {role: manager, host: 127.0.0.1, port: 99999}\n")
+    result = cli("layout", "check", str(bad), check=False)
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr and "bad.yaml:3" in result.stderr and "port" in result.stderr
