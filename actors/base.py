@@ -66,7 +66,10 @@ class NodeActor(pykka.ThreadingActor):
         return getattr(self, name)(message)
 
     def on_failure(
-        self, exception_type: type[BaseException] | None, exception_value: BaseException | None, traceback: Any
+        self,
+        exception_type: type[BaseException] | None,
+        exception_value: BaseException | None,
+        traceback: Any,
     ) -> None:
         log.error("%s crashed", self.label, exc_info=(exception_type, exception_value, traceback))
         if self._on_crash is not None and exception_value is not None:

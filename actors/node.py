@@ -8,6 +8,7 @@ listening: a peer that says hello in the first millisecond is still seen by ever
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import random
@@ -109,7 +110,10 @@ class NodeRuntime:
         """Bind the port first (a taken port fails here, before any actor runs), then start the actors."""
         timings = self.layout.timings
         reactor = Reactor(
-            self.spec.host, self.spec.port, max_frame=timings.max_frame_size, max_datagram=timings.udp_buffer_size
+            self.spec.host,
+            self.spec.port,
+            max_frame=timings.max_frame_size,
+            max_datagram=timings.udp_buffer_size,
         )
         crash = self._crashed
         identity = Identity(
@@ -187,17 +191,20 @@ class NodeRuntime:
         if self.actors is None:
             return
         actors, self.actors = self.actors, None
-        try:
+        with contextlib.suppress(pykka.ActorDeadError):
             actors.events.tell(RaiseEvent("node_stopping", {"id": self.node_id}))
-        except pykka.ActorDeadError:
-            pass
-        for ref in [actors.coordinator, actors.tracker, actors.control, actors.transport, actors.timer, actors.events]:
+        for ref in [
+            actors.coordinator,
+            actors.tracker,
+            actors.control,
+            actors.transport,
+            actors.timer,
+            actors.events,
+        ]:
             if ref is None:
                 continue
-            try:
+            with contextlib.suppress(pykka.ActorDeadError, pykka.Timeout):
                 ref.stop(timeout=timeout)
-            except (pykka.ActorDeadError, pykka.Timeout):
-                pass
 
 
 def _configure_logging(run_dir: RunDir | None, name: str, verbose: bool) -> None:
@@ -229,11 +236,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_BAD_LAYOUT
     except KeyError:
-        print(f"error: {args.layout}: no node named {args.node!r} (nodes: {', '.join(layout.names)})",
-              file=sys.stderr)
+        print(
+            f"error: {args.layout}: no node named {args.node!r} (nodes: {', '.join(layout.names)})",
+            file=sys.stderr,
+        )
         return EXIT_BAD_LAYOUT
     run_dir = RunDir(Path(args.run_dir)) if args.run_dir else RunDir.default_for(layout.cluster)
-    _configure_logging(run_dir, args.node, args.verbose)
+    return run(layout, args.node, run_dir, verbose=args.verbose)
+
+
+def run(layout: Layout, name: str, run_dir: RunDir, *, verbose: bool = False) -> int:
+    """Run one node until SIGTERM/SIGINT; the body of both `python -m actors.node` and a forkserver child."""
+    _configure_logging(run_dir, name, verbose)
     # Block the stop signals in every thread (threads inherit the mask); the main thread waits for them.
     stop_signals = {signal.SIGTERM, signal.SIGINT}
     signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
@@ -244,14 +258,14 @@ def main(argv: list[str] | None = None) -> int:
         crashed.set()
         os.kill(os.getpid(), signal.SIGTERM)
 
-    runtime = NodeRuntime(layout, args.node, run_dir=run_dir, on_crash=on_crash)
+    runtime = NodeRuntime(layout, name, run_dir=run_dir, on_crash=on_crash)
     try:
         runtime.start()
     except PortInUse as error:
-        log.error("cannot start %s: %s", args.node, error.strerror)
-        print(f"error: cannot start {args.node}: {error.strerror}", file=sys.stderr)
+        log.error("cannot start %s: %s", name, error.strerror)
+        print(f"error: cannot start {name}: {error.strerror}", file=sys.stderr)
         return EXIT_PORT_IN_USE
-    run_dir.write_pid(args.node, os.getpid())
+    run_dir.write_pid(name, os.getpid())
     received = signal.sigwait(stop_signals)
     log.info("stopping on %s", signal.Signals(received).name)
     runtime.stop()

@@ -9,6 +9,7 @@ length prefix closes the connection before its body is ever buffered.
 from __future__ import annotations
 
 import collections
+import contextlib
 import errno
 import itertools
 import logging
@@ -142,10 +143,8 @@ class Reactor:
 
     def _command(self, *command: Any) -> None:
         self._commands.append(command)
-        try:
+        with contextlib.suppress(BlockingIOError):  # a full pipe means a wakeup is pending anyway
             os.write(self._wake_w, b"x")
-        except BlockingIOError:
-            pass  # the pipe is full, so a wakeup is pending anyway
 
     # -- the loop (reactor thread) --------------------------------------------------------------
 

@@ -7,6 +7,7 @@ woken by the messages themselves.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
@@ -96,10 +97,8 @@ class ProbeHandle:
         return dict(self.wait_for(matches, timeout=timeout).record)
 
     def stop(self) -> None:
-        try:
+        with contextlib.suppress(pykka.ActorDeadError):
             self.ref.stop(timeout=5)
-        except pykka.ActorDeadError:
-            pass
 
 
 def wait_idle(refs: Iterable[pykka.ActorRef[Any]], *, timeout: float = 5.0) -> None:

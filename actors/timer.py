@@ -7,6 +7,7 @@ deadline; with a `ManualClock` there is no thread and ticks fire when the test a
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from typing import Any
 
@@ -76,7 +77,5 @@ class TimerService(NodeActor):
 
 def _tell_quietly(target: pykka.ActorRef[Any], message: Any) -> None:
     """A tick for an actor that has stopped is simply moot."""
-    try:
+    with contextlib.suppress(pykka.ActorDeadError):
         target.tell(message)
-    except pykka.ActorDeadError:
-        pass

@@ -29,8 +29,8 @@ from actors.messages import (
     SendTo,
     SetHelloReadiness,
     StartListening,
-    SubscribeDatagrams,
     StartTimer,
+    SubscribeDatagrams,
     SubscribeMessages,
     SubscribePeers,
     TimerFired,
@@ -56,6 +56,7 @@ from cluster.peering import (
 )
 
 log = logging.getLogger(__name__)
+
 
 class Transport(NodeActor):
     def __init__(

@@ -49,8 +49,11 @@ def cmd_up(args: argparse.Namespace) -> int:
     result = cluster.up(timeout=args.timeout, progress=_say)
     if result.started:
         return 0
-    print(f"error: cluster {cluster.layout.cluster!r} did not start within {result.elapsed:.1f}s "
-          f"({len(result.reported)}/{len(cluster.layout.nodes)} reported)", file=sys.stderr)
+    print(
+        f"error: cluster {cluster.layout.cluster!r} did not start within {result.elapsed:.1f}s "
+        f"({len(result.reported)}/{len(cluster.layout.nodes)} reported)",
+        file=sys.stderr,
+    )
     for name, problem in result.problems.items():
         print(f"  {name}: {problem}", file=sys.stderr)
     print("the nodes are left running for inspection; `clusterctl down` stops them", file=sys.stderr)
@@ -64,7 +67,9 @@ def cmd_status(args: argparse.Namespace) -> int:
         for state in states:
             print(json.dumps(_state_json(state)))
         return 0
-    manager_view = next((s.status.get("readiness") for s in states if s.status and "readiness" in s.status), None)
+    manager_view = next(
+        (s.status.get("readiness") for s in states if s.status and "readiness" in s.status), None
+    )
     header = f"cluster {cluster.layout.cluster!r} ({cluster.run_dir.root})"
     if manager_view:
         header += f": {manager_view['state']}"
@@ -87,8 +92,11 @@ def _state_row(state: NodeState) -> tuple[str, ...]:
         connectivity = state.status.get("connectivity", {})
         outgoing = connectivity.get("outgoing", [])
         up = connectivity.get("peers_up", [])
-        readiness = "started" if connectivity.get("cluster_started") else (
-            "connected" if connectivity.get("fully_connected") else "connecting")
+        readiness = (
+            "started"
+            if connectivity.get("cluster_started")
+            else ("connected" if connectivity.get("fully_connected") else "connecting")
+        )
         missing = [peer for peer in outgoing if peer not in up]
         peers = f"{len(up)}" + (f" (missing {', '.join(missing)})" if missing else "")
     elif state.error:
@@ -97,14 +105,25 @@ def _state_row(state: NodeState) -> tuple[str, ...]:
 
 
 def _state_json(state: NodeState) -> dict[str, Any]:
-    return {"node": state.name, "role": state.role, "address": state.address, "pid": state.pid,
-            "alive": state.alive, "process_state": state.process, "status": state.status, "error": state.error}
+    return {
+        "node": state.name,
+        "role": state.role,
+        "address": state.address,
+        "pid": state.pid,
+        "alive": state.alive,
+        "process_state": state.process,
+        "status": state.status,
+        "error": state.error,
+    }
 
 
 def cmd_events(args: argparse.Namespace) -> int:
     cluster = _find_cluster(args)
-    records = (cluster.follow_events(duration=args.duration) if args.follow or args.duration
-               else iter(cluster.all_events()))
+    records = (
+        cluster.follow_events(duration=args.duration)
+        if args.follow or args.duration
+        else iter(cluster.all_events())
+    )
     try:
         for record in records:
             print(json.dumps(record) if args.json else _event_line(record), flush=True)
@@ -114,9 +133,13 @@ def cmd_events(args: argparse.Namespace) -> int:
 
 
 def _event_line(record: dict[str, Any]) -> str:
-    stamp = time.strftime("%H:%M:%S", time.localtime(record.get("ts", 0))) + f".{int(record.get('ts', 0) * 1000) % 1000:03d}"
-    fields = " ".join(f"{key}={json.dumps(value)}" for key, value in record.items()
-                      if key not in ("ts", "node", "event"))
+    stamp = (
+        time.strftime("%H:%M:%S", time.localtime(record.get("ts", 0)))
+        + f".{int(record.get('ts', 0) * 1000) % 1000:03d}"
+    )
+    fields = " ".join(
+        f"{key}={json.dumps(value)}" for key, value in record.items() if key not in ("ts", "node", "event")
+    )
     return f"{stamp} {record.get('node', '?'):<12} {record.get('event', '?'):<24} {fields}".rstrip()
 
 
@@ -145,8 +168,10 @@ def cmd_down(args: argparse.Namespace) -> int:
 
 def cmd_layout_check(args: argparse.Namespace) -> int:
     layout = load_layout(args.file)
-    _say(f"{args.file}: ok: cluster {layout.cluster!r}, preset {layout.preset!r}, {len(layout.nodes)} nodes "
-         f"(digest {layout.digest})")
+    _say(
+        f"{args.file}: ok: cluster {layout.cluster!r}, preset {layout.preset!r}, {len(layout.nodes)} nodes "
+        f"(digest {layout.digest})"
+    )
     for spec in layout.nodes:
         peers = ", ".join(layout.outgoing(spec.name)) or "-"
         _say(f"  {spec.name:<12} {spec.role:<8} {spec.host}:{spec.port}  connects to {peers}")
@@ -198,8 +223,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     kill = verbs.add_parser("kill", help="send a signal to one node (default KILL)")
     kill.add_argument("node")
-    kill.add_argument("--signal", "-s", default="KILL", choices=["KILL", "TERM", "STOP", "CONT", "INT"],
-                      type=str.upper)
+    kill.add_argument(
+        "--signal", "-s", default="KILL", choices=["KILL", "TERM", "STOP", "CONT", "INT"], type=str.upper
+    )
     kill.set_defaults(run=cmd_kill)
 
     start = verbs.add_parser("start", help="start a stopped node of the running layout again")

@@ -1,7 +1,8 @@
 """The control client: one request, one reply, over a node's TCP port.
 
 A control connection sends no hello: its first frame is a `control-request`, which the node answers and
-then closes (the node's own hello comes first and is skipped). This is what `clusterctl status` uses to ask live nodes what they see.
+then closes (the node's own hello comes first and is skipped). This is what `clusterctl status` uses to
+ask live nodes what they see.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ class ControlError(Exception):
     """The node could not be asked: not listening, timed out, or answered something unreadable."""
 
 
-def request(host: str, port: int, command: str, args: dict[str, Any] | None = None, *,
-            timeout: float = 2.0) -> ControlReply:
+def request(
+    host: str, port: int, command: str, args: dict[str, Any] | None = None, *, timeout: float = 2.0
+) -> ControlReply:
     payload = frame(encode(ControlRequest(command=command, args=args or {})))
     try:
         with socket.create_connection((host, port), timeout=timeout) as sock:

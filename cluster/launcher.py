@@ -82,8 +82,17 @@ class Cluster:
             raise LaunchError(f"{name} is already running (pid {self.pid(name)})")
         with self.run_dir.log_file(name).open("ab") as log_file:
             process = subprocess.Popen(
-                [sys.executable, "-m", "actors.node", "--layout", str(self.run_dir.layout_file),
-                 "--node", spec.name, "--run-dir", str(self.run_dir.root)],
+                [
+                    sys.executable,
+                    "-m",
+                    "actors.node",
+                    "--layout",
+                    str(self.run_dir.layout_file),
+                    "--node",
+                    spec.name,
+                    "--run-dir",
+                    str(self.run_dir.root),
+                ],
                 stdin=subprocess.DEVNULL,
                 stdout=log_file,
                 stderr=subprocess.STDOUT,
@@ -93,6 +102,35 @@ class Cluster:
             )
         self.run_dir.write_pid(name, process.pid)
         return process.pid
+
+    def spawn_many(self, names: list[str]) -> dict[str, int]:
+        """Start several nodes through one forkserver (see actors/forkserver.py: imports paid once)."""
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "actors.forkserver",
+                "--layout",
+                str(self.run_dir.layout_file),
+                "--run-dir",
+                str(self.run_dir.root),
+                *names,
+            ],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            env=_child_environment(),
+            timeout=120,
+        )
+        pids: dict[str, int] = {}
+        for line in result.stdout.splitlines():
+            name, _, pid = line.partition(" ")
+            if name in names and pid.isdigit():
+                pids[name] = int(pid)
+                self.run_dir.write_pid(name, int(pid))
+        if result.returncode != 0 or len(pids) != len(names):
+            raise LaunchError(f"the forkserver failed (exit {result.returncode}): {result.stderr.strip()}")
+        return pids
 
     def signal(self, name: str, signum: signal.Signals) -> int:
         pid = self.pid(name)
@@ -111,8 +149,11 @@ class Cluster:
                 f"cluster {self.layout.cluster!r} is already running in {self.run_dir.root} "
                 f"({', '.join(running)}); use `clusterctl status` or `clusterctl down`"
             )
-        busy = [f"{spec.name} ({spec.host}:{spec.port})" for spec in self.layout.nodes
-                if not _port_free(spec.host, spec.port)]
+        busy = [
+            f"{spec.name} ({spec.host}:{spec.port})"
+            for spec in self.layout.nodes
+            if not _port_free(spec.host, spec.port)
+        ]
         if busy:
             raise LaunchError(f"ports already in use: {', '.join(busy)}")
         self.run_dir.root.mkdir(parents=True, exist_ok=True)
@@ -120,8 +161,7 @@ class Cluster:
             for stale in (self.run_dir.events_file(spec.name), self.run_dir.log_file(spec.name)):
                 stale.unlink(missing_ok=True)
         began = time.monotonic()
-        for spec in self.layout.nodes:
-            self.spawn(spec.name)
+        self.spawn_many(list(self.layout.names))
         total = len(self.layout.nodes)
         progress(f"spawned {total} nodes of {self.layout.cluster!r} in {self.run_dir.root}")
         manager = self.layout.manager.name
@@ -144,7 +184,7 @@ class Cluster:
             time.sleep(POLL_INTERVAL)
 
     def diagnose(self, names: list[str]) -> dict[str, str]:
-        """Why these nodes did not report: crashed (with its last log lines), refused, or still missing peers."""
+        """Why these nodes did not report: crashed (last log lines), refused, or still missing peers."""
         problems: dict[str, str] = {}
         for name in names:
             if not self.alive(name):
@@ -161,9 +201,14 @@ class Cluster:
                 problems[name] = f"running but not answering: {error}"
                 continue
             connectivity = status.get("connectivity", {})
-            missing = [p for p in connectivity.get("outgoing", []) if p not in connectivity.get("peers_up", [])]
-            problems[name] = (f"waiting for peers: {', '.join(missing)}" if missing
-                              else "fully connected but no report reached the manager")
+            missing = [
+                p for p in connectivity.get("outgoing", []) if p not in connectivity.get("peers_up", [])
+            ]
+            problems[name] = (
+                f"waiting for peers: {', '.join(missing)}"
+                if missing
+                else "fully connected but no report reached the manager"
+            )
         return problems
 
     def query(self, name: str, *, timeout: float = 2.0) -> dict[str, Any]:
@@ -185,19 +230,25 @@ class Cluster:
                     status = self.query(spec.name, timeout=1.0)
                 except ControlError as problem:
                     error = str(problem)
-            result.append(NodeState(spec.name, spec.role, f"{spec.host}:{spec.port}", pid, alive, process,
-                                    status, error))
+            result.append(
+                NodeState(
+                    spec.name, spec.role, f"{spec.host}:{spec.port}", pid, alive, process, status, error
+                )
+            )
         return result
 
     def down(self, *, grace: float = 5.0, progress: Callable[[str], None] = lambda line: None) -> list[str]:
-        """SIGTERM every node (SIGCONT first, so a stopped one can act on it), SIGKILL what outlives `grace`."""
+        """SIGTERM every node (SIGCONT first, so a stopped one can act), SIGKILL what outlives `grace`."""
         targets = {name: self.pid(name) for name in self.running()}
-        for name, pid in targets.items():
+        for pid in targets.values():
             assert pid is not None
             os.kill(pid, signal.SIGCONT)
             os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + grace
-        while any(node_process_alive(pid, name) for name, pid in targets.items()) and time.monotonic() < deadline:
+        while (
+            any(node_process_alive(pid, name) for name, pid in targets.items())
+            and time.monotonic() < deadline
+        ):
             time.sleep(POLL_INTERVAL)
         killed = []
         for name, pid in targets.items():

@@ -101,7 +101,9 @@ class Dropped:
     detail: str
 
 
-PeeringEffect = Dial | SendOn | Close | PeerUp | PeerDown | Deliver | DeliverControl | Dropped | Emit | StartTimer
+PeeringEffect = (
+    Dial | SendOn | Close | PeerUp | PeerDown | Deliver | DeliverControl | Dropped | Emit | StartTimer
+)
 
 
 @dataclass(slots=True)
@@ -230,8 +232,12 @@ class PeeringTable:
             return [
                 Emit(
                     "handshake_refused",
-                    {"peer": conn.dialed or conn.peer or "?", "by": "peer",
-                     "reason": message.reason, "detail": message.detail},
+                    {
+                        "peer": conn.dialed or conn.peer or "?",
+                        "by": "peer",
+                        "reason": message.reason,
+                        "detail": message.detail,
+                    },
                 ),
                 Close(conn_id),
             ]
@@ -257,7 +263,10 @@ class PeeringTable:
     # -- rules ----------------------------------------------------------------------------------
 
     def _open(self, conn_id: int, now: float) -> list[PeeringEffect]:
-        return [SendOn(conn_id, self.hello()), StartTimer(handshake_key(conn_id), now + self._handshake_timeout)]
+        return [
+            SendOn(conn_id, self.hello()),
+            StartTimer(handshake_key(conn_id), now + self._handshake_timeout),
+        ]
 
     def _dial_if_needed(self, peer: str) -> list[PeeringEffect]:
         if peer in self._peerings or peer in self._dialing:
@@ -280,10 +289,13 @@ class PeeringTable:
         me = self.identity
         if hello.protocol_version != PROTOCOL_VERSION:
             return HelloRefused(
-                "protocol-version", f"{hello.name} speaks {hello.protocol_version}, we speak {PROTOCOL_VERSION}"
+                "protocol-version",
+                f"{hello.name} speaks {hello.protocol_version}, we speak {PROTOCOL_VERSION}",
             )
         if hello.cluster != me.cluster:
-            return HelloRefused("other-cluster", f"{hello.name} is in cluster {hello.cluster!r}, not {me.cluster!r}")
+            return HelloRefused(
+                "other-cluster", f"{hello.name} is in cluster {hello.cluster!r}, not {me.cluster!r}"
+            )
         if hello.name not in self._addresses and hello.name != me.name:
             return HelloRefused("unknown-node", f"{hello.name!r} is not a node of cluster {me.cluster!r}")
         if hello.layout_digest != me.layout_digest:

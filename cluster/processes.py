@@ -30,7 +30,7 @@ def node_process_alive(pid: int | None, node: str | None = None) -> bool:
         return False
     if state in ("Z", "X"):
         return False
-    if b"actors.node" not in cmdline:
+    if b"actors.node" not in cmdline and b"actors.forkserver" not in cmdline:
         return False
     return node is None or node.encode() in cmdline
 

@@ -14,7 +14,9 @@ LAYOUTS = ROOT / "layouts"
 
 def shipped_layout_on_free_ports(name: str, **overrides: object) -> Layout:
     """A layout from layouts/ moved to free ports, as every test that opens sockets must."""
-    return parse_layout(layout_with_ports(load_layout(LAYOUTS / name), **overrides), source=f"{name} (free ports)")
+    return parse_layout(
+        layout_with_ports(load_layout(LAYOUTS / name), **overrides), source=f"{name} (free ports)"
+    )
 
 
 @pytest.fixture

@@ -77,8 +77,12 @@ class ReadinessNet:
                 name, effects = self._queue.popleft()
                 if name in self.nodes:
                     self._carry_out(self.nodes[name], effects)
-            pending = [(n.name, peer) for n in self.nodes.values() for peer in sorted(n.wants)
-                       if peer in self.nodes and frozenset((n.name, peer)) not in self.peerings]
+            pending = [
+                (n.name, peer)
+                for n in self.nodes.values()
+                for peer in sorted(n.wants)
+                if peer in self.nodes and frozenset((n.name, peer)) not in self.peerings
+            ]
             if not pending:
                 return
             for a, b in pending:

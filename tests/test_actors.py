@@ -46,10 +46,14 @@ def probes() -> Iterator[dict[str, ProbeHandle]]:
 
 
 def neighbours(probes: dict[str, ProbeHandle]) -> Neighbours:
-    return Neighbours(transport=probes["transport"].ref, events=probes["events"].ref, timer=probes["timer"].ref)
+    return Neighbours(
+        transport=probes["transport"].ref, events=probes["events"].ref, timer=probes["timer"].ref
+    )
 
 
-def test_tracker_dials_reports_when_all_peers_are_up_and_learns_the_start(probes: dict[str, ProbeHandle]) -> None:
+def test_tracker_dials_reports_when_all_peers_are_up_and_learns_the_start(
+    probes: dict[str, ProbeHandle],
+) -> None:
     core = ConnectivityTracker("worker-1", "w1", "manager", ("proxy-1", "manager"))
     actor = ConnectivityActor.start(core, neighbours(probes), status=probes["status"].ref)
     try:
@@ -79,7 +83,9 @@ def test_tracker_ignores_a_start_announced_by_a_non_manager(probes: dict[str, Pr
         actor.stop()
 
 
-def test_coordinator_announces_once_everyone_reported_and_degrades_on_loss(probes: dict[str, ProbeHandle]) -> None:
+def test_coordinator_announces_once_everyone_reported_and_degrades_on_loss(
+    probes: dict[str, ProbeHandle],
+) -> None:
     core = Coordinator("manager", "m1", ("manager", "worker-1"))
     actor = CoordinatorActor.start(core, neighbours(probes), status=probes["status"].ref)
     try:
@@ -120,7 +126,9 @@ def test_timer_service_fires_due_ticks_with_a_manual_clock(probes: dict[str, Pro
         timer.stop()
 
 
-def test_event_log_writes_json_lines_and_tells_subscribers(tmp_path: Path, probes: dict[str, ProbeHandle]) -> None:
+def test_event_log_writes_json_lines_and_tells_subscribers(
+    tmp_path: Path, probes: dict[str, ProbeHandle]
+) -> None:
     path = tmp_path / "n.events.jsonl"
     log = EventLog.start("node-a", path)
     try:
@@ -130,7 +138,9 @@ def test_event_log_writes_json_lines_and_tells_subscribers(tmp_path: Path, probe
         (line,) = path.read_text().splitlines()
         record = json.loads(line)
         assert list(record)[:3] == ["ts", "node", "event"]
-        assert record["node"] == "node-a" and record["event"] == "cluster_started" and record["replay"] is False
+        assert (
+            record["node"] == "node-a" and record["event"] == "cluster_started" and record["replay"] is False
+        )
         (told,) = probes["events"].of_type(EventRaised)
         assert dict(told.record) == record
     finally:

@@ -36,7 +36,9 @@ def started_on(events: ProbeHandle, names: tuple[str, ...]) -> None:
         events.wait_event("cluster_started", node=name)
 
 
-def test_layout_forms_and_every_node_sees_cluster_started(cluster: InProcessCluster, events: ProbeHandle) -> None:
+def test_layout_forms_and_every_node_sees_cluster_started(
+    cluster: InProcessCluster, events: ProbeHandle
+) -> None:
     started_on(events, cluster.layout.names)
     cluster.wait_idle()
     reports = events.events("node_reported")
@@ -48,7 +50,9 @@ def test_layout_forms_and_every_node_sees_cluster_started(cluster: InProcessClus
     assert status["connectivity"]["fully_connected"] is True
 
 
-def test_worker_loss_degrades_and_restart_recovers_with_replay(cluster: InProcessCluster, events: ProbeHandle) -> None:
+def test_worker_loss_degrades_and_restart_recovers_with_replay(
+    cluster: InProcessCluster, events: ProbeHandle
+) -> None:
     started_on(events, cluster.layout.names)
     cluster.stop("worker-2")
     degraded = events.wait_event("cluster_degraded", node="manager")
@@ -72,8 +76,15 @@ def test_garbage_and_strangers_are_dropped_and_the_node_lives_on(
         while raw.recv(65536):
             pass  # the node closes the connection on the oversized frame
     # a stranger from another cluster is refused with a reason
-    stranger = Hello(cluster="other", name="worker-1", node_id="x", generation=9, protocol_version=1,
-                     layout_digest="x", cluster_started=False)
+    stranger = Hello(
+        cluster="other",
+        name="worker-1",
+        node_id="x",
+        generation=9,
+        protocol_version=1,
+        layout_digest="x",
+        cluster_started=False,
+    )
     with socket.create_connection((manager.host, manager.port), timeout=2) as raw:
         raw.sendall(frame(encode(stranger)))
         raw.settimeout(2)

@@ -29,12 +29,21 @@ ADDRESSES = {"manager": Address("127.0.0.1", 1), "proxy-1": Address("127.0.0.1",
 
 
 def table() -> PeeringTable:
-    return PeeringTable(ME, ADDRESSES, retry_min=0.1, retry_max=1.0, handshake_timeout=2.0, rng=random.Random(7))
+    return PeeringTable(
+        ME, ADDRESSES, retry_min=0.1, retry_max=1.0, handshake_timeout=2.0, rng=random.Random(7)
+    )
 
 
 def hello(name: str = "manager", **changes: object) -> Hello:
-    base = Hello(cluster="c", name=name, node_id=f"{name}-id", generation=1, protocol_version=PROTOCOL_VERSION,
-                 layout_digest="abc", cluster_started=False)
+    base = Hello(
+        cluster="c",
+        name=name,
+        node_id=f"{name}-id",
+        generation=1,
+        protocol_version=PROTOCOL_VERSION,
+        layout_digest="abc",
+        cluster_started=False,
+    )
     return replace(base, **changes)
 
 
@@ -78,7 +87,9 @@ def test_hello_refusals(change: dict[str, object], reason: str) -> None:
     assert isinstance(refusal, SendOn) and isinstance(refusal.message, HelloRefused)
     assert refusal.message.reason == reason
     assert Close(conn) in effects
-    assert any(isinstance(e, Emit) and e.fields["reason"] == reason and e.fields["by"] == "self" for e in effects)
+    assert any(
+        isinstance(e, Emit) and e.fields["reason"] == reason and e.fields["by"] == "self" for e in effects
+    )
     assert not core.is_up("manager")
 
 

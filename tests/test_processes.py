@@ -36,11 +36,15 @@ class Cli:
         self.run_dir = RunDir(tmp_path / "run")
         self.names = source.names
 
-    def __call__(self, *args: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    def __call__(
+        self, *args: str, check: bool = True, timeout: float = 60
+    ) -> subprocess.CompletedProcess[str]:
         command = [sys.executable, "-m", "cluster.cli", "--run-dir", str(self.run_dir.root), *args]
         result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
         if check and result.returncode != 0:
-            raise AssertionError(f"{' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
+            raise AssertionError(
+                f"{' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
+            )
         return result
 
     def pids(self) -> dict[str, int]:
@@ -53,7 +57,9 @@ class Cli:
             return []
         return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
-    def wait_event(self, node: str, predicate: Callable[[dict[str, Any]], bool], *, after: int = 0) -> dict[str, Any]:
+    def wait_event(
+        self, node: str, predicate: Callable[[dict[str, Any]], bool], *, after: int = 0
+    ) -> dict[str, Any]:
         """Poll the node's event log (a file written by another process: polling is the only way)."""
         deadline = time.monotonic() + EVENT_WAIT
         while time.monotonic() < deadline:

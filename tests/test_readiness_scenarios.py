@@ -54,7 +54,9 @@ def test_manager_restarted_twice_hears_resending_and_never_announces_again(text:
         net.start("manager")
         reports = [f for who, what, f in net.history[before:] if who == "manager" and what == "node_reported"]
         others = [r for r in reports if r["name"] != "manager"]
-        assert sorted(r["name"] for r in others) == sorted(n for n in net.layout.names if n != "manager"), restart
+        assert sorted(r["name"] for r in others) == sorted(n for n in net.layout.names if n != "manager"), (
+            restart
+        )
         assert all(r["resending"] is True for r in others)
         assert len(net.events("manager", "cluster_announced")) == 1
         learned = [f for who, what, f in net.history[before:] if what == "cluster_start_learned"]
@@ -75,7 +77,11 @@ def test_worker_restarted_twice_reports_again_and_gets_a_replay() -> None:
         assert len(worker_reports) == 1 + restart
         assert len(net.events("manager", "cluster_announced")) == 1
     # first life: started; later lives: replay learned from the manager's hello
-    assert net.events("worker-1", "cluster_started") == [{"replay": False}, {"replay": True}, {"replay": True}]
+    assert net.events("worker-1", "cluster_started") == [
+        {"replay": False},
+        {"replay": True},
+        {"replay": True},
+    ]
     others = [n for n in net.layout.names if n != "worker-1"]
     assert all(len(net.events(name, "cluster_started")) == 1 for name in others)
 
@@ -106,7 +112,9 @@ def test_duplicate_reports_are_harmless() -> None:
     report = net.nodes["worker-1"]
     from cluster.messages import NodeFullyConnected
 
-    effects = coordinator.node_fully_connected(NodeFullyConnected("worker-1", report.node_id, False), "worker-1")
+    effects = coordinator.node_fully_connected(
+        NodeFullyConnected("worker-1", report.node_id, False), "worker-1"
+    )
     assert [e.event for e in effects] == ["node_reported"]  # no second announcement
     assert coordinator.snapshot()["state"] == "ready"
 

@@ -26,7 +26,9 @@ def test_cancel() -> None:
     assert timers.next_deadline() is None
 
 
-@pytest.mark.parametrize(("attempt", "low", "high"), [(0, 0.05, 0.1), (1, 0.1, 0.2), (3, 0.4, 0.8), (10, 0.5, 1.0)])
+@pytest.mark.parametrize(
+    ("attempt", "low", "high"), [(0, 0.05, 0.1), (1, 0.1, 0.2), (3, 0.4, 0.8), (10, 0.5, 1.0)]
+)
 def test_backoff_window(attempt: int, low: float, high: float) -> None:
     rng = random.Random(1)
     for _ in range(50):

@@ -1,0 +1,74 @@
+"""Start many nodes fast: one process imports the node code once, then forks a child per node.
+
+A Python node spends most of its start-up importing modules and parsing the layout (about 0.4 s of CPU
+each, measured by scripts/bench_startup.py); 51 nodes spawned one by one on 2 cores need 10 s before the
+last one listens. Here that work is done once. The rule of DESIGN.md §2 still holds: this process is itself
+started with `subprocess`, and it forks only while it runs no thread (pykka and the reactor start in
+the child, after the fork). It exits once every child is forked; the children run on in their own sessions.
+
+    python -m actors.forkserver --layout FILE --run-dir DIR NODE [NODE ...]
+
+prints `NODE PID` per child on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import threading
+from pathlib import Path
+
+from actors.node import EXIT_BAD_LAYOUT, EXIT_CRASHED, run
+from cluster.layout import LayoutError, load_layout
+from cluster.rundir import RunDir
+
+
+def fork_node(layout_file: Path, run_dir: RunDir, name: str, layout: object) -> int:
+    if threading.active_count() != 1:
+        raise RuntimeError("refusing to fork: this process runs threads")
+    log_fd = os.open(run_dir.log_file(name), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    pid = os.fork()
+    if pid:
+        os.close(log_fd)
+        return pid
+    code = EXIT_CRASHED
+    try:
+        os.setsid()
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.dup2(log_fd, 1)
+        os.dup2(log_fd, 2)
+        os.closerange(3, 1024)  # the pipe to clusterctl and anything else inherited
+        code = run(layout, name, run_dir)  # type: ignore[arg-type]
+    except BaseException as error:
+        print(f"node {name} failed: {error!r}", file=sys.stderr, flush=True)
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m actors.forkserver", description=__doc__.splitlines()[0])
+    parser.add_argument("--layout", required=True)
+    parser.add_argument("--run-dir", required=True)
+    parser.add_argument("nodes", nargs="+")
+    args = parser.parse_args(argv)
+    try:
+        layout = load_layout(args.layout)
+        for name in args.nodes:
+            layout.node(name)
+    except (LayoutError, KeyError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_BAD_LAYOUT
+    run_dir = RunDir(Path(args.run_dir))
+    run_dir.root.mkdir(parents=True, exist_ok=True)
+    for name in args.nodes:
+        pid = fork_node(Path(args.layout), run_dir, name, layout)
+        print(f"{name} {pid}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
