@@ -1,4 +1,4 @@
-"""Carrying out a core's generic effects (cluster.effects) by telling the node's other actors.
+"""Core-wrapping actors: carrying out a core's generic effects (cluster.effects) by telling neighbours.
 
 Every core-wrapping actor does the same translation, so it lives once here; an actor with effects of its
 own (the transport) handles those first and passes the rest on.
@@ -6,14 +6,17 @@ own (the transport) handles those first and passes the rest on.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar, Generic, TypeVar
 
 import pykka
 
 from actors import messages as msg
+from actors.base import CrashHandler, NodeActor
 from cluster import effects as fx
+
+CoreT = TypeVar("CoreT")
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,3 +45,40 @@ def carry_out(effects: Iterable[fx.Effect], neighbours: Neighbours, me: pykka.Ac
                 neighbours.transport.tell(msg.SetHelloReadiness(started))
             case _:
                 raise TypeError(f"no actor carries out {effect!r}")
+
+
+class CoreShell(NodeActor, Generic[CoreT]):
+    """An actor that is nothing but a core, its neighbours and a status snapshot to publish.
+
+    Subclasses add `@handles` methods that feed the core and pass its effects to `apply`, and say in
+    `snapshot` what the control endpoint should show after every change.
+    """
+
+    status_component: ClassVar[str] = ""
+
+    def __init__(
+        self,
+        core: CoreT,
+        neighbours: Neighbours,
+        *,
+        status: pykka.ActorRef[Any] | None = None,
+        on_crash: CrashHandler | None = None,
+    ) -> None:
+        super().__init__(on_crash=on_crash)
+        self.core = core
+        self.neighbours = neighbours
+        self._status = status
+
+    def on_start(self) -> None:
+        self.publish()
+
+    def snapshot(self) -> Mapping[str, Any]:
+        raise NotImplementedError
+
+    def apply(self, effects: Iterable[fx.Effect]) -> None:
+        carry_out(effects, self.neighbours, self.actor_ref)
+        self.publish()
+
+    def publish(self) -> None:
+        if self._status is not None:
+            self._status.tell(msg.StatusChanged(self.status_component, self.snapshot()))

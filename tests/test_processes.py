@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -18,6 +19,7 @@ from typing import Any
 import pytest
 
 from actors.testkit import layout_with_ports
+from cluster.launcher import Cluster
 from cluster.layout import load_layout
 from cluster.processes import node_process_alive
 from cluster.rundir import RunDir
@@ -142,3 +144,26 @@ def test_bad_layout_is_a_clear_error_not_a_traceback(cli: Cli, tmp_path: Path) -
     result = cli("layout", "check", str(bad), check=False)
     assert result.returncode != 0
     assert "Traceback" not in result.stderr and "bad.yaml:3" in result.stderr and "port" in result.stderr
+
+
+def test_up_refuses_a_taken_port_and_names_it(cli: Cli) -> None:
+    layout = load_layout(cli.layout_file)
+    worker = layout.node("worker-2")
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as squatter:
+        squatter.bind((worker.host, worker.port))
+        squatter.listen()
+        result = cli("up", str(cli.layout_file), check=False)
+    assert result.returncode != 0
+    assert f"worker-2 ({worker.host}:{worker.port})" in result.stderr and "in use" in result.stderr
+    assert cli.pids() == {}
+
+
+def test_diagnosis_names_crashed_nodes_and_missing_peers(cli: Cli) -> None:
+    cli("up", str(cli.layout_file), "--timeout", "30")
+    cluster = Cluster.from_run_dir(cli.run_dir)
+    cli("kill", "proxy-1")
+    cli.wait_event("worker-1", named("node_connectivity_lost"))
+    problems = cluster.diagnose(["proxy-1", "worker-1"])
+    assert problems["proxy-1"].startswith("not running; last log lines:")
+    assert problems["worker-1"] == "waiting for peers: proxy-1"
+    cli("down")
