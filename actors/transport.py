@@ -19,6 +19,7 @@ from actors.base import CrashHandler, NodeActor, handles
 from actors.clock import Clock
 from actors.messages import (
     AnswerControl,
+    CancelTimer,
     ControlRequestReceived,
     DatagramMessage,
     KeepConnected,
@@ -215,11 +216,13 @@ class Transport(NodeActor):
                     self._events.tell(RaiseEvent(event, fields))
                 case fx.StartTimer(key, deadline):
                     self._timer.tell(StartTimer(key, deadline, self.actor_ref))
+                case fx.CancelTimer(key):
+                    self._timer.tell(CancelTimer(key, self.actor_ref))
                 case _:
                     raise TypeError(f"transport cannot carry out {effect!r}")
 
     def _frame_of(self, message: WireMessage) -> bytes:
-        return frame(encode(message), max_size=self._max_frame)
+        return frame(encode(message, max_size=self._max_frame), max_size=self._max_frame)
 
     def _route(self, received: MessageReceived) -> None:
         subscribers = self._routes.get(type(received.message))

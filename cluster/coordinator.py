@@ -4,6 +4,9 @@ Zeek's manager waits for `node_fully_connected` from every node of the layout an
 `cluster_started` once (DESIGN.md §3). A report with `resending` true tells a restarted manager that the
 cluster had already started, so it never announces a second time.
 
+A node whose current life reports without knowing of the start (resending false) is told with a replay,
+so nobody misses the start however the restarts interleave.
+
 Zeek stops there; we keep a readiness matrix. A node counts as present while the manager holds a peering
 with it and its latest report says it is fully connected. Once every node has been present at the same
 time in this manager's life, any absence raises `cluster_degraded(missing)` and the return of the last
@@ -28,6 +31,7 @@ class NodeReadiness:
     peered: bool = False
     reported: bool = False
     lost: tuple[str, ...] = ()
+    knows_started: bool = False  # this life of the node has been told, or said it knew (resending)
 
     @property
     def present(self) -> bool:
@@ -78,11 +82,12 @@ class Coordinator:
         ]
         if node.node_id != report.node_id:
             node = NodeReadiness(node_id=report.node_id, peered=report.name == self.manager)
-        self._nodes[report.name] = replace(node, reported=True, lost=())
+        self._nodes[report.name] = replace(
+            node, reported=True, lost=(), knows_started=node.knows_started or report.resending
+        )
         if report.resending and not self._started:
             self._started = True
             effects.append(Emit("cluster_start_learned", {"from": report.name}))
-            effects.append(Send(self.manager, ClusterStarted(self.manager, replay=True)))
         return effects + self._reevaluate()
 
     def node_connectivity_lost(self, report: NodeConnectivityLost, sender: str) -> list[Effect]:
@@ -139,13 +144,27 @@ class Coordinator:
             return None
         return Emit("readiness_refused", {"name": name, "id": node_id, "what": what, "reason": reason})
 
+    def _tell_started(self, *, replay: bool) -> list[Effect]:
+        """Tell every reported node that does not know yet; a replay reaches nodes that missed the
+        announcement (a node restarted while the manager was down, or one that reported to a restarted
+        manager before it learned the cluster had started)."""
+        effects: list[Effect] = []
+        for name, node in self._nodes.items():
+            if node.knows_started or not node.reported:
+                continue
+            self._nodes[name] = replace(node, knows_started=True)
+            effects.append(Send(name, ClusterStarted(self.manager, replay=replay)))
+        return effects
+
     def _reevaluate(self) -> list[Effect]:
         missing = self.missing
         effects: list[Effect] = []
         if not missing and not self._started:
             self._started = True
             effects.append(Emit("cluster_announced", {"nodes": len(self._nodes)}))
-            effects += [Send(name, ClusterStarted(self.manager, replay=False)) for name in self._nodes]
+            effects += self._tell_started(replay=False)
+        if self._started:
+            effects += self._tell_started(replay=True)
         if not missing:
             if self._whole_once and self._last_missing:
                 effects.append(Emit("cluster_recovered", {"after_missing": list(self._last_missing)}))

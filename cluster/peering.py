@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from cluster.backoff import backoff_delay
-from cluster.effects import Emit, StartTimer
+from cluster.effects import CancelTimer, Emit, StartTimer
 from cluster.messages import (
     PROTOCOL_VERSION,
     ControlRequest,
@@ -102,7 +102,17 @@ class Dropped:
 
 
 PeeringEffect = (
-    Dial | SendOn | Close | PeerUp | PeerDown | Deliver | DeliverControl | Dropped | Emit | StartTimer
+    Dial
+    | SendOn
+    | Close
+    | PeerUp
+    | PeerDown
+    | Deliver
+    | DeliverControl
+    | Dropped
+    | Emit
+    | StartTimer
+    | CancelTimer
 )
 
 
@@ -207,7 +217,7 @@ class PeeringTable:
         conn = self._conns.pop(conn_id, None)
         if conn is None:
             return []
-        effects: list[PeeringEffect] = []
+        effects: list[PeeringEffect] = [] if conn.peer is not None else [CancelTimer(handshake_key(conn_id))]
         if conn.peer is not None:
             peering = self._peerings.get(conn.peer)
             if peering is not None and conn_id in peering.conns:
@@ -329,7 +339,7 @@ class PeeringTable:
                     {"peer": hello.name, "by": "self", "reason": refused.reason, "detail": refused.detail},
                 ),
             ]
-        effects: list[PeeringEffect] = []
+        effects: list[PeeringEffect] = [CancelTimer(handshake_key(conn_id))]
         held = self._peerings.get(hello.name)
         if held is not None and held.node_id != hello.node_id:
             # A newer life of the node: its old connections are half-open leftovers.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -32,6 +33,7 @@ from actors.testkit import ProbeHandle, wait_idle
 from actors.timer import TimerService
 from cluster.connectivity import ConnectivityTracker
 from cluster.coordinator import Coordinator
+from cluster.effects import Effect
 from cluster.messages import ClusterStarted, NodeFullyConnected
 
 pytestmark = pytest.mark.timeout(30)
@@ -145,3 +147,26 @@ def test_event_log_writes_json_lines_and_tells_subscribers(
         assert dict(told.record) == record
     finally:
         log.stop()
+
+
+def test_a_crashing_core_stops_its_actor_and_tells_the_node(probes: dict[str, ProbeHandle]) -> None:
+    """As in Akka: a core that raised has state we cannot trust, so the node is told to stop."""
+    crashes: list[tuple[str, BaseException]] = []
+    crashed = threading.Event()
+
+    def on_crash(actor: str, error: BaseException) -> None:
+        crashes.append((actor, error))
+        crashed.set()
+
+    class BrokenTracker(ConnectivityTracker):
+        def peer_up(self, name: str, node_id: str, cluster_started: bool = False) -> list[Effect]:
+            raise RuntimeError("corrupt state")
+
+    actor = ConnectivityActor.start(
+        BrokenTracker("w", "w1", "manager", ()), neighbours(probes), on_crash=on_crash
+    )
+    actor.tell(PeerIsUp("manager", "m1", False))
+    assert crashed.wait(timeout=5)
+    assert crashes[0][0] == "ConnectivityActor" and "corrupt state" in str(crashes[0][1])
+    actor.actor_stopped.wait(timeout=5)
+    assert not actor.is_alive()

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from cluster.effects import Emit, StartTimer
+from cluster.effects import CancelTimer, Emit, StartTimer
 from cluster.messages import PROTOCOL_VERSION, ControlRequest, Hello, HelloRefused, NodeFullyConnected
 from cluster.peering import (
     Address,
@@ -58,7 +58,10 @@ def dial_and_connect(core: PeeringTable, peer: str = "manager", now: float = 0.0
 def test_valid_hello_brings_the_peering_up_once() -> None:
     core = table()
     conn = dial_and_connect(core)
-    assert core.received(conn, hello(cluster_started=True), 0.0) == [PeerUp("manager", "manager-id", True)]
+    assert core.received(conn, hello(cluster_started=True), 0.0) == [
+        CancelTimer(("handshake", conn)),
+        PeerUp("manager", "manager-id", True),
+    ]
     assert core.is_up("manager")
     assert core.send("manager", NodeFullyConnected("worker-1", "w1", False)) == [
         SendOn(conn, NodeFullyConnected("worker-1", "w1", False))
@@ -130,7 +133,8 @@ def test_lost_peering_goes_down_and_redials_with_growing_backoff() -> None:
     now = 10.0
     for _ in range(6):
         (dial,) = core.timer(redial_key("manager"), now)
-        (retry,) = core.closed(dial.conn_id, now, "refused")
+        cancel, retry = core.closed(dial.conn_id, now, "refused")
+        assert cancel == CancelTimer(("handshake", dial.conn_id))
         delays.append(retry.deadline - now)
     assert all(0.05 <= d <= 1.0 for d in delays)
     assert delays[-1] >= 0.5  # capped window [max/2, max]
