@@ -8,10 +8,12 @@ woken by the messages themselves.
 from __future__ import annotations
 
 import contextlib
+import random
 import socket
 import threading
 import time
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 import pykka
@@ -124,27 +126,55 @@ def wait_idle(refs: Iterable[pykka.ActorRef[Any]], *, timeout: float = 5.0) -> N
 
 
 def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
-    """Ports free for both TCP and UDP right now, held open together so that they are distinct."""
+    """Ports free for both TCP and UDP right now, distinct, and outside the kernel's ephemeral range.
+
+    Outgoing connections take their local port from the ephemeral range, so a listening port picked
+    there (as binding to port 0 does) can be taken by some node's dial before the node that owns it
+    starts or restarts. Below the range only listeners compete, and each pick is checked by binding.
+    """
+    low, _high = _ephemeral_range()
+    rng = random.Random()
     held: list[socket.socket] = []
     ports: list[int] = []
     try:
         while len(ports) < count:
-            tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            tcp.bind((host, 0))
-            port = tcp.getsockname()[1]
-            udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            try:
-                udp.bind((host, port))
-            except OSError:
-                tcp.close()
-                udp.close()
+            port = rng.randrange(_LOWEST_TEST_PORT, low)
+            if port in ports:
                 continue
-            held += [tcp, udp]
-            ports.append(port)
+            sockets = _bind_both(host, port)
+            if sockets:
+                held += sockets
+                ports.append(port)
     finally:
         for sock in held:
             sock.close()
     return ports
+
+
+_LOWEST_TEST_PORT = 20000
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+def _bind_both(host: str, port: int) -> list[socket.socket]:
+    bound: list[socket.socket] = []
+    for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
+        sock = socket.socket(socket.AF_INET, kind)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            sock.close()
+            for other in bound:
+                other.close()
+            return []
+        bound.append(sock)
+    return bound
 
 
 def layout_with_ports(layout: Layout, ports: list[int] | None = None, **overrides: Any) -> str:

@@ -127,6 +127,11 @@ def test_restarted_manager_hears_resending_and_does_not_announce_again(cli: Cli)
     cli.wait_event("manager", named("cluster_start_learned"))
     announced = [r for r in cli.events("manager") if r["event"] == "cluster_announced"]
     assert len(announced) == 1  # the first life's only
+    for name in others:  # nobody heard a second cluster_started
+        started = [r for r in cli.events(name) if r["event"] == "cluster_started"]
+        assert [r["replay"] for r in started] == [False], name
+    manager_lives = [r["replay"] for r in cli.events("manager") if r["event"] == "cluster_started"]
+    assert manager_lives[0] is False and manager_lives[1:] in ([], [True])
     cli("down")
 
 
