@@ -20,7 +20,7 @@ import threading
 from pathlib import Path
 
 from actors.node import EXIT_BAD_LAYOUT, EXIT_CRASHED, run
-from cluster.layout import LayoutError, load_layout
+from cluster.layout_yaml import LayoutError, load_layout
 from cluster.rundir import RunDir
 
 

@@ -41,7 +41,8 @@ from actors.timer import TimerService
 from actors.transport import Transport
 from cluster.connectivity import ConnectivityTracker
 from cluster.coordinator import Coordinator
-from cluster.layout import Layout, LayoutError, load_layout
+from cluster.layout import Layout
+from cluster.layout_yaml import LayoutError, load_layout
 from cluster.messages import (
     ClusterStarted,
     ControlRequest,

@@ -16,7 +16,7 @@ from typing import Any
 
 from cluster.control import ControlError
 from cluster.launcher import Cluster, LaunchError, NodeState, prepare
-from cluster.layout import LayoutError, load_layout
+from cluster.layout_yaml import LayoutError, load_layout
 from cluster.rundir import RunDir
 
 EXIT_FAILED = 1

@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from cluster.control import ControlError, request
-from cluster.layout import Layout, load_layout
+from cluster.layout import Layout
+from cluster.layout_yaml import load_layout
 from cluster.processes import node_process_alive, process_state
 from cluster.rundir import RunDir
 
@@ -77,31 +78,10 @@ class Cluster:
         return [spec.name for spec in self.layout.nodes if self.alive(spec.name)]
 
     def spawn(self, name: str) -> int:
-        spec = self.layout.node(name)
+        self.layout.node(name)
         if self.alive(name):
             raise LaunchError(f"{name} is already running (pid {self.pid(name)})")
-        with self.run_dir.log_file(name).open("ab") as log_file:
-            process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "actors.node",
-                    "--layout",
-                    str(self.run_dir.layout_file),
-                    "--node",
-                    spec.name,
-                    "--run-dir",
-                    str(self.run_dir.root),
-                ],
-                stdin=subprocess.DEVNULL,
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                close_fds=True,
-                env=_child_environment(),
-            )
-        self.run_dir.write_pid(name, process.pid)
-        return process.pid
+        return self.spawn_many([name])[name]
 
     def spawn_many(self, names: list[str]) -> dict[str, int]:
         """Start several nodes through one forkserver (see actors/forkserver.py: imports paid once)."""

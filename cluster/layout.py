@@ -1,12 +1,8 @@
 """Cluster layouts: which nodes exist, where they listen, and whom each one dials.
 
-A layout is the one document every node of a cluster starts from, so it is validated up front and completely:
-a mistake found on the manager after the workers have started costs a whole restart. The loader therefore
-collects every problem it can find, each with the file, the line and the dotted field, rather than stopping at
-the first.
-
-Lines come from the composed YAML node tree (``yaml.compose``), not from constructed Python objects, which
-have no positions; the same tree shows duplicate keys, which PyYAML would otherwise drop silently.
+This module is what a layout *is*: the validated value every node of a cluster starts from, and the rules
+that turn ``connect`` into a dial graph. How a layout is *read* (YAML with line numbers, every problem
+collected and located) is :mod:`cluster.layout_yaml`, which builds on this module.
 
 The default topology is Zeek's: the manager dials the loggers, proxies dial loggers and the manager,
 workers dial loggers, proxies and the manager, loggers dial no one. ``connect`` rules override it per role or
@@ -15,33 +11,22 @@ per node.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
-import ipaddress
 import json
-import os
-import re
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import asdict, dataclass, fields
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass
 from functools import cached_property
-from pathlib import Path
 from types import MappingProxyType
-from typing import Any
 
-import yaml
-from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
-
-from cluster.presets import DEFAULT_PRESET, Timings, timings_for, timings_problems
+from cluster.presets import Timings
 
 __all__ = [
     "DEFAULT_CONNECT",
     "ROLES",
     "Layout",
-    "LayoutError",
-    "LayoutProblem",
     "NodeSpec",
-    "load_layout",
-    "parse_layout",
+    "governing_rule",
+    "resolve_connect",
 ]
 
 ROLES = ("manager", "logger", "proxy", "worker")
@@ -55,16 +40,6 @@ DEFAULT_CONNECT: Mapping[str, tuple[str, ...]] = MappingProxyType(
         "worker": ("logger", "proxy", "manager"),
     }
 )
-
-_NAME = re.compile(r"[A-Za-z0-9_.-]+")
-_HOST_LABEL = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
-_TOP_KEYS = ("cluster", "preset", "timings", "nodes", "connect")
-_NODE_KEYS = ("role", "host", "port", "count")
-_MAX_PORT = 65535
-_TIMING_NAMES = frozenset(field.name for field in fields(Timings))
-
-_TAG = "tag:yaml.org,2002:"
-_STR, _INT, _NULL, _MERGE = _TAG + "str", _TAG + "int", _TAG + "null", _TAG + "merge"
 
 
 @dataclass(frozen=True)
@@ -181,537 +156,6 @@ class Layout:
         return {node.name: node for node in self.nodes}
 
 
-@dataclass(frozen=True)
-class LayoutProblem:
-    """One thing wrong with a layout, located well enough for an editor to jump to it."""
-
-    source: str
-    line: int | None
-    field: str
-    message: str
-
-    def __str__(self) -> str:
-        where = self.source if self.line is None else f"{self.source}:{self.line}"
-        return ": ".join(part for part in (where, self.field, self.message) if part)
-
-
-class LayoutError(Exception):
-    """Every problem found in a layout; ``str()`` gives one per line, ready to print to a user."""
-
-    def __init__(self, problems: Iterable[LayoutProblem]) -> None:
-        self.problems = tuple(problems)
-        super().__init__(self.problems)
-
-    def __str__(self) -> str:
-        return "\n".join(str(problem) for problem in self.problems)
-
-
-def load_layout(path: str | os.PathLike[str]) -> Layout:
-    """Read and parse a layout file; a file that cannot be read is a :class:`LayoutError` like any other."""
-    source = os.fspath(path)
-    try:
-        text = Path(source).read_text(encoding="utf-8")
-    except OSError as exc:
-        reason = exc.strerror or str(exc)
-        raise LayoutError([LayoutProblem(source, None, "", f"cannot read layout: {reason}")]) from exc
-    except UnicodeDecodeError as exc:
-        message = f"cannot read layout: not UTF-8 text (byte offset {exc.start})"
-        raise LayoutError([LayoutProblem(source, None, "", message)]) from exc
-    return parse_layout(text, source)
-
-
-def parse_layout(text: str, source: str = "<string>") -> Layout:
-    """Parse and validate layout text; raises :class:`LayoutError` listing every problem found."""
-    reader = _Reader(source, text)
-    try:
-        layout = _read_layout(reader)
-    finally:
-        reader.close()
-    if reader.problems or layout is None:
-        raise LayoutError(sorted(reader.problems, key=lambda problem: problem.line or 0))
-    return layout
-
-
-# -- reading the YAML tree -------------------------------------------------------------------------------
-
-_Entry = tuple[Node, Node]
-"""A mapping entry as composed: (key node, value node), kept together so either can be blamed."""
-
-
-class _Reader:
-    """Walks a composed YAML tree, turning every mistake into a located problem instead of an exception."""
-
-    def __init__(self, source: str, text: str) -> None:
-        self.source = source
-        self.problems: list[LayoutProblem] = []
-        self.root: Node | None = None
-        self._loader: yaml.SafeLoader | None = None
-        try:
-            self._loader = yaml.SafeLoader(text)
-            self.root = self._loader.get_single_node()
-        except yaml.YAMLError as exc:
-            self.problems.append(LayoutProblem(source, _error_line(exc, text), "", _syntax_message(exc)))
-
-    def close(self) -> None:
-        if self._loader is not None:
-            self._loader.dispose()
-
-    def report(self, node: Node | None, field: str, message: str) -> None:
-        line = None if node is None else node.start_mark.line + 1
-        self.problems.append(LayoutProblem(self.source, line, field, message))
-
-    def mapping(self, node: Node, field: str, blame: Node, what: str) -> dict[str, _Entry] | None:
-        """The entries of a mapping node by key; reports non-mappings, non-string and duplicate keys."""
-        if not isinstance(node, MappingNode):
-            self.report(blame, field, f"must be {what}, got {_describe(node)}")
-            return None
-        self._check_duplicates(node, field)
-        self._flatten_merges(node, field)
-        entries: dict[str, _Entry] = {}
-        for key, value in node.value:
-            if isinstance(key, ScalarNode) and key.tag == _STR:
-                entries[key.value] = (key, value)
-            else:
-                self.report(key, field, f"keys must be names, got {_describe(key)}")
-        return entries
-
-    def optional_mapping(self, entry: _Entry | None, field: str, what: str) -> dict[str, _Entry]:
-        """Like :meth:`mapping` for an optional section, where absent or empty means no entries."""
-        if entry is None or _is_null(entry[1]):
-            return {}
-        return self.mapping(entry[1], field, entry[0], what) or {}
-
-    def reject_unknown(self, entries: Mapping[str, _Entry], prefix: str, allowed: Iterable[str]) -> None:
-        allowed = tuple(allowed)
-        for key, (key_node, _) in entries.items():
-            if key not in allowed:
-                message = f"unknown key {key!r}{_suggest(key, allowed)}; allowed: {', '.join(allowed)}"
-                self.report(key_node, _join(prefix, key), message)
-
-    def required(self, entries: Mapping[str, _Entry], key: str, prefix: str, blame: Node) -> _Entry | None:
-        entry = entries.get(key)
-        if entry is None:
-            self.report(blame, _join(prefix, key), f"missing required key {key!r}")
-        return entry
-
-    def string(self, node: Node, field: str) -> str | None:
-        if isinstance(node, ScalarNode) and node.tag == _STR:
-            return str(node.value)
-        self.report(node, field, f"must be a string, got {_describe(node)}")
-        return None
-
-    def integer(self, node: Node, field: str) -> int | None:
-        if isinstance(node, ScalarNode) and node.tag == _INT:
-            value = self.construct(node, field)
-            if isinstance(value, int):
-                return value
-            return None
-        self.report(node, field, f"must be an integer, got {_describe(node)}")
-        return None
-
-    def construct(self, node: Node, field: str) -> Any:
-        """The plain Python value of a node, as ``yaml.safe_load`` would build it."""
-        assert self._loader is not None
-        try:
-            return self._loader.construct_object(node, deep=True)
-        except yaml.YAMLError as exc:
-            self.report(node, field, f"cannot read value: {getattr(exc, 'problem', exc)}")
-            return None
-
-    def _check_duplicates(self, node: MappingNode, field: str) -> None:
-        # PyYAML keeps the last of two equal keys without a word; in a layout that hides a whole node.
-        first_seen: dict[str, Node] = {}
-        for key, _ in node.value:
-            if not isinstance(key, ScalarNode) or key.tag == _MERGE:
-                continue
-            if key.value in first_seen:
-                message = f"duplicate key {key.value!r} (first at line {_line(first_seen[key.value])})"
-                self.report(key, _join(field, key.value), message)
-            else:
-                first_seen[key.value] = key
-
-    def _flatten_merges(self, node: MappingNode, field: str) -> None:
-        # ``<<: *defaults`` is how YAML users share node settings; resolve it as safe_load would.
-        if not any(key.tag == _MERGE for key, _ in node.value):
-            return
-        assert self._loader is not None
-        try:
-            self._loader.flatten_mapping(node)
-        except yaml.YAMLError as exc:
-            self.report(node, field, f"bad merge: {getattr(exc, 'problem', exc)}")
-
-
-def _read_layout(reader: _Reader) -> Layout | None:
-    """Read every section, each reporting its own problems, and build the layout only if there are none."""
-    root = reader.root
-    if root is None:
-        if not reader.problems:
-            reader.report(None, "", "layout is empty; it needs at least cluster and nodes")
-        return None
-    top = reader.mapping(root, "", root, "a mapping with cluster and nodes")
-    if top is None:
-        return None
-    reader.reject_unknown(top, "", _TOP_KEYS)
-    cluster = _read_cluster(reader, top, root)
-    preset_node, preset = _read_preset(reader, top)
-    overrides = _read_timings(reader, top.get("timings"), preset, preset_node)
-    placed = _read_nodes(reader, top, root)
-    if placed is None:
-        # Without the nodes, checks of the whole set and of connect would only echo that one problem.
-        return None
-    _check_nodes(reader, placed, top["nodes"][0])
-    connect = _read_connect(reader, top.get("connect"), placed)
-    if reader.problems or cluster is None or preset is None:
-        return None
-    nodes = tuple(_spec(node) for node in placed)
-    return Layout(cluster, preset, nodes, connect, timings_for(preset, overrides), reader.source)
-
-
-def _read_cluster(reader: _Reader, top: Mapping[str, _Entry], root: Node) -> str | None:
-    entry = reader.required(top, "cluster", "", root)
-    if entry is None:
-        return None
-    name = reader.string(entry[1], "cluster")
-    if name is not None and not _NAME.fullmatch(name):
-        reader.report(entry[1], "cluster", f"cluster name {name!r} must match {_NAME.pattern}")
-        return None
-    return name
-
-
-def _read_preset(reader: _Reader, top: Mapping[str, _Entry]) -> tuple[Node | None, str | None]:
-    entry = top.get("preset")
-    if entry is None:
-        return None, DEFAULT_PRESET
-    return entry[1], reader.string(entry[1], "preset")
-
-
-# -- nodes -----------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Placed:
-    """A node as declared, before the whole layout is known to be valid.
-
-    ``role``, ``host`` and ``port`` are ``None`` when they were unreadable (already reported); the node is
-    still placed so that other sections can refer to it without a second, misleading "unknown node" problem.
-    """
-
-    name: str
-    role: str | None
-    host: str | None
-    port: int | None
-    field: str
-    at: Node
-    expanded: bool = False
-
-
-def _read_nodes(reader: _Reader, top: Mapping[str, _Entry], root: Node) -> list[_Placed] | None:
-    entry = reader.required(top, "nodes", "", root)
-    if entry is None:
-        return None
-    nodes = reader.mapping(entry[1], "nodes", entry[0], "a mapping of node name to role, host and port")
-    if nodes is None:
-        return None
-    placed: list[_Placed] = []
-    for name, (key, value) in nodes.items():
-        placed.extend(_read_node(reader, name, key, value))
-    return placed
-
-
-def _spec(node: _Placed) -> NodeSpec:
-    """The public form of a placed node, once every problem is known to be absent."""
-    assert node.role is not None and node.host is not None and node.port is not None
-    return NodeSpec(node.name, node.role, node.host, node.port)
-
-
-def _read_node(reader: _Reader, name: str, key: Node, value: Node) -> list[_Placed]:
-    """One ``nodes`` entry, expanded to ``name-1..name-N`` on consecutive ports when it has a ``count``."""
-    field = f"nodes.{name}"
-    _check_node_name(reader, name, key, field)
-    spec = reader.mapping(value, field, key, "a mapping with role, host and port")
-    if spec is None:
-        return []
-    reader.reject_unknown(spec, field, _NODE_KEYS)
-    role = _read_role(reader, spec, field, key)
-    host = _read_host(reader, spec, field, key)
-    port = _read_port(reader, spec, field, key)
-    if "count" not in spec:
-        _check_role_name(reader, name, role, key, field)
-        return [_Placed(name, role, host, port, field, key)]
-    count = _read_count(reader, spec["count"][1], f"{field}.count", port)
-    if count is None:
-        return []
-    return [
-        _Placed(f"{name}-{index}", role, host, None if port is None else port + index - 1, field, key, True)
-        for index in range(1, count + 1)
-    ]
-
-
-def _check_node_name(reader: _Reader, name: str, key: Node, field: str) -> None:
-    if not _NAME.fullmatch(name):
-        reader.report(key, field, f"node name {name!r} must match {_NAME.pattern}")
-
-
-def _check_role_name(reader: _Reader, name: str, role: str | None, key: Node, field: str) -> None:
-    # In ``connect`` a role name means the whole role, so a node may carry a role's name only if it is of
-    # that role (the usual ``manager``); a proxy called ``logger`` would make rules mean two things.
-    # Being the only node of that role is checked with the other whole-layout checks.
-    if name in ROLES and role is not None and role != name:
-        message = f"node name {name!r} is a role name; only a node of role {name} may be called that"
-        reader.report(key, field, message)
-
-
-def _read_role(reader: _Reader, spec: Mapping[str, _Entry], field: str, key: Node) -> str | None:
-    entry = reader.required(spec, "role", field, key)
-    if entry is None:
-        return None
-    role = reader.string(entry[1], f"{field}.role")
-    if role is not None and role not in ROLES:
-        message = f"unknown role {role!r}{_suggest(role, ROLES)}; roles are {', '.join(ROLES)}"
-        reader.report(entry[1], f"{field}.role", message)
-        return None
-    return role
-
-
-def _read_host(reader: _Reader, spec: Mapping[str, _Entry], field: str, key: Node) -> str | None:
-    entry = reader.required(spec, "host", field, key)
-    if entry is None:
-        return None
-    host = reader.string(entry[1], f"{field}.host")
-    if host is None:
-        return None
-    normal, reason = _normalize_host(host)
-    if normal is None:
-        reader.report(entry[1], f"{field}.host", f"bad host {host!r}: {reason}")
-    return normal
-
-
-def _normalize_host(host: str) -> tuple[str | None, str]:
-    """The canonical spelling of an IP literal or hostname, so equal addresses compare (and digest) equal.
-
-    Unspecified and multicast addresses are refused: the host is what other nodes dial, and neither can be.
-    """
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return _normalize_hostname(host)
-    if address.is_unspecified or address.is_multicast:
-        kind = "unspecified" if address.is_unspecified else "multicast"
-        return None, f"an {kind} address cannot be dialled; give the address other nodes reach this one at"
-    return str(address), ""
-
-
-def _normalize_hostname(host: str) -> tuple[str | None, str]:
-    labels = host.rstrip(".").split(".")
-    if len(host) > 253 or not all(_HOST_LABEL.fullmatch(label) for label in labels):
-        return None, "not an IPv4/IPv6 address or a valid hostname"
-    if labels[-1].isdigit():
-        # ``10.0.0.300`` is a mistyped address, not a hostname: top-level labels are never all digits.
-        return None, "not a valid IPv4 address"
-    return host.rstrip(".").lower(), ""
-
-
-def _read_port(reader: _Reader, spec: Mapping[str, _Entry], field: str, key: Node) -> int | None:
-    entry = reader.required(spec, "port", field, key)
-    if entry is None:
-        return None
-    port = reader.integer(entry[1], f"{field}.port")
-    if port is not None and not 1 <= port <= _MAX_PORT:
-        reader.report(entry[1], f"{field}.port", f"port {port} is out of range 1..{_MAX_PORT}")
-        return None
-    return port
-
-
-def _read_count(reader: _Reader, node: Node, field: str, port: int | None) -> int | None:
-    count = reader.integer(node, field)
-    if count is None:
-        return None
-    if count < 1:
-        reader.report(node, field, f"count must be at least 1, got {count}")
-        return None
-    if port is not None and port + count - 1 > _MAX_PORT:
-        message = f"count {count} from port {port} needs ports up to {port + count - 1}, beyond {_MAX_PORT}"
-        reader.report(node, field, message)
-        return None
-    return count
-
-
-def _check_nodes(reader: _Reader, placed: list[_Placed], nodes_key: Node) -> None:
-    """The checks that need every node at once: one manager, unique names, unique addresses."""
-    _check_managers(reader, placed, nodes_key)
-    _check_unique_names(reader, placed)
-    _check_unique_addresses(reader, placed)
-    _check_role_named_nodes(reader, placed)
-
-
-def _check_role_named_nodes(reader: _Reader, placed: list[_Placed]) -> None:
-    # In ``connect`` a role name means the whole role. A node called ``logger`` beside ``logger-2`` would make
-    # ``logger: [...]`` mean two things, so a role-named node must be the only node of its role.
-    for node in placed:
-        if node.name not in ROLES or node.role != node.name or node.role == "manager":
-            continue  # a second manager is its own, clearer problem
-        others = [other for other in placed if other.role == node.role and other is not node]
-        if others:
-            other = others[0]
-            message = (
-                f"node name {node.name!r} is a role name, so it must be the only {node.role}; "
-                f"{other.name!r} (line {_line(other.at)}) is another"
-            )
-            reader.report(node.at, node.field, message)
-
-
-def _check_managers(reader: _Reader, placed: list[_Placed], nodes_key: Node) -> None:
-    managers = [p for p in placed if p.role == "manager"]
-    if not managers:
-        # A node whose role could not be read may well be the manager; its own problem says enough.
-        if all(p.role is not None for p in placed):
-            reader.report(nodes_key, "nodes", "no node has role manager; a layout needs exactly one")
-        return
-    first = managers[0]
-    for extra in managers[1:]:
-        message = (
-            f"{extra.name!r} is a second manager ({first.name!r} at line {_line(first.at)}); "
-            "a layout needs exactly one"
-        )
-        reader.report(extra.at, f"{extra.field}.role", message)
-
-
-def _check_unique_names(reader: _Reader, placed: list[_Placed]) -> None:
-    seen: dict[str, _Placed] = {}
-    for node in placed:
-        first = seen.setdefault(node.name, node)
-        if first is not node:
-            how = "count expands to {!r}, which" if node.expanded else "node name {!r}"
-            where = f"{first.field} (line {_line(first.at)})"
-            message = f"{how.format(node.name)} is already used by {where}"
-            reader.report(node.at, node.field, message)
-
-
-def _check_unique_addresses(reader: _Reader, placed: list[_Placed]) -> None:
-    # One problem per declaration, not per port: two overlapping ``count`` ranges would otherwise flood.
-    owners: dict[tuple[str, int], _Placed] = {}
-    clashes: dict[str, list[tuple[_Placed, _Placed]]] = {}
-    for node in placed:
-        if node.host is None or node.port is None:
-            continue
-        first = owners.setdefault((node.host, node.port), node)
-        if first is not node:
-            clashes.setdefault(node.field, []).append((node, first))
-    for pairs in clashes.values():
-        node, first = pairs[0]
-        more = f" (and {len(pairs) - 1} more)" if len(pairs) > 1 else ""
-        address = _format_address(node.host or "", node.port or 0)
-        where = f"line {_line(first.at)}"
-        message = f"address {address} of {node.name!r} is already used by {first.name!r} ({where}){more}"
-        reader.report(node.at, node.field, message)
-
-
-# -- connect ---------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Rule:
-    """One ``connect`` entry: whose rule it is and the targets it lists, each with its node for blame."""
-
-    key: str
-    targets: tuple[tuple[str, Node | None], ...]
-
-
-def _read_connect(reader: _Reader, entry: _Entry | None, placed: list[_Placed]) -> dict[str, tuple[str, ...]]:
-    known = {node.name for node in placed}
-    members: dict[str, list[str]] = {role: [] for role in ROLES}
-    for node in placed:
-        if node.role is not None:
-            members[node.role].append(node.name)
-    rules = reader.optional_mapping(entry, "connect", "a mapping of role or node name to a list of targets")
-    role_rules: dict[str, _Rule] = {}
-    node_rules: dict[str, _Rule] = {}
-    for key, (key_node, value_node) in rules.items():
-        rule = _read_rule(reader, key, key_node, value_node, known)
-        if rule is not None:
-            (role_rules if key in ROLES else node_rules)[key] = rule
-    return {node.name: _resolve(reader, node, role_rules, node_rules, members) for node in placed}
-
-
-def _read_rule(reader: _Reader, key: str, key_node: Node, value: Node, known: set[str]) -> _Rule | None:
-    field = f"connect.{key}"
-    if key not in ROLES and key not in known:
-        message = f"{key!r} is neither a role nor a node{_suggest(key, [*ROLES, *known])}"
-        reader.report(key_node, field, message)
-        return None
-    if not isinstance(value, SequenceNode):
-        message = f"must be a list of role or node names ([] for none), got {_describe(value)}"
-        reader.report(key_node, field, message)
-        return None
-    targets = []
-    for item in value.value:
-        target = reader.string(item, field)
-        if target is None:
-            continue
-        if target not in ROLES and target not in known:
-            reader.report(item, field, f"unknown role or node {target!r}{_suggest(target, [*ROLES, *known])}")
-        elif target == key and key not in ROLES:
-            reader.report(item, field, f"{key!r} lists itself; a node cannot connect to itself")
-        else:
-            targets.append((target, item))
-    return _Rule(key, tuple(targets))
-
-
-def _resolve(
-    reader: _Reader,
-    node: _Placed,
-    role_rules: Mapping[str, _Rule],
-    node_rules: Mapping[str, _Rule],
-    members: Mapping[str, list[str]],
-) -> tuple[str, ...]:
-    """Whom ``node`` dials: its own rule, else its role's rule, else Zeek's default for the role.
-
-    A role listed as a target stands for every node of that role but the dialling node itself, so that
-    ``worker: [worker]`` reads as "workers form a mesh"; a node named explicitly is taken at its word.
-    """
-    if node.role is None:
-        return ()
-    rule = node_rules.get(node.name) or role_rules.get(node.role)
-    if rule is None:
-        rule = _Rule(node.role, tuple((role, None) for role in DEFAULT_CONNECT[node.role]))
-    result: dict[str, None] = {}
-    for target, item in rule.targets:
-        if target in ROLES:
-            result.update((name, None) for name in members[target] if name != node.name)
-        elif target == node.name:
-            message = (
-                f"the rule for {rule.key} makes {node.name!r} connect to itself; give it a rule of its own"
-            )
-            reader.report(item, f"connect.{rule.key}", message)
-        else:
-            result[target] = None
-    return tuple(result)
-
-
-# -- timings ---------------------------------------------------------------------------------------------
-
-
-def _read_timings(
-    reader: _Reader, entry: _Entry | None, preset: str | None, preset_node: Node | None
-) -> dict[str, object]:
-    """The overrides, checked by the presets module; each problem is pinned to the line that caused it."""
-    section = reader.optional_mapping(entry, "timings", "a mapping of timing name to value")
-    overrides = {name: reader.construct(value, f"timings.{name}") for name, (_, value) in section.items()}
-    for error in timings_problems(preset if preset is not None else "", overrides):
-        if error.field == "preset":
-            if preset is not None:  # an unreadable preset has been reported already
-                reader.report(preset_node, "preset", error.message)
-            continue
-        key_node, value_node = section.get(error.field, (None, None))
-        # A bad value is blamed on the value, an unknown name on the key.
-        blame = value_node if error.field in _TIMING_NAMES else key_node
-        reader.report(blame or (entry[0] if entry else preset_node), f"timings.{error.field}", error.message)
-    return overrides
-
-
-# -- small helpers ---------------------------------------------------------------------------------------
-
-
 def _invariant_problems(nodes: tuple[NodeSpec, ...], connect: Mapping[str, tuple[str, ...]]) -> list[str]:
     names = {node.name for node in nodes}
     problems = []
@@ -728,52 +172,39 @@ def _invariant_problems(nodes: tuple[NodeSpec, ...], connect: Mapping[str, tuple
     return problems
 
 
-def _join(prefix: str, key: str) -> str:
-    return f"{prefix}.{key}" if prefix else key
+# -- topology --------------------------------------------------------------------------------------------
 
 
-def _line(node: Node) -> int:
-    return node.start_mark.line + 1
+def governing_rule(name: str, role: str, rules: Collection[str]) -> str | None:
+    """The key of the ``connect`` rule that decides whom node ``name`` dials, or ``None`` for the default.
+
+    A node's own rule wins over its role's. A role name as a key always means the whole role, so a node
+    carrying a role's name (the usual ``manager``) is governed by that role's rule.
+    """
+    if name not in ROLES and name in rules:
+        return name
+    return role if role in rules else None
 
 
-def _is_null(node: Node) -> bool:
-    return isinstance(node, ScalarNode) and node.tag == _NULL
+def resolve_connect(
+    nodes: Sequence[NodeSpec], rules: Mapping[str, Sequence[str]]
+) -> dict[str, tuple[str, ...]]:
+    """Whom each node dials: its own rule, else its role's rule, else Zeek's default for the role.
 
-
-def _describe(node: Node) -> str:
-    """How a value reads to a user: its YAML kind and text, since Python type names mean little in YAML."""
-    if isinstance(node, MappingNode):
-        return "a mapping"
-    if isinstance(node, SequenceNode):
-        return "a list"
-    kind = node.tag.removeprefix(_TAG) if node.tag.startswith(_TAG) else node.tag
-    if kind == "null":
-        return "nothing"
-    return f"{kind} {node.value!r}"
-
-
-def _suggest(word: str, known: Iterable[str]) -> str:
-    close = difflib.get_close_matches(word, list(known), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
-def _format_address(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-def _syntax_message(exc: yaml.YAMLError) -> str:
-    if isinstance(exc, yaml.MarkedYAMLError):
-        parts = [part for part in (exc.context, exc.problem) if part]
-        return "YAML syntax error: " + (", ".join(parts) if parts else str(exc))
-    if isinstance(exc, yaml.reader.ReaderError):
-        return f"unacceptable character #x{exc.character:04x}: {exc.reason}"
-    return "YAML error: " + " ".join(str(exc).split())
-
-
-def _error_line(exc: yaml.YAMLError, text: str) -> int | None:
-    """The 1-based line of a YAML error; reader errors carry only a character offset."""
-    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-    if mark is not None:
-        return int(mark.line) + 1
-    position = getattr(exc, "position", None)
-    return None if position is None else text.count("\n", 0, position) + 1
+    ``rules`` is a ``connect`` section: role or node names, each with the role or node names it dials. A role
+    listed as a target stands for every node of that role but the dialling node itself, so that
+    ``worker: [worker]`` reads as "workers form a mesh"; a node named explicitly is taken at its word, so a
+    role rule naming one of its own members makes that member dial itself, which :class:`Layout` refuses.
+    """
+    members = {role: [node.name for node in nodes if node.role == role] for role in ROLES}
+    resolved: dict[str, tuple[str, ...]] = {}
+    for node in nodes:
+        key = governing_rule(node.name, node.role, rules)
+        dialled: dict[str, None] = {}  # a dict, not a set: keeps the order the rule gives
+        for target in DEFAULT_CONNECT[node.role] if key is None else rules[key]:
+            if target in ROLES:
+                dialled.update(dict.fromkeys(name for name in members[target] if name != node.name))
+            else:
+                dialled[target] = None
+        resolved[node.name] = tuple(dialled)
+    return resolved

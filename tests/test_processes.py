@@ -20,7 +20,7 @@ import pytest
 
 from actors.testkit import layout_with_ports
 from cluster.launcher import Cluster
-from cluster.layout import load_layout
+from cluster.layout_yaml import load_layout
 from cluster.processes import node_process_alive
 from cluster.rundir import RunDir
 from tests.conftest import LAYOUTS, ROOT

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cluster.layout import parse_layout
+from cluster.layout_yaml import parse_layout
 from tests.readiness_net import ReadinessNet
 from tests.test_readiness_scenarios import WITH_LOGGER
 

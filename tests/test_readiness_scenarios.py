@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cluster.layout import parse_layout
+from cluster.layout_yaml import parse_layout
 from tests.readiness_net import ReadinessNet
 
 ZEEK_SMALL = """
