@@ -28,7 +28,8 @@ def _say(line: str) -> None:
 
 
 def _find_cluster(args: argparse.Namespace) -> Cluster:
-    """The run directory from --run-dir, else the only cluster under ./.cluster, else --cluster NAME."""
+    """The run directory from --run-dir or --cluster NAME, else the one cluster under ./.cluster that is
+    running (or the only one there is)."""
     if args.run_dir:
         return Cluster.from_run_dir(RunDir(Path(args.run_dir)))
     base = Path.cwd() / ".cluster"
@@ -37,10 +38,12 @@ def _find_cluster(args: argparse.Namespace) -> Cluster:
     candidates = sorted(path.parent for path in base.glob("*/layout.yaml"))
     if not candidates:
         raise LaunchError("no cluster here: start one with `clusterctl up LAYOUT` (or pass --run-dir)")
-    if len(candidates) > 1:
-        names = ", ".join(path.name for path in candidates)
-        raise LaunchError(f"several clusters under {base} ({names}): choose one with --cluster NAME")
-    return Cluster.from_run_dir(RunDir(candidates[0]))
+    clusters = [Cluster.from_run_dir(RunDir(path)) for path in candidates]
+    running = [cluster for cluster in clusters if cluster.running()]
+    if len(clusters) == 1 or len(running) == 1:
+        return (running or clusters)[0]
+    names = ", ".join(path.name for path in candidates)
+    raise LaunchError(f"several clusters under {base} ({names}): choose one with --cluster NAME")
 
 
 def cmd_up(args: argparse.Namespace) -> int:

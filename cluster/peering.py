@@ -227,9 +227,8 @@ class PeeringTable:
                     effects.append(PeerDown(conn.peer, peering.node_id))
         if conn.dialed is not None and self._dialing.get(conn.dialed) == conn_id:
             del self._dialing[conn.dialed]
-        for peer in self._wanted:
-            if peer == conn.dialed or peer == conn.peer:
-                effects += self._schedule_redial(peer, now)
+        for peer in sorted({conn.dialed, conn.peer} & self._wanted.keys()):
+            effects += self._schedule_redial(peer, now)
         return effects
 
     def received(self, conn_id: int, message: WireMessage, now: float) -> list[PeeringEffect]:
@@ -294,7 +293,7 @@ class PeeringTable:
         delay = backoff_delay(attempt, *self._retry, self._rng)
         return [StartTimer(redial_key(peer), now + delay)]
 
-    def refusal(self, conn: _Conn, hello: Hello) -> HelloRefused | None:
+    def _refusal(self, conn: _Conn, hello: Hello) -> HelloRefused | None:
         """Why this hello must be refused, or None; the reasons are DESIGN.md §3's table."""
         me = self.identity
         if hello.protocol_version != PROTOCOL_VERSION:
@@ -329,7 +328,7 @@ class PeeringTable:
     def _on_hello(self, conn_id: int, conn: _Conn, hello: Hello, now: float) -> list[PeeringEffect]:
         if conn.peer is not None:
             return [Dropped("second-hello", f"{hello.name} said hello twice on one connection")]
-        refused = self.refusal(conn, hello)
+        refused = self._refusal(conn, hello)
         if refused is not None:
             return [
                 SendOn(conn_id, refused),
