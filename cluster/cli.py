@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from cluster.control import ControlError
-from cluster.launcher import Cluster, LaunchError, NodeState, prepare
+from cluster.launcher import Cluster, EventTail, LaunchError, NodeState, prepare
 from cluster.layout_yaml import LayoutError, load_layout
 from cluster.rundir import RunDir
 
@@ -182,7 +182,8 @@ def cmd_layout_check(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """The quick start: up, status, a few seconds of events, down. The cluster is stopped even on error."""
+    """The quick start: up, status, then a crash and a restart of one worker while the event stream runs,
+    then down. The cluster is stopped even when something fails."""
     run_dir = RunDir(Path(args.run_dir)) if args.run_dir else None
     cluster = prepare(Path(args.layout), run_dir)
     args.run_dir = str(cluster.run_dir.root)
@@ -194,13 +195,33 @@ def cmd_demo(args: argparse.Namespace) -> int:
             return EXIT_FAILED
         _say("")
         cmd_status(argparse.Namespace(run_dir=args.run_dir, cluster=None, json=False))
-        _say(f"\nthe event stream, for {args.seconds:.0f}s:")
-        for record in cluster.follow_events(duration=args.seconds):
-            _say(_event_line(record))
+        tail = cluster.event_tail()
+        _say("\nthe event stream (clusterctl events --follow):")
+        _show(tail, 0.0)
+        workers = cluster.layout.roles("worker")
+        if workers and args.seconds > 0:
+            victim = workers[-1].name
+            _say(f"\n$ clusterctl kill {victim}        # SIGKILL: the manager notices the lost peering")
+            cluster.signal(victim, signal.SIGKILL)
+            _show(tail, args.seconds / 2)
+            _say(f"\n$ clusterctl start {victim}       # a new life: it reports again and gets a replay")
+            cluster.spawn(victim)
+            _show(tail, args.seconds / 2)
         return 0
     finally:
         _say("")
         cluster.down(progress=_say)
+
+
+def _show(tail: EventTail, seconds: float) -> None:
+    """Print new events as they come, for `seconds` (at least one poll)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        for record in tail.poll():
+            _say(_event_line(record))
+        if time.monotonic() >= deadline:
+            return
+        time.sleep(0.1)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -245,9 +266,9 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("file")
     check.set_defaults(run=cmd_layout_check)
 
-    demo = verbs.add_parser("demo", help="up, status, a few seconds of events, then down")
+    demo = verbs.add_parser("demo", help="up, status, crash and restart a worker while showing events, down")
     demo.add_argument("layout", nargs="?", default="layouts/local.yaml")
-    demo.add_argument("--seconds", type=float, default=3.0, help="how long to show the event stream")
+    demo.add_argument("--seconds", type=float, default=4.0, help="how long to show the event stream")
     demo.add_argument("--timeout", type=float, default=30.0)
     demo.set_defaults(run=cmd_demo)
     return parser

@@ -251,16 +251,15 @@ class Cluster:
         records = [record for spec in self.layout.nodes for record in self.read_events(spec.name)]
         return sorted(records, key=lambda record: record.get("ts", 0.0))
 
+    def event_tail(self) -> EventTail:
+        return EventTail(self.run_dir, self.layout.names)
+
     def follow_events(self, *, duration: float | None = None) -> Iterator[dict[str, Any]]:
-        """Every event so far, then new ones as nodes write them (merged by arrival), for `duration` s."""
-        offsets = {spec.name: 0 for spec in self.layout.nodes}
+        """Every event so far, then new ones as nodes write them, for `duration` seconds (or forever)."""
+        tail = self.event_tail()
         stop_at = None if duration is None else time.monotonic() + duration
         while stop_at is None or time.monotonic() < stop_at:
-            batch = []
-            for name in offsets:
-                records, offsets[name] = _read_new_lines(self.run_dir.events_file(name), offsets[name])
-                batch += records
-            yield from sorted(batch, key=lambda record: record.get("ts", 0.0))
+            yield from tail.poll()
             time.sleep(0.1)
 
     def log_tail(self, name: str, lines: int) -> str:
@@ -269,6 +268,21 @@ class Cluster:
         except OSError:
             return "(no log)"
         return "\n".join(text.splitlines()[-lines:]) or "(empty log)"
+
+
+class EventTail:
+    """Reads what the nodes' event logs gained since the last poll, merged in time order."""
+
+    def __init__(self, run_dir: RunDir, names: tuple[str, ...]) -> None:
+        self._run_dir = run_dir
+        self._offsets = dict.fromkeys(names, 0)
+
+    def poll(self) -> list[dict[str, Any]]:
+        batch: list[dict[str, Any]] = []
+        for name, offset in self._offsets.items():
+            records, self._offsets[name] = _read_new_lines(self._run_dir.events_file(name), offset)
+            batch += records
+        return sorted(batch, key=lambda record: record.get("ts", 0.0))
 
 
 def prepare(layout_path: Path, run_dir: RunDir | None = None) -> Cluster:

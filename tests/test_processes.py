@@ -172,3 +172,12 @@ def test_diagnosis_names_crashed_nodes_and_missing_peers(cli: Cli) -> None:
     assert problems["proxy-1"].startswith("not running; last log lines:")
     assert problems["worker-1"] == "waiting for peers: proxy-1"
     cli("down")
+
+
+def test_demo_forms_crashes_recovers_and_leaves_nothing_running(cli: Cli) -> None:
+    """The README's first command, on free ports."""
+    result = cli("demo", str(cli.layout_file), "--seconds", "3")
+    assert "cluster_started after" in result.stdout
+    assert "cluster_degraded" in result.stdout and "cluster_recovered" in result.stdout
+    assert "stopped 5 nodes" in result.stdout
+    assert not any(node_process_alive(pid) for pid in cli.pids().values())
