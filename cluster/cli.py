@@ -205,7 +205,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             cluster.signal(victim, signal.SIGKILL)
             _show(tail, args.seconds / 2)
             _say(f"\n$ clusterctl start {victim}       # a new life: it reports again and gets a replay")
-            cluster.spawn(victim)
+            _say(f"started {victim} (pid {cluster.spawn(victim)})")
             _show(tail, args.seconds / 2)
         return 0
     finally:

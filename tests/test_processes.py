@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -180,4 +181,8 @@ def test_demo_forms_crashes_recovers_and_leaves_nothing_running(cli: Cli) -> Non
     assert "cluster_started after" in result.stdout
     assert "cluster_degraded" in result.stdout and "cluster_recovered" in result.stdout
     assert "stopped 5 nodes" in result.stdout
-    assert not any(node_process_alive(pid) for pid in cli.pids().values())
+    table = result.stdout.split("NODE", 1)[1].split("\n\n", 1)[0].splitlines()[1:]
+    pids = [int(row.split()[3]) for row in table]
+    pids.append(int(re.search(r"started worker-2 \(pid (\d+)\)", result.stdout).group(1)))
+    assert len(pids) == 6
+    assert not any(node_process_alive(pid) for pid in pids)
