@@ -52,9 +52,15 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
 
 
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+def memory_mb(pid: int, field: str) -> float:
+    """`VmRSS` from status, or `Pss` (shared pages divided among sharers) from smaps_rollup.
+
+    Forked nodes share their parent's pages copy-on-write, so RSS counts the shared part in every node
+    while PSS splits it; both are reported.
+    """
+    source = "status" if field == "VmRSS" else "smaps_rollup"
+    for line in Path(f"/proc/{pid}/{source}").read_text().splitlines():
+        if line.startswith(field + ":"):
             return int(line.split()[1]) / 1024
     return float("nan")
 
@@ -71,15 +77,16 @@ def start_once(workdir: Path, size: int, timeout: float) -> tuple[Cluster, float
     return cluster, result.elapsed
 
 
-def idle_cost(cluster: Cluster, seconds: float) -> tuple[float, float, float]:
+def idle_cost(cluster: Cluster, seconds: float) -> tuple[float, float, float, float]:
     pids = {name: cluster.pid(name) for name in cluster.layout.names}
     time.sleep(1.0)  # let the start-up settle before measuring idleness
     before = {name: cpu_seconds(pid) for name, pid in pids.items() if pid}
     time.sleep(seconds)
     after = {name: cpu_seconds(pid) for name, pid in pids.items() if pid}
     cpu = [100 * (after[name] - before[name]) / seconds for name in before]
-    rss = [rss_mb(pid) for pid in pids.values() if pid]
-    return statistics.mean(cpu), max(cpu), statistics.mean(rss)
+    rss = [memory_mb(pid, "VmRSS") for pid in pids.values() if pid]
+    pss = [memory_mb(pid, "Pss") for pid in pids.values() if pid]
+    return statistics.mean(cpu), max(cpu), statistics.mean(rss), statistics.mean(pss)
 
 
 def main() -> int:
@@ -99,7 +106,7 @@ def main() -> int:
                 times.append(elapsed)
                 try:
                     if attempt == args.repeat - 1:
-                        cpu_mean, cpu_max, rss = idle_cost(cluster, args.idle)
+                        cpu_mean, cpu_max, rss, pss = idle_cost(cluster, args.idle)
                 finally:
                     cluster.down()
             rows.append(
@@ -110,12 +117,13 @@ def main() -> int:
                     "idle_cpu_pct_mean": cpu_mean,
                     "idle_cpu_pct_max": cpu_max,
                     "rss_mb_mean": rss,
+                    "pss_mb_mean": pss,
                 }
             )
             print(f"  {size} nodes: median {statistics.median(times):.2f}s", file=sys.stderr)
     header = (
         f"{'nodes':>5}  {'up->started (median)':>21}  {'runs':>20}  {'idle CPU/node':>14}  {'max':>7}  "
-        f"{'RSS/node':>9}"
+        f"{'RSS/node':>9}  {'PSS/node':>9}"
     )
     print(header)
     for row in rows:
@@ -123,7 +131,7 @@ def main() -> int:
         print(
             f"{row['nodes']:>5}  {row['startup_median_s']:>20.2f}s  {runs:>20}  "
             f"{row['idle_cpu_pct_mean']:>13.3f}%  {row['idle_cpu_pct_max']:>6.3f}%  "
-            f"{row['rss_mb_mean']:>7.1f}MB"
+            f"{row['rss_mb_mean']:>7.1f}MB  {row['pss_mb_mean']:>7.1f}MB"
         )
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
