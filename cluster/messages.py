@@ -49,6 +49,7 @@ __all__ = [
     "Alive",
     "ClusterStarted",
     "CodecError",
+    "Compound",
     "ControlReply",
     "ControlRequest",
     "Count",
@@ -60,6 +61,8 @@ __all__ = [
     "IntRange",
     "Join",
     "Leave",
+    "MemberRecord",
+    "MemberSync",
     "Nack",
     "Name",
     "NodeConnectivityLost",
@@ -215,6 +218,42 @@ class Leave:
     incarnation: Count
 
 
+@wire("compound")
+@dataclass(frozen=True, slots=True)
+class Compound:
+    """Several already-encoded messages in one UDP datagram: how updates ride on pings and acks.
+
+    Each part is the complete encoding of one other message, decoded separately by `cluster.compound.unpack`
+    so that one bad part costs only itself (as memberlist's decodeCompoundMessage in util.go keeps the
+    parts before a truncation). A compound inside a compound is refused there.
+    """
+
+    parts: tuple[bytes, ...]
+
+
+@record
+@dataclass(frozen=True, slots=True)
+class MemberRecord:
+    """One member as a node holds it: the full-state form used by membership push-pull."""
+
+    member: NodeInfo
+    state: Name  # alive, suspect, dead or left
+
+
+@wire("member-sync")
+@dataclass(frozen=True, slots=True)
+class MemberSync:
+    """Membership push-pull (memberlist's pushPullMsg): a node's whole member list, answered in kind.
+
+    Anti-entropy for membership: whatever gossip missed (a greeting lost, a member that joined while we
+    were partitioned away) is repaired by the next exchange. Large, so it travels over TCP.
+    """
+
+    source: Name
+    members: tuple[MemberRecord, ...]
+    reply: bool
+
+
 # --- replicated state ----------------------------------------------------------------------------------
 
 
@@ -317,6 +356,8 @@ GossipMessage: TypeAlias = (
 
 WireMessage: TypeAlias = (
     GossipMessage
+    | Compound
+    | MemberSync
     | Hello
     | HelloRefused
     | NodeFullyConnected

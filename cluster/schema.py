@@ -156,6 +156,19 @@ class _Str:
         return value
 
 
+class _Bytes:
+    """Raw bytes (msgpack bin), e.g. the already-encoded parts of a compound datagram. Their size is bounded
+    by the codec (`max_bin_len`), not here; what they hold is for the caller to decode."""
+
+    def load(self, value: Any, path: str) -> bytes:
+        if type(value) is not bytes:
+            raise _expected(path, "bytes", value)
+        return value
+
+    def dump(self, value: Any) -> Any:
+        return value
+
+
 class _Bool:
     def load(self, value: Any, path: str) -> bool:
         if type(value) is not bool:
@@ -278,6 +291,8 @@ def _compile(hint: Any, where: str) -> _Kind:
         return _Str()
     if hint is bool:
         return _Bool()
+    if hint is bytes:
+        return _Bytes()
     if hint in _SCHEMAS:
         return _Record(hint)
     origin, args = get_origin(hint), get_args(hint)

@@ -22,6 +22,7 @@ from cluster.messages import (
     Alive,
     ClusterStarted,
     CodecError,
+    Compound,
     ControlReply,
     ControlRequest,
     Dead,
@@ -31,6 +32,8 @@ from cluster.messages import (
     IntRange,
     Join,
     Leave,
+    MemberRecord,
+    MemberSync,
     Nack,
     NodeConnectivityLost,
     NodeFullyConnected,
@@ -96,6 +99,8 @@ def strategy_for(hint: Any) -> st.SearchStrategy[Any]:
         return _text()
     if hint is bool:
         return st.booleans()
+    if hint is bytes:
+        return st.binary(max_size=8)
     if dataclasses.is_dataclass(hint):
         return records(hint)
     origin, args = get_origin(hint), get_args(hint)
@@ -131,6 +136,8 @@ EXPECTED_FIELDS = {
     "dead": (Dead, ["member", "incarnation", "by"]),
     "join": (Join, ["member"]),
     "leave": (Leave, ["member", "incarnation"]),
+    "compound": (Compound, ["parts"]),
+    "member-sync": (MemberSync, ["source", "members", "reply"]),
     "push": (Push, ["source", "lamport", "states"]),
     "pull": (Pull, ["source", "lamport", "digest"]),
     "push-pull": (PushPull, ["source", "lamport", "states", "digest"]),
@@ -199,6 +206,8 @@ def example_message(cls: type) -> Any:
         "missing": ("proxy-1",),
         "args": {"x": [1, 2]},
         "body": {},
+        "parts": (b"\x81\xa1t\xa4nack",),
+        "members": (MemberRecord(member, "suspect"),),
     }
     values = {}
     for f in dataclasses.fields(cls):

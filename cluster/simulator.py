@@ -1,0 +1,199 @@
+"""Many membership cores in one thread, in virtual time, over a network that loses, delays and partitions.
+
+The same `Membership` core that runs in a live node runs here, fed by a discrete-event loop: datagrams
+and timers are events on one heap ordered by virtual time, and every random choice (loss, delay, each
+core's own) comes from one seeded generator, so a run is exactly repeatable. A slow node has its handling
+of every datagram postponed by a fixed lag while its timers fire on time: a starved process reads its
+socket late and takes late acks for missing ones (Lifeguard's scenario).
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import random
+from collections.abc import Hashable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from cluster.effects import Emit, StartTimer
+from cluster.membership import Address, Membership, SendDatagram, SendStream
+from cluster.messages import NodeInfo, WireMessage
+from cluster.presets import Timings
+
+
+@dataclass(frozen=True, slots=True)
+class SimEvent:
+    time: float
+    node: str
+    event: str
+    fields: dict[str, Any]
+
+
+@dataclass(slots=True)
+class NetworkConditions:
+    loss: float = 0.0  # probability that a datagram is lost
+    delay: float = 0.001  # one-way base delay, seconds
+    jitter: float = 0.001  # added uniformly in [0, jitter]
+    partitions: list[frozenset[str]] = field(default_factory=list)  # groups that cannot reach each other
+
+    def reachable(self, a: str, b: str) -> bool:
+        if not self.partitions:
+            return True
+        group_a = next((g for g in self.partitions if a in g), None)
+        group_b = next((g for g in self.partitions if b in g), None)
+        return group_a is group_b
+
+
+class Simulation:
+    def __init__(
+        self,
+        names: Iterable[str],
+        timings: Timings,
+        *,
+        seed: int = 0,
+        conditions: NetworkConditions | None = None,
+    ) -> None:
+        self.rng = random.Random(seed)
+        self.timings = timings
+        self.conditions = conditions or NetworkConditions()
+        self.now = 0.0
+        self.events: list[SimEvent] = []
+        self.slow: dict[str, float] = {}  # node -> handling lag in seconds
+        self.datagrams_sent = 0
+        self._names = list(names)
+        self._addresses: dict[str, Address] = {name: ("sim", i + 1) for i, name in enumerate(self._names)}
+        self._by_address = {address: name for name, address in self._addresses.items()}
+        self.nodes: dict[str, Membership] = {}
+        self._lives: dict[str, int] = {}
+        self._heap: list[tuple[float, int, str, Any]] = []
+        self._order = itertools.count()
+        self._timers: dict[tuple[str, Hashable], tuple[float, int]] = {}
+
+    # -- control --------------------------------------------------------------------------------
+
+    def start(self, name: str) -> None:
+        life = self._lives.get(name, 0) + 1
+        self._lives[name] = life
+        host, port = self._addresses[name]
+        info = NodeInfo(node_id=f"{name}#{life}", name=name, host=host, port=port, role="worker")
+        core = Membership(
+            info, dict(self._addresses), self.timings, random.Random(self.rng.getrandbits(64)), self.now
+        )
+        self.nodes[name] = core
+        self._carry_out(name, core.start(self.now))
+
+    def start_all(self) -> None:
+        for name in self._names:
+            self.start(name)
+
+    def crash(self, name: str) -> None:
+        """Gone without a word, like kill -9: its timers and inbound datagrams vanish."""
+        self.nodes.pop(name, None)
+        for key in [key for key in self._timers if key[0] == name]:
+            del self._timers[key]
+
+    def leave(self, name: str) -> None:
+        core = self.nodes[name]
+        self._carry_out(name, core.leave(self.now))
+        self.crash(name)
+
+    def run_until(self, until: float) -> None:
+        while self._heap and self._heap[0][0] <= until:
+            time, _, name, item = heapq.heappop(self._heap)
+            self.now = time
+            core = self.nodes.get(name)
+            if core is None or (isinstance(item, _Datagram | _Stream) and item.life != self._lives[name]):
+                continue  # crashed, or addressed to a previous life
+            if isinstance(item, _Timer):
+                if self._timers.get((name, item.key)) != (item.deadline, item.seq):
+                    continue  # re-armed, or from a previous life
+                del self._timers[(name, item.key)]
+                self._carry_out(name, core.timer(item.key, self.now))
+            elif isinstance(item, _Stream):
+                self._carry_out(name, core.stream(item.source, item.message, self.now))
+            elif item.lagged or not self.slow.get(name):
+                self._carry_out(name, core.datagram(item.source, item.payload, self.now)[0])
+            else:
+                # A starved node reads its socket late while its timers still fire: acks look missing.
+                late = _Datagram(item.source, item.payload, item.life, lagged=True)
+                heapq.heappush(self._heap, (self.now + self.slow[name], next(self._order), name, late))
+        self.now = max(self.now, until)
+
+    def run_for(self, seconds: float) -> None:
+        self.run_until(self.now + seconds)
+
+    # -- queries --------------------------------------------------------------------------------
+
+    def view(self, observer: str) -> dict[str, str]:
+        return {member.name: member.state.value for member in self.nodes[observer].members()}
+
+    def events_named(self, event: str, member: str | None = None) -> list[SimEvent]:
+        return [
+            e
+            for e in self.events
+            if e.event == event and (member is None or e.fields.get("member") == member)
+        ]
+
+    # -- plumbing -------------------------------------------------------------------------------
+
+    def _carry_out(self, name: str, effects: list[Any]) -> None:
+        for effect in effects:
+            match effect:
+                case SendDatagram(address, payload):
+                    self._deliver(name, address, payload)
+                case SendStream(address, message):
+                    self._deliver_stream(name, address, message)
+                case StartTimer(key, deadline):
+                    seq = next(self._order)
+                    self._timers[(name, key)] = (deadline, seq)
+                    heapq.heappush(self._heap, (deadline, seq, name, _Timer(key, deadline, seq)))
+                case Emit(event, fields):
+                    self.events.append(SimEvent(self.now, name, event, dict(fields)))
+
+    def _deliver_stream(self, sender: str, address: Address, message: WireMessage) -> None:
+        receiver = self._by_address.get(address)
+        if receiver is None or receiver == sender or receiver not in self.nodes:
+            return
+        if not self.conditions.reachable(sender, receiver):
+            return
+        arrival = self.now + 2 * self.conditions.delay + self.rng.uniform(0, self.conditions.jitter)
+        stream = _Stream(self._addresses[sender], message, self._lives[receiver])
+        heapq.heappush(self._heap, (arrival, next(self._order), receiver, stream))
+
+    def _deliver(self, sender: str, address: Address, payload: bytes) -> None:
+        self.datagrams_sent += 1
+        receiver = self._by_address.get(address)
+        if receiver is None or receiver == sender:
+            return
+        if not self.conditions.reachable(sender, receiver) or self.rng.random() < self.conditions.loss:
+            return
+        arrival = self.now + self.conditions.delay + self.rng.uniform(0, self.conditions.jitter)
+        if receiver not in self.nodes:
+            return  # nobody listens at that port
+        datagram = _Datagram(self._addresses[sender], payload, self._lives[receiver])
+        heapq.heappush(self._heap, (arrival, next(self._order), receiver, datagram))
+
+
+@dataclass(frozen=True, slots=True)
+class _Stream:
+    """A TCP exchange: not lost to datagram loss, but cut by partitions and crashes."""
+
+    source: Address
+    message: WireMessage
+    life: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Datagram:
+    source: Address
+    payload: bytes
+    life: int
+    lagged: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class _Timer:
+    key: Hashable
+    deadline: float
+    seq: int

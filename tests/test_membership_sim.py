@@ -1,0 +1,96 @@
+"""The membership core at scale, in the deterministic simulator (issue 3 §5)."""
+
+from __future__ import annotations
+
+import pytest
+
+from cluster.presets import PRESETS
+from cluster.simulator import NetworkConditions, Simulation
+
+pytestmark = pytest.mark.timeout(120)
+
+LAN = PRESETS["lan"]
+
+
+def names(n: int) -> list[str]:
+    return [f"node-{i:02d}" for i in range(n)]
+
+
+def everyone_sees(sim: Simulation, expected: dict[str, str]) -> bool:
+    return all({k: v for k, v in sim.view(n).items() if k in expected} == expected for n in sim.nodes)
+
+
+def formed(n: int, *, loss: float = 0.0, seed: int = 1) -> Simulation:
+    sim = Simulation(names(n), LAN, seed=seed, conditions=NetworkConditions(loss=loss))
+    sim.start_all()
+    sim.run_for(5.0)
+    assert everyone_sees(sim, dict.fromkeys(names(n), "alive"))
+    return sim
+
+
+def test_ten_nodes_all_see_ten_alive_and_stay_so() -> None:
+    sim = formed(10)
+    sim.run_for(60.0)
+    assert everyone_sees(sim, dict.fromkeys(names(10), "alive"))
+    assert not sim.events_named("member_suspect")
+
+
+def test_crashed_node_is_declared_dead_by_all_with_ten_percent_loss() -> None:
+    sim = formed(50, loss=0.10, seed=7)
+    sim.crash("node-13")
+    crashed_at = sim.now
+    sim.run_for(60.0)
+    survivors = [n for n in names(50) if n != "node-13"]
+    assert all(sim.view(n)["node-13"] == "dead" for n in survivors)
+    failed = sim.events_named("member_failed")
+    assert {e.node for e in failed if e.fields["member"] == "node-13"} == set(survivors)
+    assert {e.fields["member"] for e in failed} == {"node-13"}, "a healthy node was declared dead"
+    detection = max(e.time for e in failed) - crashed_at
+    assert detection < 60.0
+
+
+def test_a_slow_node_does_not_get_healthy_nodes_declared_dead() -> None:
+    sim = formed(20, seed=3)
+    sim.slow["node-05"] = 2 * LAN.probe_timeout  # its acks always look late to it
+    sim.run_for(120.0)
+    assert not sim.events_named("member_failed")
+    assert sim.nodes["node-05"].health_score > 0  # Lifeguard noticed it is the slow one
+
+
+def test_graceful_leave_is_left_not_failed() -> None:
+    sim = formed(10)
+    sim.leave("node-04")
+    sim.run_for(10.0)
+    assert all(sim.view(n)["node-04"] == "left" for n in sim.nodes)
+    assert not sim.events_named("member_failed")
+
+
+def test_a_partition_heals_and_remerges() -> None:
+    sim = formed(10, seed=5)
+    left, right = frozenset(names(10)[:5]), frozenset(names(10)[5:])
+    sim.conditions.partitions = [left, right]
+    sim.run_for(60.0)
+    assert all(sim.view(n)[other] == "dead" for n in left for other in right)
+    sim.conditions.partitions = []
+    sim.run_for(3 * LAN.push_pull_interval)
+    assert everyone_sees(sim, dict.fromkeys(names(10), "alive"))
+
+
+def test_a_suspected_node_refutes_with_a_higher_incarnation() -> None:
+    sim = formed(10, seed=9)
+    sim.conditions.partitions = [frozenset(["node-02"]), frozenset(n for n in names(10) if n != "node-02")]
+    sim.run_for(LAN.probe_interval * 4)
+    sim.conditions.partitions = []
+    sim.run_for(30.0)
+    assert everyone_sees(sim, dict.fromkeys(names(10), "alive"))
+    assert sim.nodes["node-02"].table.local.incarnation > 0
+
+
+def test_runs_are_repeatable() -> None:
+    def run() -> list[tuple[float, str, str]]:
+        sim = formed(12, loss=0.05, seed=11)
+        sim.crash("node-03")
+        sim.run_for(30.0)
+        return [(e.time, e.node, e.event) for e in sim.events]
+
+    assert run() == run()
