@@ -1,0 +1,122 @@
+"""The membership core driven by hand: each input, the effects it must give (no network, no sleeps)."""
+
+from __future__ import annotations
+
+import random
+
+from cluster.compound import unpack
+from cluster.effects import Emit, StartTimer
+from cluster.membership import (
+    Membership,
+    ProbeDeadline,
+    ProbeTick,
+    ProbeTimeout,
+    SendDatagram,
+    SuspicionTimeout,
+)
+from cluster.messages import Alive, NodeInfo, Ping, PingAck, PingReq, Suspect
+from cluster.presets import PRESETS
+
+LAN = PRESETS["lan"]
+
+
+def info(name: str, port: int, incarnation: int = 0) -> NodeInfo:
+    return NodeInfo(
+        node_id=f"{name}-id", name=name, host="10.0.0.1", port=port, role="worker", incarnation=incarnation
+    )
+
+
+ME = info("me", 1)
+PEERS = [info(f"p{i}", 10 + i) for i in range(4)]
+
+
+def core_with_peers() -> Membership:
+    core = Membership(ME, {}, LAN, random.Random(4), now=0.0)
+    for peer in PEERS:
+        core.received(("10.0.0.1", peer.port), Alive(peer), 0.0)
+    return core
+
+
+def datagrams(effects: list[object]) -> list[tuple[tuple[str, int], list[object]]]:
+    return [
+        (e.address, unpack(e.payload, max_size=LAN.udp_buffer_size).messages)
+        for e in effects
+        if isinstance(e, SendDatagram)
+    ]
+
+
+def events(effects: list[object]) -> list[Emit]:
+    return [e for e in effects if isinstance(e, Emit)]
+
+
+def test_a_ping_for_us_is_acked_with_its_sequence() -> None:
+    core = core_with_peers()
+    (sent,) = datagrams(core.received(("10.0.0.1", 10), Ping(42, "p0", "me"), 1.0))
+    assert sent[0] == ("10.0.0.1", 10) and sent[1][0] == PingAck(42, "me")
+    assert core.received(("10.0.0.1", 10), Ping(43, "p0", "someone-else"), 1.0) == []
+
+
+def test_an_unanswered_probe_goes_indirect_then_suspects() -> None:
+    core = core_with_peers()
+    effects = core.timer(ProbeTick(), 1.0)
+    ((_address, messages),) = datagrams(effects)
+    ping = messages[0]
+    assert isinstance(ping, Ping)
+    target = next(p for p in PEERS if p.name == ping.target)
+    timers = {type(e.key): e.deadline for e in effects if isinstance(e, StartTimer)}
+    assert (
+        timers[ProbeTimeout] == 1.0 + LAN.probe_timeout and timers[ProbeDeadline] == 1.0 + LAN.probe_interval
+    )
+    indirect = datagrams(core.timer(ProbeTimeout(ping.seq), 1.5))
+    assert len(indirect) == LAN.indirect_checks
+    assert all(isinstance(m[0], PingReq) and m[0].target == target.name for _, m in indirect)
+    concluded = core.timer(ProbeDeadline(ping.seq), 2.0)
+    (suspect,) = events(concluded)
+    assert suspect.event == "member_suspect" and suspect.fields["member"] == target.name
+    assert suspect.fields["by"] == "me"
+    assert core.health_score == LAN.indirect_checks  # every nack went missing
+    (timer,) = [e for e in concluded if isinstance(e, StartTimer) and isinstance(e.key, SuspicionTimeout)]
+    failed = core.timer(timer.key, timer.deadline)
+    assert [e.event for e in events(failed)] == ["member_failed"]
+
+
+def test_an_ack_in_time_keeps_the_member_alive_and_health_recovers() -> None:
+    core = core_with_peers()
+    ((_, messages),) = datagrams(core.timer(ProbeTick(), 1.0))
+    ping = messages[0]
+    core.received(("10.0.0.1", 10), PingAck(ping.seq, ping.target), 1.1)
+    assert events(core.timer(ProbeDeadline(ping.seq), 2.0)) == []
+    assert core.health_score == 0
+
+
+def test_suspicion_of_ourselves_is_refuted_at_a_higher_incarnation() -> None:
+    core = core_with_peers()
+    core.received(("10.0.0.1", 10), Suspect("me", 0, "p0"), 1.0)
+    assert core.table.local.incarnation == 1
+    assert core.health_score == 1  # Lifeguard: being suspected hints that we are the slow one
+    (_, messages) = datagrams(core.received(("10.0.0.1", 11), Ping(7, "p1", "me"), 1.1))[0]
+    assert Alive(core.table.local.info) in messages  # the refutation rides on the ack
+
+
+def test_a_ping_to_a_suspect_carries_the_suspicion() -> None:
+    core = core_with_peers()
+    core.received(("10.0.0.1", 11), Suspect("p1", 0, "p2"), 1.0)
+    effects = core.peer_down_hint("p1", 1.2)
+    ((_, messages),) = datagrams(effects)
+    assert isinstance(messages[0], Ping) and messages[0].target == "p1"
+    assert Suspect("p1", 0, "p2") in messages
+
+
+def test_a_lost_tcp_peering_is_only_a_hint_to_probe_now() -> None:
+    core = core_with_peers()
+    effects = core.peer_down_hint("p3", 5.0)
+    assert events(effects) == []
+    ((address, messages),) = datagrams(effects)
+    assert address == ("10.0.0.1", 13) and isinstance(messages[0], Ping)
+    assert core.table.get("p3").state.value == "alive"
+
+
+def test_garbage_is_counted_and_changes_nothing() -> None:
+    core = core_with_peers()
+    assert core.datagram(("10.0.0.1", 99), b"\xc1garbage", 1.0) == ([], 1)
+    assert len(core.members()) == 5
