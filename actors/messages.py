@@ -63,20 +63,26 @@ class SubscribeMessages:
 
 @dataclass(frozen=True, slots=True)
 class SubscribeDatagrams:
-    """Messages of these types arriving over UDP (membership's probes) go to `subscriber`.
+    """Every UDP datagram goes, undecoded, to `subscriber` (the membership actor, whose core unpacks
+    compound datagrams itself).
 
     Kept apart from `SubscribeMessages`: a datagram comes from no handshaken peer, so a message that is
     only trusted from a peer (a readiness report) must never be accepted from one.
     """
 
-    message_types: tuple[type, ...]
     subscriber: pykka.ActorRef[Any]
 
 
 @dataclass(frozen=True, slots=True)
 class DatagramMessage:
     address: tuple[str, int]
-    message: WireMessage
+    payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class SendDatagramTo:
+    address: tuple[str, int]
+    payload: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +118,16 @@ class StartListening:
 @dataclass(frozen=True, slots=True)
 class StartTracking:
     """Start dialing the layout's outgoing peers."""
+
+
+@dataclass(frozen=True, slots=True)
+class StartMembership:
+    """Greet the seeds and start probing."""
+
+
+@dataclass(frozen=True, slots=True)
+class LeaveCluster:
+    """Announce a graceful leave (the node is stopping)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,10 +28,14 @@ from actors.control import ControlEndpoint
 from actors.coordinator import CoordinatorActor
 from actors.effects import Neighbours
 from actors.events import EventLog
+from actors.membership import MembershipActor
 from actors.messages import (
+    LeaveCluster,
     RaiseEvent,
     StartListening,
+    StartMembership,
     StartTracking,
+    SubscribeDatagrams,
     SubscribeEvents,
     SubscribeMessages,
     SubscribePeers,
@@ -43,11 +47,14 @@ from cluster.connectivity import ConnectivityTracker
 from cluster.coordinator import Coordinator
 from cluster.layout import Layout
 from cluster.layout_yaml import LayoutError, load_layout
+from cluster.membership import Membership
 from cluster.messages import (
     ClusterStarted,
     ControlRequest,
+    MemberSync,
     NodeConnectivityLost,
     NodeFullyConnected,
+    NodeInfo,
     generate_node_id,
 )
 from cluster.peering import Address, Identity
@@ -68,10 +75,19 @@ class NodeActors:
     control: pykka.ActorRef[Any]
     transport: pykka.ActorRef[Any]
     tracker: pykka.ActorRef[Any]
+    membership: pykka.ActorRef[Any]
     coordinator: pykka.ActorRef[Any] | None
 
     def all(self) -> list[pykka.ActorRef[Any]]:
-        refs = [self.events, self.timer, self.control, self.transport, self.tracker, self.coordinator]
+        refs = [
+            self.events,
+            self.timer,
+            self.control,
+            self.transport,
+            self.tracker,
+            self.membership,
+            self.coordinator,
+        ]
         return [ref for ref in refs if ref is not None]
 
 
@@ -161,11 +177,38 @@ class NodeRuntime:
             self.name, self.node_id, self.layout.manager.name, self.layout.outgoing(self.name)
         )
         tracker = ConnectivityActor.start(tracker_core, neighbours, status=control, on_crash=crash)
+        local = NodeInfo(
+            node_id=self.node_id,
+            name=self.name,
+            host=self.spec.host,
+            port=self.spec.port,
+            role=self.spec.role,
+        )
+        seeds = {spec.name: (spec.host, spec.port) for spec in self.layout.nodes}
+        membership_core = Membership(
+            local,
+            seeds,
+            timings,
+            random.Random(self.rng.getrandbits(64)),
+            self.clock.now(),
+            streams_need_peering=True,
+        )
+        membership = MembershipActor.start(
+            membership_core,
+            neighbours,
+            clock=self.clock,
+            names_by_address={address: name for name, address in seeds.items()},
+            status=control,
+            on_crash=crash,
+        )
         coordinator = None
         if self.spec.role == "manager":
             coordinator_core = Coordinator(self.name, self.node_id, self.layout.names)
             coordinator = CoordinatorActor.start(coordinator_core, neighbours, status=control, on_crash=crash)
         transport.tell(SubscribeMessages((ControlRequest,), control))
+        transport.tell(SubscribeDatagrams(membership))
+        transport.tell(SubscribeMessages((MemberSync,), membership))
+        transport.tell(SubscribePeers(membership))
         transport.tell(SubscribePeers(tracker))
         transport.tell(SubscribeMessages((ClusterStarted,), tracker))
         if coordinator is not None:
@@ -185,7 +228,8 @@ class NodeRuntime:
         )
         transport.tell(StartListening())
         tracker.tell(StartTracking())
-        self.actors = NodeActors(events, timer, control, transport, tracker, coordinator)
+        membership.tell(StartMembership())
+        self.actors = NodeActors(events, timer, control, transport, tracker, membership, coordinator)
         return self.actors
 
     def stop(self, *, timeout: float = 5.0) -> None:
@@ -194,7 +238,9 @@ class NodeRuntime:
         actors, self.actors = self.actors, None
         with contextlib.suppress(pykka.ActorDeadError):
             actors.events.tell(RaiseEvent("node_stopping", {"id": self.node_id}))
+            actors.membership.tell(LeaveCluster())
         for ref in [
+            actors.membership,
             actors.coordinator,
             actors.tracker,
             actors.control,

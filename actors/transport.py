@@ -8,9 +8,11 @@ subscribed to it; a message sent to the node's own name is routed the same way, 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from typing import Any
 
 import pykka
@@ -27,6 +29,7 @@ from actors.messages import (
     PeerIsDown,
     PeerIsUp,
     RaiseEvent,
+    SendDatagramTo,
     SendTo,
     SetHelloReadiness,
     StartListening,
@@ -94,7 +97,7 @@ class Transport(NodeActor):
         self._max_frame = max_frame
         self._max_datagram = max_datagram
         self._routes: dict[type, list[pykka.ActorRef[Any]]] = defaultdict(list)
-        self._datagram_routes: dict[type, list[pykka.ActorRef[Any]]] = defaultdict(list)
+        self._datagram_owner: pykka.ActorRef[Any] | None = None
         self._peer_subscribers: list[pykka.ActorRef[Any]] = []
         self.dropped: Counter[str] = Counter()
         self._drop_log = RateLimitedLog(log, clock, interval=5.0)
@@ -109,7 +112,7 @@ class Transport(NodeActor):
         """Told by the node once every subscription is in place, so no early peer goes unseen."""
         if not self._listening:
             self._listening = True
-            self._reactor.start(self.actor_ref.tell)
+            self._reactor.start(_tell_while_alive(self.actor_ref))
 
     # -- from the node's actors -----------------------------------------------------------------
 
@@ -126,8 +129,14 @@ class Transport(NodeActor):
 
     @handles(SubscribeDatagrams)
     def _subscribe_datagrams(self, message: SubscribeDatagrams) -> None:
-        for message_type in message.message_types:
-            self._datagram_routes[message_type].append(message.subscriber)
+        self._datagram_owner = message.subscriber
+
+    @handles(SendDatagramTo)
+    def _send_datagram(self, message: SendDatagramTo) -> None:
+        if len(message.payload) > self._max_datagram:
+            self._count_drop("oversized-datagram", f"{len(message.payload)} bytes to {message.address}")
+            return
+        self._reactor.send_datagram(message.address, message.payload)
 
     @handles(KeepConnected)
     def _keep_connected(self, message: KeepConnected) -> None:
@@ -178,17 +187,13 @@ class Transport(NodeActor):
 
     @handles(DatagramReceived)
     def _datagram(self, message: DatagramReceived) -> None:
-        try:
-            decoded = decode(message.payload, max_size=self._max_datagram)
-        except CodecError as error:
-            self._count_drop("bad-datagram", f"from {message.address}: {error}")
+        if len(message.payload) > self._max_datagram:
+            self._count_drop("oversized-datagram", f"{len(message.payload)} bytes from {message.address}")
             return
-        subscribers = self._datagram_routes.get(type(decoded))
-        if not subscribers:
-            self._count_drop("unrouted-datagram", f"{type(decoded).__name__} from {message.address}")
+        if self._datagram_owner is None:
+            self._count_drop("unrouted-datagram", f"from {message.address}: no membership")
             return
-        for subscriber in subscribers:
-            subscriber.tell(DatagramMessage(message.address, decoded))
+        self._datagram_owner.tell(DatagramMessage(message.address, message.payload))
 
     # -- carrying out effects -------------------------------------------------------------------
 
@@ -246,3 +251,13 @@ class Transport(NodeActor):
     def _count_drop(self, reason: str, detail: str) -> None:
         self.dropped[reason] += 1
         self._drop_log.warning(reason, "dropped (%s): %s [%d so far]", reason, detail, self.dropped[reason])
+
+
+def _tell_while_alive(ref: pykka.ActorRef[Any]) -> Callable[[Any], None]:
+    """The reactor's way back into the actor; what arrives while the actor stops is moot."""
+
+    def deliver(event: Any) -> None:
+        with contextlib.suppress(pykka.ActorDeadError):
+            ref.tell(event)
+
+    return deliver

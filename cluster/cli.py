@@ -29,7 +29,7 @@ def _say(line: str) -> None:
 
 def _find_cluster(args: argparse.Namespace) -> Cluster:
     """The run directory from --run-dir or --cluster NAME, else the one cluster under ./.cluster that is
-    running (or the only one there is)."""
+    running, else the one started last."""
     if args.run_dir:
         return Cluster.from_run_dir(RunDir(Path(args.run_dir)))
     base = Path.cwd() / ".cluster"
@@ -40,10 +40,12 @@ def _find_cluster(args: argparse.Namespace) -> Cluster:
         raise LaunchError("no cluster here: start one with `clusterctl up LAYOUT` (or pass --run-dir)")
     clusters = [Cluster.from_run_dir(RunDir(path)) for path in candidates]
     running = [cluster for cluster in clusters if cluster.running()]
-    if len(clusters) == 1 or len(running) == 1:
-        return (running or clusters)[0]
-    names = ", ".join(path.name for path in candidates)
-    raise LaunchError(f"several clusters under {base} ({names}): choose one with --cluster NAME")
+    if len(running) == 1:
+        return running[0]
+    if not running:  # the one started last: `up` copies its layout in afresh
+        return max(clusters, key=lambda cluster: cluster.run_dir.layout_file.stat().st_mtime)
+    names = ", ".join(cluster.run_dir.root.name for cluster in running)
+    raise LaunchError(f"several clusters are running under {base} ({names}): choose one with --cluster NAME")
 
 
 def cmd_up(args: argparse.Namespace) -> int:
@@ -79,19 +81,19 @@ def cmd_status(args: argparse.Namespace) -> int:
         if manager_view["missing"]:
             header += f", missing {', '.join(manager_view['missing'])}"
     print(header)
-    rows = [("NODE", "ROLE", "ADDRESS", "PID", "ALIVE", "READINESS", "PEERS UP")]
-    for state in states:
-        rows.append(_state_row(state))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    rows = [("NODE", "ROLE", "ADDRESS", "PID", "ALIVE", "READINESS", "MEMBERS", "PEERS UP")]
+    rows += [_state_row(state) for state in states]
+    _print_table(rows)
     return 0
 
 
 def _state_row(state: NodeState) -> tuple[str, ...]:
-    alive = {"T": "stopped"}.get(state.process, "yes") if state.alive else "no"
-    readiness, peers = "-", "-"
+    running = {"T": "stopped"}.get(state.process, "yes") if state.alive else "no"
+    readiness, members, peers = "-", "-", "-"
     if state.status:
+        seen = state.status.get("membership", {}).get("members", [])
+        alive = sum(1 for row in seen if row["state"] == "alive")
+        members = f"{alive}/{len(seen)} alive" if seen else "-"
         connectivity = state.status.get("connectivity", {})
         outgoing = connectivity.get("outgoing", [])
         up = connectivity.get("peers_up", [])
@@ -104,7 +106,7 @@ def _state_row(state: NodeState) -> tuple[str, ...]:
         peers = f"{len(up)}" + (f" (missing {', '.join(missing)})" if missing else "")
     elif state.error:
         readiness = "unreachable"
-    return (state.name, state.role, state.address, str(state.pid or "-"), alive, readiness, peers)
+    return (state.name, state.role, state.address, str(state.pid or "-"), running, readiness, members, peers)
 
 
 def _state_json(state: NodeState) -> dict[str, Any]:
@@ -118,6 +120,42 @@ def _state_json(state: NodeState) -> dict[str, Any]:
         "status": state.status,
         "error": state.error,
     }
+
+
+def cmd_members(args: argparse.Namespace) -> int:
+    """The membership as one node sees it (by default the first node that answers)."""
+    cluster = _find_cluster(args)
+    names = [args.node] if args.node else list(cluster.layout.names)
+    for name in names:
+        cluster.layout.node(name)
+        if not cluster.alive(name):
+            continue
+        try:
+            membership = cluster.query(name, timeout=1.0).get("membership", {})
+        except ControlError:
+            continue
+        rows = membership.get("members", [])
+        if args.json:
+            for row in rows:
+                print(json.dumps({"observer": name, **row}))
+            return 0
+        print(f"membership as {name} sees it (health score {membership.get('health_score', 0)}):")
+        table = [("MEMBER", "STATE", "INCARNATION", "ROLE", "ADDRESS", "ID")]
+        table += [
+            (r["member"], r["state"], str(r["incarnation"]), r["role"], r["address"], r["id"][:12])
+            for r in rows
+        ]
+        _print_table(table)
+        return 0
+    raise LaunchError(
+        f"no node of {cluster.layout.cluster!r} answered" + (f" ({args.node})" if args.node else "")
+    )
+
+
+def _print_table(rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
 
 
 def cmd_events(args: argparse.Namespace) -> int:
@@ -239,6 +277,11 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true", help="one JSON object per node")
     status.set_defaults(run=cmd_status)
 
+    members = verbs.add_parser("members", help="the membership as one node sees it")
+    members.add_argument("--node", help="whose view (default: the first node that answers)")
+    members.add_argument("--json", action="store_true", help="one JSON object per member")
+    members.set_defaults(run=cmd_members)
+
     events = verbs.add_parser("events", help="every node's events in time order")
     events.add_argument("--follow", "-f", action="store_true", help="keep printing new events")
     events.add_argument("--duration", type=float, help="with --follow, stop after this many seconds")
@@ -287,6 +330,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyError as error:
         print(f"error: no such node: {error.args[0]}", file=sys.stderr)
         return EXIT_USAGE
+    except BrokenPipeError:  # `clusterctl events | head`: the reader has all it wanted
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

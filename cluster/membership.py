@@ -140,8 +140,17 @@ class Membership:
     """Pure core of the membership actor."""
 
     def __init__(
-        self, local: NodeInfo, seeds: dict[str, Address], timings: Timings, rng: random.Random, now: float
+        self,
+        local: NodeInfo,
+        seeds: dict[str, Address],
+        timings: Timings,
+        rng: random.Random,
+        now: float,
+        *,
+        streams_need_peering: bool = False,
     ) -> None:
+        """`streams_need_peering`: push-pull goes only to members with a TCP peering (a live node, whose
+        streams ride on the handshaken connections of the layout); the simulator can reach anyone."""
         self.timings = timings
         self.table = MemberTable(local, now=now)
         self._seeds = {name: address for name, address in seeds.items() if name != local.name}
@@ -154,6 +163,7 @@ class Membership:
         self._relays: dict[int, _Relay] = {}
         self._suspicions: dict[str, Suspicion] = {}
         self._gossip_armed = False
+        self._stream_peers: set[str] | None = set() if streams_need_peering else None
         # Greetings are datagrams and seeds start in any order: retry soon, backing off to push-pull's pace.
         self._seed_retry = timings.probe_interval
 
@@ -218,7 +228,11 @@ class Membership:
                 effects: list[MembershipEffect] = [
                     StartTimer(PushPullTick(), now + self._push_pull_interval())
                 ]
-                others = [m for m in self.table.in_state(State.ALIVE) if m.name != self.name]
+                others = [
+                    m
+                    for m in self.table.in_state(State.ALIVE)
+                    if m.name != self.name and (self._stream_peers is None or m.name in self._stream_peers)
+                ]
                 if others:
                     partner = self._rng.choice(others)
                     effects.append(SendStream(_address(partner), self._sync(reply=False)))
@@ -243,8 +257,15 @@ class Membership:
                 return [*effects, StartTimer(SeedRetry(), now + self._seed_retry)]
         return []
 
+    def peer_up_hint(self, name: str) -> None:
+        """A TCP peering is up: push-pull can reach that member."""
+        if self._stream_peers is not None:
+            self._stream_peers.add(name)
+
     def peer_down_hint(self, name: str, now: float) -> list[MembershipEffect]:
         """A TCP peering reset: probe that member now instead of in its turn. Never a verdict by itself."""
+        if self._stream_peers is not None:
+            self._stream_peers.discard(name)
         member = self.table.get(name)
         if member is None or member.state.gone or name == self.name:
             return []

@@ -1,0 +1,110 @@
+"""The membership actor: the shell of `cluster.membership.Membership` (SWIM with Lifeguard).
+
+Datagrams reach it undecoded from the transport (the core unpacks compound datagrams itself); its probes
+and gossip leave as datagrams. The membership push-pull travels over the handshaken TCP peering with that
+member when there is one. A transport `peer_down` is passed on as a hint to probe at once, never as a verdict.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from actors.base import handles
+from actors.clock import Clock
+from actors.effects import CoreShell, Neighbours, carry_out
+from actors.messages import (
+    DatagramMessage,
+    LeaveCluster,
+    MessageReceived,
+    PeerIsDown,
+    PeerIsUp,
+    SendDatagramTo,
+    SendTo,
+    StartMembership,
+    TimerFired,
+)
+from cluster import effects as fx
+from cluster.membership import Address, Membership, SendDatagram, SendStream
+from cluster.messages import MemberSync
+
+
+class MembershipActor(CoreShell[Membership]):
+    status_component = "membership"
+
+    def __init__(
+        self,
+        core: Membership,
+        neighbours: Neighbours,
+        *,
+        clock: Clock,
+        names_by_address: Mapping[Address, str],
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(core, neighbours, **kwargs)
+        self._clock = clock
+        self._names = dict(names_by_address)
+
+    def snapshot(self) -> Mapping[str, Any]:
+        return {
+            "health_score": self.core.health_score,
+            "members": [
+                {
+                    "member": m.name,
+                    "id": m.info.node_id,
+                    "state": m.state.value,
+                    "incarnation": m.incarnation,
+                    "address": f"{m.info.host}:{m.info.port}",
+                    "role": m.info.role,
+                }
+                for m in self.core.members()
+            ],
+        }
+
+    @handles(StartMembership)
+    def _start(self, message: StartMembership) -> None:
+        self.apply(self.core.start(self._clock.now()))
+
+    @handles(TimerFired)
+    def _timer(self, message: TimerFired) -> None:
+        self.apply(self.core.timer(message.key, self._clock.now()))
+
+    @handles(DatagramMessage)
+    def _datagram(self, message: DatagramMessage) -> None:
+        effects, _dropped = self.core.datagram(message.address, message.payload, self._clock.now())
+        self.apply(effects)
+
+    @handles(MessageReceived)
+    def _stream(self, message: MessageReceived) -> None:
+        if isinstance(message.message, MemberSync):
+            member = self.core.table.get(message.peer)
+            address = (member.info.host, member.info.port) if member else ("", 0)
+            self.apply(self.core.stream(address, message.message, self._clock.now()))
+
+    @handles(PeerIsUp)
+    def _peer_up(self, message: PeerIsUp) -> None:
+        self.core.peer_up_hint(message.name)
+
+    @handles(PeerIsDown)
+    def _peer_down(self, message: PeerIsDown) -> None:
+        self.apply(self.core.peer_down_hint(message.name, self._clock.now()))
+
+    @handles(LeaveCluster)
+    def _leave(self, message: LeaveCluster) -> None:
+        """Told by the node as it stops, before the transport stops: the leave datagrams still go out."""
+        self.apply(self.core.leave(self._clock.now()))
+
+    def apply(self, effects: Iterable[Any]) -> None:
+        generic: list[fx.Effect] = []
+        for effect in effects:
+            match effect:
+                case SendDatagram(address, payload):
+                    self.neighbours.transport.tell(SendDatagramTo(address, payload))
+                case SendStream(address, stream_message):
+                    name = self._names.get(address)
+                    if name is not None:
+                        self.neighbours.transport.tell(SendTo(name, stream_message))
+                case _:
+                    generic.append(effect)
+        carry_out(generic, self.neighbours, self.actor_ref)
+        self.publish()
