@@ -80,12 +80,6 @@ class DatagramMessage:
 
 
 @dataclass(frozen=True, slots=True)
-class SendDatagramTo:
-    address: tuple[str, int]
-    payload: bytes
-
-
-@dataclass(frozen=True, slots=True)
 class PeerIsUp:
     name: str
     node_id: str

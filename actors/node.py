@@ -198,6 +198,7 @@ class NodeRuntime:
             neighbours,
             clock=self.clock,
             names_by_address={address: name for name, address in seeds.items()},
+            send_datagram=reactor.send_datagram,
             status=control,
             on_crash=crash,
         )

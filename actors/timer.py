@@ -27,6 +27,7 @@ class TimerService(NodeActor):
         self._changed = threading.Condition()
         self._stopping = False
         self._waiter: threading.Thread | None = None
+        self._waiting_until: float | None = None  # the deadline the waiter sleeps towards; None: forever
 
     def on_start(self) -> None:
         if isinstance(self._clock, ManualClock):
@@ -48,7 +49,10 @@ class TimerService(NodeActor):
     def _start(self, message: StartTimer) -> None:
         with self._changed:
             self._timers.schedule((message.target.actor_urn, message.key), message.deadline, message)
-            self._changed.notify_all()
+            # Wake the waiter only if it would otherwise sleep past this deadline: most timers are
+            # re-armed further out, and every needless wake-up is idle CPU.
+            if self._waiting_until is None or message.deadline < self._waiting_until:
+                self._changed.notify_all()
 
     @handles(CancelTimer)
     def _cancel(self, message: CancelTimer) -> None:
@@ -70,7 +74,9 @@ class TimerService(NodeActor):
                 deadline = self._timers.next_deadline()
                 timeout = None if deadline is None else max(0.0, deadline - self._clock.now())
                 if timeout is None or timeout > 0:
+                    self._waiting_until = deadline
                     self._changed.wait(timeout)
+                    self._waiting_until = None
                     continue
             self._fire_due()
 

@@ -29,7 +29,6 @@ from actors.messages import (
     PeerIsDown,
     PeerIsUp,
     RaiseEvent,
-    SendDatagramTo,
     SendTo,
     SetHelloReadiness,
     StartListening,
@@ -97,7 +96,6 @@ class Transport(NodeActor):
         self._max_frame = max_frame
         self._max_datagram = max_datagram
         self._routes: dict[type, list[pykka.ActorRef[Any]]] = defaultdict(list)
-        self._datagram_owner: pykka.ActorRef[Any] | None = None
         self._peer_subscribers: list[pykka.ActorRef[Any]] = []
         self.dropped: Counter[str] = Counter()
         self._drop_log = RateLimitedLog(log, clock, interval=5.0)
@@ -129,14 +127,10 @@ class Transport(NodeActor):
 
     @handles(SubscribeDatagrams)
     def _subscribe_datagrams(self, message: SubscribeDatagrams) -> None:
-        self._datagram_owner = message.subscriber
-
-    @handles(SendDatagramTo)
-    def _send_datagram(self, message: SendDatagramTo) -> None:
-        if len(message.payload) > self._max_datagram:
-            self._count_drop("oversized-datagram", f"{len(message.payload)} bytes to {message.address}")
-            return
-        self._reactor.send_datagram(message.address, message.payload)
+        owner = _tell_while_alive(message.subscriber)
+        self._reactor.set_datagram_sink(
+            lambda received: owner(DatagramMessage(received.address, received.payload))
+        )
 
     @handles(KeepConnected)
     def _keep_connected(self, message: KeepConnected) -> None:
@@ -187,13 +181,10 @@ class Transport(NodeActor):
 
     @handles(DatagramReceived)
     def _datagram(self, message: DatagramReceived) -> None:
-        if len(message.payload) > self._max_datagram:
-            self._count_drop("oversized-datagram", f"{len(message.payload)} bytes from {message.address}")
-            return
-        if self._datagram_owner is None:
-            self._count_drop("unrouted-datagram", f"from {message.address}: no membership")
-            return
-        self._datagram_owner.tell(DatagramMessage(message.address, message.payload))
+        """Only datagrams that arrive before the membership actor subscribed come this way."""
+        self._count_drop(
+            "unrouted-datagram", f"{len(message.payload)} bytes from {message.address}: no reader yet"
+        )
 
     # -- carrying out effects -------------------------------------------------------------------
 

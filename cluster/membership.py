@@ -27,7 +27,7 @@ from cluster.awareness import REFUTED, SUCCESSFUL_PROBE, Awareness, failed_probe
 from cluster.broadcast_queue import TransmitLimitedQueue
 from cluster.codec import CodecError, encode
 from cluster.compound import HEADER_OVERHEAD, PART_OVERHEAD, pack, piggyback_room, unpack
-from cluster.effects import Emit, StartTimer
+from cluster.effects import CancelTimer, Emit, StartTimer
 from cluster.members import Change, Member, MemberTable, State
 from cluster.messages import (
     Alive,
@@ -112,14 +112,14 @@ class SeedRetry:
     """Timer key: say hello again to layout seeds we do not see as alive (heals partitions)."""
 
 
-MembershipEffect = SendDatagram | SendStream | Emit | StartTimer
+MembershipEffect = SendDatagram | SendStream | Emit | StartTimer | CancelTimer
 
 
 @dataclass(slots=True)
 class _Probe:
     target: str
     started: float
-    acked: bool = False
+    indirect: bool = False
     nacks_expected: int = 0
     nacks: int = 0
 
@@ -358,17 +358,20 @@ class Membership:
         effects = self._send(_address(target), Ping(seq, self.name, target.name), extra)
         # memberlist scales the probe period by local health, not the ack timeout (state.go probeNode).
         effects.append(StartTimer(ProbeTimeout(seq), now + self.timings.probe_timeout))
-        effects.append(StartTimer(ProbeDeadline(seq), now + self._scaled(self.timings.probe_interval)))
         return effects
 
     def _go_indirect(self, seq: int, now: float) -> list[MembershipEffect]:
         probe = self._probes.get(seq)
-        if probe is None or probe.acked:
+        if probe is None:
             return []
         helpers = [m for m in self.table.in_state(State.ALIVE) if m.name not in (self.name, probe.target)]
         chosen = self._rng.sample(helpers, min(self.timings.indirect_checks, len(helpers)))
         probe.nacks_expected = len(chosen)
-        effects: list[MembershipEffect] = []
+        probe.indirect = True
+        # The end of the probe period is armed only now: most probes are acked in time and never need it.
+        effects: list[MembershipEffect] = [
+            StartTimer(ProbeDeadline(seq), probe.started + self._scaled(self.timings.probe_interval))
+        ]
         for helper in chosen:
             effects += self._send(_address(helper), PingReq(seq, self.name, probe.target, helper.name))
         return effects
@@ -376,18 +379,20 @@ class Membership:
     def _on_ack(self, seq: int, now: float) -> list[MembershipEffect]:
         relay = self._relays.pop(seq, None)
         if relay is not None:
-            return self._send(relay.asker, PingAck(relay.asker_seq, self.name))
-        probe = self._probes.get(seq)
-        if probe is not None and not probe.acked:
-            probe.acked = True
-        return []
+            return [
+                *self._send(relay.asker, PingAck(relay.asker_seq, self.name)),
+                CancelTimer(RelayTimeout(seq)),
+            ]
+        probe = self._probes.pop(seq, None)
+        if probe is None:
+            return []
+        # Concluded at once (memberlist's probeNode returns on the ack): the probe's timers are moot.
+        self._awareness = self._awareness.apply(SUCCESSFUL_PROBE)
+        return [CancelTimer(ProbeDeadline(seq) if probe.indirect else ProbeTimeout(seq))]
 
     def _conclude(self, seq: int, now: float) -> list[MembershipEffect]:
         probe = self._probes.pop(seq, None)
         if probe is None:
-            return []
-        if probe.acked:
-            self._awareness = self._awareness.apply(SUCCESSFUL_PROBE)
             return []
         # Lifeguard: missing nacks mean our own network or process is the likelier culprit.
         self._awareness = self._awareness.apply(failed_probe_delta(probe.nacks_expected, probe.nacks))

@@ -16,7 +16,7 @@ from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from cluster.effects import Emit, StartTimer
+from cluster.effects import CancelTimer, Emit, StartTimer
 from cluster.membership import Address, Membership, SendDatagram, SendStream
 from cluster.messages import NodeInfo, WireMessage
 from cluster.presets import Timings
@@ -144,6 +144,8 @@ class Simulation:
                     self._deliver(name, address, payload)
                 case SendStream(address, message):
                     self._deliver_stream(name, address, message)
+                case CancelTimer(key):
+                    self._timers.pop((name, key), None)
                 case StartTimer(key, deadline):
                     seq = next(self._order)
                     self._timers[(name, key)] = (deadline, seq)

@@ -77,9 +77,9 @@ def start_once(workdir: Path, size: int, timeout: float) -> tuple[Cluster, float
     return cluster, result.elapsed
 
 
-def idle_cost(cluster: Cluster, seconds: float) -> tuple[float, float, float, float]:
+def idle_cost(cluster: Cluster, seconds: float, settle: float) -> tuple[float, float, float, float]:
     pids = {name: cluster.pid(name) for name in cluster.layout.names}
-    time.sleep(1.0)  # let the start-up settle before measuring idleness
+    time.sleep(settle)  # joining (greetings, gossip, first push-pulls) is not idleness
     before = {name: cpu_seconds(pid) for name, pid in pids.items() if pid}
     time.sleep(seconds)
     after = {name: cpu_seconds(pid) for name, pid in pids.items() if pid}
@@ -94,6 +94,7 @@ def main() -> int:
     parser.add_argument("--sizes", type=int, nargs="+", default=[6, 26, 51])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--idle", type=float, default=10.0)
+    parser.add_argument("--settle", type=float, default=5.0, help="seconds after start before idling counts")
     parser.add_argument("--timeout", type=float, default=60.0)
     parser.add_argument("--out", default="bench-results/startup.json")
     args = parser.parse_args()
@@ -106,7 +107,7 @@ def main() -> int:
                 times.append(elapsed)
                 try:
                     if attempt == args.repeat - 1:
-                        cpu_mean, cpu_max, rss, pss = idle_cost(cluster, args.idle)
+                        cpu_mean, cpu_max, rss, pss = idle_cost(cluster, args.idle, args.settle)
                 finally:
                     cluster.down()
             rows.append(
@@ -140,6 +141,7 @@ def main() -> int:
             {
                 "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
                 "idle_seconds": args.idle,
+                "settle_seconds": args.settle,
                 "results": rows,
             },
             indent=2,

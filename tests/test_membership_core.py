@@ -64,10 +64,13 @@ def test_an_unanswered_probe_goes_indirect_then_suspects() -> None:
     assert isinstance(ping, Ping)
     target = next(p for p in PEERS if p.name == ping.target)
     timers = {type(e.key): e.deadline for e in effects if isinstance(e, StartTimer)}
-    assert (
-        timers[ProbeTimeout] == 1.0 + LAN.probe_timeout and timers[ProbeDeadline] == 1.0 + LAN.probe_interval
-    )
-    indirect = datagrams(core.timer(ProbeTimeout(ping.seq), 1.5))
+    assert timers[ProbeTimeout] == 1.0 + LAN.probe_timeout and ProbeDeadline not in timers
+    going_indirect = core.timer(ProbeTimeout(ping.seq), 1.5)
+    deadlines = [
+        e.deadline for e in going_indirect if isinstance(e, StartTimer) and isinstance(e.key, ProbeDeadline)
+    ]
+    assert deadlines == [1.0 + LAN.probe_interval]  # the end of the probe period, counted from its start
+    indirect = datagrams(going_indirect)
     assert len(indirect) == LAN.indirect_checks
     assert all(isinstance(m[0], PingReq) and m[0].target == target.name for _, m in indirect)
     concluded = core.timer(ProbeDeadline(ping.seq), 2.0)
