@@ -187,7 +187,8 @@ class Membership:
         effects = self._greet_seeds(list(self._seeds))
         effects.append(StartTimer(ProbeTick(), now + self._scaled(self.timings.probe_interval)))
         effects.append(StartTimer(SeedRetry(), now + self._seed_retry))
-        effects.append(StartTimer(PushPullTick(), now + self._push_pull_interval()))
+        # The first push-pull comes as soon as the TCP peerings are likely up: it is the join's full sync.
+        effects.append(StartTimer(PushPullTick(), now + self.timings.probe_interval))
         return effects
 
     def stream(self, source: Address, message: WireMessage, now: float) -> list[MembershipEffect]:
@@ -223,7 +224,7 @@ class Membership:
         match key:
             case GossipTick():
                 self._gossip_armed = False
-                return self._gossip_round()
+                return self._gossip_round(now)
             case PushPullTick():
                 effects: list[MembershipEffect] = [
                     StartTimer(PushPullTick(), now + self._push_pull_interval())
@@ -302,6 +303,10 @@ class Membership:
                 return []
             case PingReq(seq, _source, target, _intermediary):
                 return self._relay(source, seq, target, now)
+            case Alive(info) if self._meta_too_large(info):
+                return []
+            case Join(info) if self._meta_too_large(info):
+                return []
             case Join(info):
                 # A greeting, sent only by the joiner itself: answered with our own, so that both sides
                 # know each other at once (memberlist gets there with a push-pull on join). What we pass
@@ -438,6 +443,12 @@ class Membership:
         effects += self._track_suspicion(change, now)
         return effects
 
+    def _meta_too_large(self, info: NodeInfo) -> bool:
+        """Node metadata (role, host, tags) is bounded, as memberlist's MetaMaxSize: news that carries
+        more is dropped rather than let one member bloat every datagram."""
+        size = len(info.role) + len(info.host) + sum(len(k) + len(v) for k, v in info.tags)
+        return size > self.timings.meta_max_size
+
     def _merge(self, record: MemberRecord, source: str, now: float) -> list[MembershipEffect]:
         """memberlist's mergeState: a death we did not witness is only a suspicion to us."""
         info = record.member
@@ -531,9 +542,19 @@ class Membership:
             effects.append(StartTimer(GossipTick(), now + self.timings.gossip_interval))
         return effects
 
-    def _gossip_round(self) -> list[MembershipEffect]:
-        """memberlist's gossip(): queued news to `gossip_nodes` random live members, one datagram each."""
-        others = [m for m in self.table.in_state(State.ALIVE, State.SUSPECT) if m.name != self.name]
+    def _gossip_round(self, now: float) -> list[MembershipEffect]:
+        """memberlist's gossip(): queued news to `gossip_nodes` random members, one datagram each.
+
+        Members declared dead recently are still candidates (memberlist's GossipToTheDeadTime, which
+        equals the push-pull interval in all its presets): a member wrongly declared dead hears it and
+        refutes, instead of waiting for the next seed retry.
+        """
+        recently = now - self.timings.push_pull_interval
+        others = [
+            m
+            for m in self.table
+            if m.name != self.name and (not m.state.gone or (m.state is State.DEAD and m.since >= recently))
+        ]
         chosen = self._rng.sample(others, min(self.timings.gossip_nodes, len(others)))
         effects: list[MembershipEffect] = []
         for member in chosen:

@@ -7,6 +7,7 @@ import random
 from cluster.compound import unpack
 from cluster.effects import Emit, StartTimer
 from cluster.membership import (
+    GossipTick,
     Membership,
     ProbeDeadline,
     ProbeTick,
@@ -14,7 +15,7 @@ from cluster.membership import (
     SendDatagram,
     SuspicionTimeout,
 )
-from cluster.messages import Alive, NodeInfo, Ping, PingAck, PingReq, Suspect
+from cluster.messages import Alive, Dead, NodeInfo, Ping, PingAck, PingReq, Suspect
 from cluster.presets import PRESETS
 
 LAN = PRESETS["lan"]
@@ -123,3 +124,20 @@ def test_garbage_is_counted_and_changes_nothing() -> None:
     core = core_with_peers()
     assert core.datagram(("10.0.0.1", 99), b"\xc1garbage", 1.0) == ([], 1)
     assert len(core.members()) == 5
+
+
+def test_metadata_over_the_limit_is_dropped() -> None:
+    core = core_with_peers()
+    bloated = NodeInfo("big-id", "big", "10.0.0.1", 50, "worker", 0, (("blob", "x" * LAN.meta_max_size),))
+    assert core.received(("10.0.0.1", 50), Alive(bloated), 1.0) == []
+    assert core.table.get("big") is None
+
+
+def test_recently_dead_members_still_hear_gossip() -> None:
+    core = core_with_peers()
+    core.received(("10.0.0.1", 10), Dead("p0", 0, "p1"), 1.0)  # queues news, arms the gossip tick
+    targets: set[tuple[str, int]] = set()
+    for round_ in range(40):
+        core.received(("10.0.0.1", 11), Suspect(f"p{1 + round_ % 3}", round_, "p0"), 1.0)
+        targets |= {e.address for e in core.timer(GossipTick(), 1.0) if isinstance(e, SendDatagram)}
+    assert ("10.0.0.1", 10) in targets  # p0, dead for less than the push-pull interval
