@@ -298,9 +298,14 @@ class Membership:
                 return self._on_ack(seq, now)
             case Nack(seq, _source):
                 probe = self._probes.get(seq)
-                if probe is not None:
-                    probe.nacks += 1
-                return []
+                if probe is None:
+                    return []
+                probe.nacks += 1
+                if probe.nacks < probe.nacks_expected:
+                    return []
+                # Every helper has already given up on the target, so no indirect ack can still come:
+                # conclude now rather than at the end of the probe period (memberlist waits it out).
+                return [CancelTimer(ProbeDeadline(seq)), *self._conclude(seq, now)]
             case PingReq(seq, _source, target, _intermediary):
                 return self._relay(source, seq, target, now)
             case Alive(info) if self._meta_too_large(info):

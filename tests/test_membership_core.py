@@ -15,7 +15,7 @@ from cluster.membership import (
     SendDatagram,
     SuspicionTimeout,
 )
-from cluster.messages import Alive, Dead, NodeInfo, Ping, PingAck, PingReq, Suspect
+from cluster.messages import Alive, Dead, Nack, NodeInfo, Ping, PingAck, PingReq, Suspect
 from cluster.presets import PRESETS
 
 LAN = PRESETS["lan"]
@@ -141,3 +141,15 @@ def test_recently_dead_members_still_hear_gossip() -> None:
         core.received(("10.0.0.1", 11), Suspect(f"p{1 + round_ % 3}", round_, "p0"), 1.0)
         targets |= {e.address for e in core.timer(GossipTick(), 1.0) if isinstance(e, SendDatagram)}
     assert ("10.0.0.1", 10) in targets  # p0, dead for less than the push-pull interval
+
+
+def test_a_probe_concludes_as_soon_as_every_helper_nacked() -> None:
+    core = core_with_peers()
+    ((_, messages),) = datagrams(core.timer(ProbeTick(), 1.0))
+    ping = messages[0]
+    helpers = [m[0].intermediary for _, m in datagrams(core.timer(ProbeTimeout(ping.seq), 1.5))]
+    effects: list[object] = []
+    for helper in helpers:
+        effects = core.received(("10.0.0.1", 99), Nack(ping.seq, helper), 1.6)
+    assert [e.event for e in events(effects)] == ["member_suspect"]
+    assert core.health_score == 0  # every nack came: the target, not us, is the problem
