@@ -114,6 +114,12 @@ class TransmitLimitedQueue:
                 self._items[item.key] = replace(item, transmits=sent)
         return taken
 
+    def discard_under(self, prefix: str) -> None:
+        """Drop every update whose key starts with `prefix`: news that a later update makes moot (an alive
+        or dead message about a member ends every accusation queued about it)."""
+        for key in [key for key in self._items if key.startswith(prefix)]:
+            del self._items[key]
+
     def prune(self, max_items: int) -> None:
         """Keep at most `max_items` updates: those nearest the front of the send order (fewest transmits,
         then newest), as memberlist's Prune drops from the far end. Bounds the queue when updates arrive

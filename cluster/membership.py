@@ -379,9 +379,13 @@ class Membership:
         probe.nacks_expected = len(chosen)
         probe.indirect = True
         # The end of the probe period is armed only now: most probes are acked in time and never need it.
-        effects: list[MembershipEffect] = [
-            StartTimer(ProbeDeadline(seq), probe.started + self._scaled(self.timings.probe_interval))
-        ]
+        # Helpers nack only after their own probe timeout: the period must outlast that, or every nack
+        # would arrive late and count against our own health (memberlist's TCP fallback wait gives them
+        # this time). With all nacks in, the probe concludes at once anyway.
+        deadline = max(
+            probe.started + self._scaled(self.timings.probe_interval), now + 2 * self.timings.probe_timeout
+        )
+        effects: list[MembershipEffect] = [StartTimer(ProbeDeadline(seq), deadline)]
         for helper in chosen:
             effects += self._send(_address(helper), PingReq(seq, self.name, probe.target, helper.name))
         return effects
@@ -573,7 +577,16 @@ class Membership:
             effects.append(SendDatagram(_address(member), payload))
         return effects
 
-    def _gossip(self, key: str, message: WireMessage) -> None:
+    def _gossip(self, member: str, message: WireMessage) -> None:
+        """Queue news about `member`. Accusations are kept one per accuser: Lifeguard needs independent
+        confirmations to travel, and when a lost TCP peering makes several peers accuse at once, one
+        queue slot per member let each accuser's re-gossip of another's accusation replace its own.
+        Alive, dead and leave news ends every accusation queued about the member."""
+        if isinstance(message, Suspect):
+            key = f"{member}\x00suspect\x00{message.by}"
+        else:
+            self._queue.discard_under(f"{member}\x00")
+            key = member
         self._queue.queue(key, message, encode(message))
 
     def _greet_seeds(self, names: list[str]) -> list[MembershipEffect]:

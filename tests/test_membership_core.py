@@ -70,7 +70,8 @@ def test_an_unanswered_probe_goes_indirect_then_suspects() -> None:
     deadlines = [
         e.deadline for e in going_indirect if isinstance(e, StartTimer) and isinstance(e.key, ProbeDeadline)
     ]
-    assert deadlines == [1.0 + LAN.probe_interval]  # the end of the probe period, counted from its start
+    # the end of the probe period, but late enough for the helpers' nacks (they wait a probe timeout first)
+    assert deadlines == [max(1.0 + LAN.probe_interval, 1.5 + 2 * LAN.probe_timeout)]
     indirect = datagrams(going_indirect)
     assert len(indirect) == LAN.indirect_checks
     assert all(isinstance(m[0], PingReq) and m[0].target == target.name for _, m in indirect)
@@ -153,3 +154,14 @@ def test_a_probe_concludes_as_soon_as_every_helper_nacked() -> None:
         effects = core.received(("10.0.0.1", 99), Nack(ping.seq, helper), 1.6)
     assert [e.event for e in events(effects)] == ["member_suspect"]
     assert core.health_score == 0  # every nack came: the target, not us, is the problem
+
+
+def test_accusations_from_different_accusers_travel_side_by_side() -> None:
+    core = core_with_peers()
+    core.received(("10.0.0.1", 11), Suspect("p1", 0, "p2"), 1.0)
+    core.received(("10.0.0.1", 13), Suspect("p1", 0, "p3"), 1.0)  # a confirmation, re-gossiped
+    (_, messages) = datagrams(core.received(("10.0.0.1", 10), Ping(9, "p0", "me"), 1.1))[0]
+    assert {m.by for m in messages if isinstance(m, Suspect)} == {"p2", "p3"}
+    core.received(("10.0.0.1", 11), Alive(info("p1", 11, incarnation=1)), 1.2)  # refuted: accusations moot
+    (_, messages) = datagrams(core.received(("10.0.0.1", 10), Ping(10, "p0", "me"), 1.3))[0]
+    assert not [m for m in messages if isinstance(m, Suspect)]

@@ -51,9 +51,10 @@ def test_crashed_node_is_declared_dead_by_all_with_ten_percent_loss() -> None:
 
 def test_a_slow_node_does_not_get_healthy_nodes_declared_dead() -> None:
     sim = formed(20, seed=3)
-    sim.slow["node-05"] = 2 * LAN.probe_timeout  # its acks always look late to it
+    sim.slow["node-05"] = 2 * LAN.probe_interval  # its acks and nacks always look late to it
     sim.run_for(120.0)
-    assert not sim.events_named("member_failed")
+    # The slow node itself may be failed (it cannot refute in time); no healthy node may be.
+    assert {e.fields["member"] for e in sim.events_named("member_failed")} <= {"node-05"}
     assert sim.nodes["node-05"].health_score > 0  # Lifeguard noticed it is the slow one
 
 
