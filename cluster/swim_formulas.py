@@ -124,8 +124,8 @@ def suspicion_deadline(
         raise ValueError(f"confirmations must be >= 0, got {confirmations}")
     if not 0 <= min_timeout <= max_timeout:
         raise ValueError(f"need 0 <= min_timeout <= max_timeout, got {min_timeout}, {max_timeout}")
-    if expected < 1:
-        return start + min_timeout
+    if expected < 1 or confirmations >= expected:
+        return start + min_timeout  # exactly min: the formula gets there too, but rounding may miss it
     if confirmations == 0:
         return start + max_timeout
     frac = math.log(confirmations + 1) / math.log(expected + 1)
