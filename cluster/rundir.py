@@ -12,6 +12,7 @@ Layout of a run directory (default `.cluster/<cluster name>/`):
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,7 +67,8 @@ class RunDir:
 
 def _write_atomically(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".tmp")
+    # One temporary file per writer: the launcher and the node itself both write the pid file, at once.
+    temporary = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     with temporary.open("w", encoding="utf-8") as handle:
         handle.write(text)
         handle.flush()
