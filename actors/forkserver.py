@@ -17,6 +17,7 @@ import argparse
 import os
 import sys
 import threading
+import traceback
 from pathlib import Path
 
 from actors.node import EXIT_BAD_LAYOUT, EXIT_CRASHED, run
@@ -42,6 +43,7 @@ def fork_node(layout_file: Path, run_dir: RunDir, name: str, layout: object) -> 
         os.closerange(3, 1024)  # the pipe to clusterctl and anything else inherited
         code = run(layout, name, run_dir)  # type: ignore[arg-type]
     except BaseException as error:
+        traceback.print_exc()
         print(f"node {name} failed: {error!r}", file=sys.stderr, flush=True)
     finally:
         sys.stdout.flush()
