@@ -42,6 +42,9 @@ class State(StrEnum):
         return self in (State.DEAD, State.LEFT)
 
 
+_LIVE = frozenset((State.ALIVE, State.SUSPECT))
+
+
 @dataclass(frozen=True, slots=True)
 class Member:
     info: NodeInfo
@@ -81,7 +84,7 @@ IGNORED = Change()
 class MemberTable:
     """Immutable: `table = table.alive(...)[0]`."""
 
-    __slots__ = ("_leaving", "_local", "_members")
+    __slots__ = ("_leaving", "_live", "_local", "_members")
 
     def __init__(
         self,
@@ -96,6 +99,7 @@ class MemberTable:
         self._local = local.name
         self._members: Mapping[str, Member] = MappingProxyType(held)
         self._leaving = leaving
+        self._live: int | None = None
 
     # -- reading --------------------------------------------------------------------------------
 
@@ -120,8 +124,12 @@ class MemberTable:
         return [member for member in self._members.values() if member.state in states]
 
     def live_count(self) -> int:
-        """Alive or suspect members, this node included: the `n` of the SWIM formulas."""
-        return sum(1 for member in self._members.values() if not member.state.gone)
+        """Alive or suspect members, this node included: the `n` of the SWIM formulas.
+
+        Asked on every datagram sent, so counted once per (immutable) table."""
+        if self._live is None:
+            self._live = sum(1 for member in self._members.values() if member.state in _LIVE)
+        return self._live
 
     # -- the rules ------------------------------------------------------------------------------
 
