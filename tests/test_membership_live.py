@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -86,13 +86,21 @@ def wait_views(cli: Cli, expected: dict[str, str], observers: list[str], timeout
         time.sleep(0.2)
 
 
+def up_and_all_alive(cli: Cli) -> None:
+    cli("up", str(cli.layout_file), "--timeout", "30")
+    wait_views(cli, dict.fromkeys(cli.names, "alive"), list(cli.names))
+
+
+def member_event(event: str, member: str) -> Callable[[dict[str, Any]], bool]:
+    return lambda record: record["event"] == event and record.get("member") == member
+
+
 def failed_events(cli: Cli) -> list[dict[str, Any]]:
     return [r for name in cli.names for r in cli.events(name) if r["event"] == "member_failed"]
 
 
 def test_processes_see_all_alive_then_kill_9_is_failed_by_all(cli: Cli) -> None:
-    cli("up", str(cli.layout_file), "--timeout", "30")
-    wait_views(cli, dict.fromkeys(cli.names, "alive"), list(cli.names))
+    up_and_all_alive(cli)
     cli("kill", "worker-3")
     survivors = [n for n in cli.names if n != "worker-3"]
     wait_views(cli, {"worker-3": "dead"}, survivors)
@@ -101,26 +109,24 @@ def test_processes_see_all_alive_then_kill_9_is_failed_by_all(cli: Cli) -> None:
 
 
 def test_a_stopped_process_is_failed_then_refutes_when_continued(cli: Cli) -> None:
-    cli("up", str(cli.layout_file), "--timeout", "30")
-    wait_views(cli, dict.fromkeys(cli.names, "alive"), list(cli.names))
+    up_and_all_alive(cli)
     cli("kill", "worker-1", "--signal", "STOP")
     others = [n for n in cli.names if n != "worker-1"]
     for name in others:
-        cli.wait_event(name, lambda r: r["event"] == "member_failed" and r["member"] == "worker-1")
+        cli.wait_event(name, member_event("member_failed", "worker-1"))
     cli("kill", "worker-1", "--signal", "CONT")
     for name in others:
-        alive = cli.wait_event(name, lambda r: r["event"] == "member_alive" and r["member"] == "worker-1")
+        alive = cli.wait_event(name, member_event("member_alive", "worker-1"))
         assert alive["incarnation"] > 0
     assert {r["member"] for r in failed_events(cli)} == {"worker-1"}
     cli("down")
 
 
 def test_a_terminated_process_leaves_rather_than_fails(cli: Cli) -> None:
-    cli("up", str(cli.layout_file), "--timeout", "30")
-    wait_views(cli, dict.fromkeys(cli.names, "alive"), list(cli.names))
+    up_and_all_alive(cli)
     cli("kill", "proxy-2", "--signal", "TERM")
     others = [n for n in cli.names if n != "proxy-2"]
     for name in others:
-        cli.wait_event(name, lambda r: r["event"] == "member_left" and r["member"] == "proxy-2")
+        cli.wait_event(name, member_event("member_left", "proxy-2"))
     assert not failed_events(cli)
     cli("down")
