@@ -21,6 +21,16 @@ log = logging.getLogger(__name__)
 CrashHandler = Callable[[str, BaseException], None]
 
 
+def tell_if_alive(ref: pykka.ActorRef[Any], message: Any) -> bool:
+    """Tell `ref` unless it has stopped; a message for a stopped actor (a tick, an event, an I/O report
+    arriving during shutdown) is moot, not an error. Returns whether it was told."""
+    try:
+        ref.tell(message)
+    except pykka.ActorDeadError:
+        return False
+    return True
+
+
 def handles(*types: type) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Mark a method as the handler of these message classes."""
 

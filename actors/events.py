@@ -15,7 +15,7 @@ from typing import IO, Any
 
 import pykka
 
-from actors.base import CrashHandler, NodeActor, handles
+from actors.base import CrashHandler, NodeActor, handles, tell_if_alive
 from actors.messages import EventRaised, RaiseEvent, SubscribeEvents
 
 log = logging.getLogger(__name__)
@@ -58,8 +58,4 @@ class EventLog(NodeActor):
             self._file.write(json.dumps(record, default=str) + "\n")
             self._file.flush()
         raised = EventRaised(record)
-        for subscriber in list(self._subscribers):
-            try:
-                subscriber.tell(raised)
-            except pykka.ActorDeadError:
-                self._subscribers.remove(subscriber)
+        self._subscribers = [s for s in self._subscribers if tell_if_alive(s, raised)]

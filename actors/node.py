@@ -22,6 +22,7 @@ from typing import Any
 
 import pykka
 
+from actors.base import tell_if_alive
 from actors.clock import Clock, MonotonicClock
 from actors.connectivity import ConnectivityActor
 from actors.control import ControlEndpoint
@@ -184,7 +185,7 @@ class NodeRuntime:
             port=self.spec.port,
             role=self.spec.role,
         )
-        seeds = {spec.name: (spec.host, spec.port) for spec in self.layout.nodes}
+        seeds = {name: (address.host, address.port) for name, address in addresses.items()}
         membership_core = Membership(
             local,
             seeds,
@@ -237,9 +238,8 @@ class NodeRuntime:
         if self.actors is None:
             return
         actors, self.actors = self.actors, None
-        with contextlib.suppress(pykka.ActorDeadError):
-            actors.events.tell(RaiseEvent("node_stopping", {"id": self.node_id}))
-            actors.membership.tell(LeaveCluster())
+        tell_if_alive(actors.events, RaiseEvent("node_stopping", {"id": self.node_id}))
+        tell_if_alive(actors.membership, LeaveCluster())
         for ref in [
             actors.membership,
             actors.coordinator,

@@ -81,8 +81,8 @@ class Reactor:
     """Owns every socket of one node; everything but `start`/`stop` is called from other threads."""
 
     def __init__(self, host: str, port: int, *, max_frame: int, max_datagram: int) -> None:
-        self._deliver: Callable[[Any], None] = _not_started
-        self._datagram_sink: Callable[[DatagramReceived], None] | None = None
+        self._deliver: Callable[[Any], object] = _not_started
+        self._datagram_sink: Callable[[DatagramReceived], object] | None = None
         self._max_frame = max_frame
         self._max_datagram = max_datagram
         self._selector = selectors.DefaultSelector()
@@ -118,7 +118,7 @@ class Reactor:
 
     # -- commands (any thread) ------------------------------------------------------------------
 
-    def start(self, deliver: Callable[[Any], None]) -> None:
+    def start(self, deliver: Callable[[Any], object]) -> None:
         """Binding happens in the constructor, so a port in use fails start-up before any actor runs."""
         self._deliver = deliver
         self._running = True
@@ -130,7 +130,7 @@ class Reactor:
         if self._thread is not None:
             self._thread.join(timeout=5)
 
-    def set_datagram_sink(self, sink: Callable[[DatagramReceived], None]) -> None:
+    def set_datagram_sink(self, sink: Callable[[DatagramReceived], object]) -> None:
         """Datagrams go straight to their one reader (membership) instead of through the transport actor:
         two thread hand-offs fewer per probe, which is most of an idle node's cost."""
         self._datagram_sink = sink

@@ -7,13 +7,9 @@ deadline; with a `ManualClock` there is no thread and ticks fire when the test a
 
 from __future__ import annotations
 
-import contextlib
 import threading
-from typing import Any
 
-import pykka
-
-from actors.base import CrashHandler, NodeActor, handles
+from actors.base import CrashHandler, NodeActor, handles, tell_if_alive
 from actors.clock import Clock, ManualClock
 from actors.messages import CancelTimer, StartTimer, TimerFired
 from cluster.timers import TimerSet
@@ -64,7 +60,7 @@ class TimerService(NodeActor):
             due = self._timers.pop_due(self._clock.now())
         for timer in due:
             request: StartTimer = timer.payload
-            _tell_quietly(request.target, TimerFired(request.key, timer.deadline))
+            tell_if_alive(request.target, TimerFired(request.key, timer.deadline))
 
     def _wait_loop(self) -> None:
         while True:
@@ -79,9 +75,3 @@ class TimerService(NodeActor):
                     self._waiting_until = None
                     continue
             self._fire_due()
-
-
-def _tell_quietly(target: pykka.ActorRef[Any], message: Any) -> None:
-    """A tick for an actor that has stopped is simply moot."""
-    with contextlib.suppress(pykka.ActorDeadError):
-        target.tell(message)

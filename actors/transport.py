@@ -8,16 +8,14 @@ subscribed to it; a message sent to the node's own name is routed the same way, 
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import random
 from collections import Counter, defaultdict
-from collections.abc import Callable
 from typing import Any
 
 import pykka
 
-from actors.base import CrashHandler, NodeActor, handles
+from actors.base import CrashHandler, NodeActor, handles, tell_if_alive
 from actors.clock import Clock
 from actors.messages import (
     AnswerControl,
@@ -110,7 +108,8 @@ class Transport(NodeActor):
         """Told by the node once every subscription is in place, so no early peer goes unseen."""
         if not self._listening:
             self._listening = True
-            self._reactor.start(_tell_while_alive(self.actor_ref))
+            me = self.actor_ref
+            self._reactor.start(lambda event: tell_if_alive(me, event))
 
     # -- from the node's actors -----------------------------------------------------------------
 
@@ -127,9 +126,9 @@ class Transport(NodeActor):
 
     @handles(SubscribeDatagrams)
     def _subscribe_datagrams(self, message: SubscribeDatagrams) -> None:
-        owner = _tell_while_alive(message.subscriber)
+        owner = message.subscriber
         self._reactor.set_datagram_sink(
-            lambda received: owner(DatagramMessage(received.address, received.payload))
+            lambda received: tell_if_alive(owner, DatagramMessage(received.address, received.payload))
         )
 
     @handles(KeepConnected)
@@ -242,13 +241,3 @@ class Transport(NodeActor):
     def _count_drop(self, reason: str, detail: str) -> None:
         self.dropped[reason] += 1
         self._drop_log.warning(reason, "dropped (%s): %s [%d so far]", reason, detail, self.dropped[reason])
-
-
-def _tell_while_alive(ref: pykka.ActorRef[Any]) -> Callable[[Any], None]:
-    """The reactor's way back into the actor; what arrives while the actor stops is moot."""
-
-    def deliver(event: Any) -> None:
-        with contextlib.suppress(pykka.ActorDeadError):
-            ref.tell(event)
-
-    return deliver

@@ -289,12 +289,13 @@ def prepare(layout_path: Path, run_dir: RunDir | None = None) -> Cluster:
     """Load and check the layout, then make the run directory its home (copying the layout there)."""
     layout = load_layout(layout_path)
     run_dir = run_dir or RunDir.default_for(layout.cluster)
-    cluster = Cluster(layout, run_dir)
-    running = cluster.running() if run_dir.layout_file.exists() else []
-    if not running:
-        run_dir.root.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(layout_path, run_dir.layout_file)
-    return Cluster(load_layout(run_dir.layout_file), run_dir) if running else cluster
+    if run_dir.layout_file.exists():
+        existing = Cluster.from_run_dir(run_dir)
+        if existing.running():
+            return existing  # `up` says it is running; its layout copy must not be replaced under it
+    run_dir.root.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(layout_path, run_dir.layout_file)
+    return Cluster(layout, run_dir)
 
 
 def _child_environment() -> dict[str, str]:

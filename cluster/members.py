@@ -67,13 +67,14 @@ class Change:
 
     `event` is the cluster event to raise (or None); `gossip` says whether the news was new to us and
     must be passed on; `refute` is set when the news was about this node and it must announce itself
-    alive at a higher incarnation; `confirmed_by` names an accuser confirming a running suspicion.
+    alive above `refute_above`; `confirmed_by` names an accuser confirming a running suspicion.
     """
 
     event: str | None = None
     member: Member | None = None
     gossip: bool = False
     refute: bool = False
+    refute_above: int = 0  # with `refute`: the incarnation the refutation must outbid
     confirmed_by: str | None = None
     previous: Member | None = None
 
@@ -216,7 +217,7 @@ class MemberTable:
             needs = incarnation > mine or (other_life and incarnation >= mine)
         else:
             needs = incarnation >= mine
-        return Change(member=self.local, refute=True) if needs else IGNORED
+        return Change(member=self.local, refute=True, refute_above=incarnation) if needs else IGNORED
 
     def _with(self, member: Member) -> MemberTable:
         held = dict(self._members)

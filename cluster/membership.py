@@ -435,10 +435,7 @@ class Membership:
         self.table, change = outcome
         effects: list[MembershipEffect] = []
         if change.refute:
-            accused = getattr(message, "incarnation", None)
-            if accused is None and isinstance(message, Alive | Join):
-                accused = message.member.incarnation
-            self.table = self.table.refuted(accused or 0)
+            self.table = self.table.refuted(change.refute_above)
             self._awareness = self._awareness.apply(REFUTED)
             self._gossip(self.name, Alive(self.table.local.info))
             return effects

@@ -156,23 +156,16 @@ class _Str:
         return value
 
 
-class _Bytes:
-    """Raw bytes (msgpack bin), e.g. the already-encoded parts of a compound datagram. Their size is bounded
-    by the codec (`max_bin_len`), not here; what they hold is for the caller to decode."""
+@dataclass(frozen=True, slots=True)
+class _Exact:
+    """A value of exactly this type: bool (never an int), or bytes (msgpack bin, e.g. the already-encoded
+    parts of a compound datagram, whose size the codec bounds with `max_bin_len`)."""
 
-    def load(self, value: Any, path: str) -> bytes:
-        if type(value) is not bytes:
-            raise _expected(path, "bytes", value)
-        return value
+    kind: type
 
-    def dump(self, value: Any) -> Any:
-        return value
-
-
-class _Bool:
-    def load(self, value: Any, path: str) -> bool:
-        if type(value) is not bool:
-            raise _expected(path, "bool", value)
+    def load(self, value: Any, path: str) -> Any:
+        if type(value) is not self.kind:
+            raise _expected(path, self.kind.__name__, value)
         return value
 
     def dump(self, value: Any) -> Any:
@@ -290,9 +283,9 @@ def _compile(hint: Any, where: str) -> _Kind:
     if hint is str:
         return _Str()
     if hint is bool:
-        return _Bool()
+        return _Exact(bool)
     if hint is bytes:
-        return _Bytes()
+        return _Exact(bytes)
     if hint in _SCHEMAS:
         return _Record(hint)
     origin, args = get_origin(hint), get_args(hint)

@@ -151,3 +151,10 @@ def test_forget_drops_a_member_so_its_name_can_return() -> None:
     assert table.get("peer") is None
     _, change = table.alive(replace(PEER, incarnation=0), 5.0)
     assert change.event == "member_joined"
+
+
+def test_a_refutation_names_the_incarnation_to_outbid() -> None:
+    _, change = MemberTable(ME).dead("me", 9, "x", 1.0)
+    assert change.refute and change.refute_above == 9
+    _, change = MemberTable(ME).alive(replace(ME, node_id="me-0", incarnation=5), 1.0)
+    assert change.refute and change.refute_above == 5

@@ -8,18 +8,30 @@ from cluster.presets import PRESETS
 from cluster.suspicion import Suspicion
 
 
-def lan_suspicion(n_members: int = 10, now: float = 100.0) -> Suspicion:
-    t = PRESETS["lan"]
+def preset_suspicion(
+    preset: str,
+    *,
+    n_members: int = 10,
+    now: float = 100.0,
+    member: str = "b",
+    incarnation: int = 3,
+    accuser: str = "a",
+) -> Suspicion:
+    t = PRESETS[preset]
     return Suspicion.begin(
-        member="b",
-        incarnation=3,
-        accuser="a",
+        member=member,
+        incarnation=incarnation,
+        accuser=accuser,
         now=now,
         n_members=n_members,
         probe_interval=t.probe_interval,
         suspicion_mult=t.suspicion_mult,
         suspicion_max_timeout_mult=t.suspicion_max_timeout_mult,
     )
+
+
+def lan_suspicion(n_members: int = 10, now: float = 100.0) -> Suspicion:
+    return preset_suspicion("lan", n_members=n_members, now=now)
 
 
 def test_begin_sizes_the_timer_for_the_cluster() -> None:
@@ -62,17 +74,7 @@ WAN_TABLE = [
 
 @pytest.mark.parametrize(("confirmations", "deadline"), WAN_TABLE)
 def test_wan_deadline_table(confirmations: int, deadline: float) -> None:
-    t = PRESETS["wan"]
-    s = Suspicion.begin(
-        member="x",
-        incarnation=1,
-        accuser="me",
-        now=0.0,
-        n_members=10,
-        probe_interval=t.probe_interval,
-        suspicion_mult=t.suspicion_mult,
-        suspicion_max_timeout_mult=t.suspicion_max_timeout_mult,
-    )
+    s = preset_suspicion("wan", now=0.0, member="x", incarnation=1, accuser="me")
     for i in range(confirmations):
         s, counted = s.confirm(f"peer-{i}")
         assert counted
@@ -81,17 +83,7 @@ def test_wan_deadline_table(confirmations: int, deadline: float) -> None:
 
 @pytest.mark.parametrize("preset", ["local", "fast"])
 def test_one_confirmation_is_enough_on_local_presets(preset: str) -> None:
-    t = PRESETS[preset]
-    s = Suspicion.begin(
-        member="x",
-        incarnation=1,
-        accuser="me",
-        now=0.0,
-        n_members=10,
-        probe_interval=t.probe_interval,
-        suspicion_mult=t.suspicion_mult,
-        suspicion_max_timeout_mult=t.suspicion_max_timeout_mult,
-    )
+    s = preset_suspicion(preset, now=0.0, member="x", incarnation=1, accuser="me")
     # suspicion_mult 3: k = 1, so max (6 x min) until one peer agrees, then min.
     assert s.expected == 1
     assert s.deadline == pytest.approx(6 * s.min_timeout)
