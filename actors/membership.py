@@ -2,7 +2,8 @@
 
 Datagrams reach it undecoded, straight from the transport's I/O thread (the core unpacks compound
 datagrams itself); its probes and gossip leave through the transport's UDP socket. Both skip a hop through
-the transport actor: at one probe a second, thread hand-offs are most of an idle node's CPU. The membership
+the transport actor: at one probe a second, thread hand-offs are most of an idle node's CPU. For the same
+reason its timers live in its own inbox (`actors.own_timers`), not in the timer service. The membership
 push-pull travels over the handshaken TCP peering with that member when there is one. A transport
 `peer_down` is passed on as a hint to probe at once, never as a verdict.
 """
@@ -16,6 +17,7 @@ from actors.base import handles
 from actors.clock import Clock
 from actors.effects import CoreShell, Neighbours, carry_out
 from actors.messages import (
+    AddressUnreachable,
     DatagramMessage,
     LeaveCluster,
     MessageReceived,
@@ -25,12 +27,13 @@ from actors.messages import (
     StartMembership,
     TimerFired,
 )
+from actors.own_timers import OwnTimers
 from cluster import effects as fx
 from cluster.membership import Address, Membership, SendDatagram, SendStream
 from cluster.messages import MemberSync
 
 
-class MembershipActor(CoreShell[Membership]):
+class MembershipActor(OwnTimers, CoreShell[Membership]):
     status_component = "membership"
 
     def __init__(
@@ -45,7 +48,7 @@ class MembershipActor(CoreShell[Membership]):
     ) -> None:
         """`send_datagram` is the transport's UDP socket, thread-safe (see Reactor.send_datagram): probes
         and acks go out without a hop through the transport actor."""
-        super().__init__(core, neighbours, **kwargs)
+        super().__init__(core, neighbours, clock=clock, **kwargs)
         self._send_datagram = send_datagram
         self._clock = clock
         self._names = dict(names_by_address)
@@ -80,6 +83,10 @@ class MembershipActor(CoreShell[Membership]):
         effects, _dropped = self.core.datagram(message.address, message.payload, self._clock.now())
         self.apply(effects)
 
+    @handles(AddressUnreachable)
+    def _unreachable(self, message: AddressUnreachable) -> None:
+        self.apply(self.core.port_unreachable(message.address, self._clock.now()))
+
     @handles(MessageReceived)
     def _stream(self, message: MessageReceived) -> None:
         if isinstance(message.message, MemberSync):
@@ -110,6 +117,10 @@ class MembershipActor(CoreShell[Membership]):
                     name = self._names.get(address)
                     if name is not None:
                         self.neighbours.transport.tell(SendTo(name, stream_message))
+                case fx.StartTimer(key, deadline):
+                    self.timers.arm(key, deadline)
+                case fx.CancelTimer(key):
+                    self.timers.cancel(key)
                 case _:
                     generic.append(effect)
         carry_out(generic, self.neighbours, self.actor_ref)

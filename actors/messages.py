@@ -64,7 +64,7 @@ class SubscribeMessages:
 @dataclass(frozen=True, slots=True)
 class SubscribeDatagrams:
     """Every UDP datagram goes, undecoded, to `subscriber` (the membership actor, whose core unpacks
-    compound datagrams itself).
+    compound datagrams itself), and so does every "port unreachable" report on the datagrams we sent.
 
     Kept apart from `SubscribeMessages`: a datagram comes from no handshaken peer, so a message that is
     only trusted from a peer (a readiness report) must never be accepted from one.
@@ -77,6 +77,13 @@ class SubscribeDatagrams:
 class DatagramMessage:
     address: tuple[str, int]
     payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class AddressUnreachable:
+    """A datagram sent to `address` drew ICMP "port unreachable": no process is bound there."""
+
+    address: tuple[str, int]
 
 
 @dataclass(frozen=True, slots=True)

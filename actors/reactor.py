@@ -16,6 +16,7 @@ import logging
 import os
 import selectors
 import socket
+import struct
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -60,6 +61,19 @@ class DatagramReceived:
     payload: bytes
 
 
+@dataclass(frozen=True, slots=True)
+class PortUnreachable:
+    """A datagram we sent to `address` drew ICMP "port unreachable": nothing is bound there."""
+
+    address: tuple[str, int]
+
+
+# Linux's IP_RECVERR / IPV6_RECVERR (not exported by the socket module): queue ICMP errors of an unconnected
+# UDP socket for reading (ip(7), "IP_RECVERR"). Without them such errors are dropped.
+_RECVERR = {socket.AF_INET: (socket.IPPROTO_IP, 11), socket.AF_INET6: (socket.IPPROTO_IPV6, 25)}
+_EXTENDED_ERR = struct.Struct("=IBBBBII")  # struct sock_extended_err: ee_errno, origin, type, code, ...
+
+
 def _not_started(event: Any) -> None:
     raise RuntimeError(f"reactor event {event!r} before start")
 
@@ -82,7 +96,7 @@ class Reactor:
 
     def __init__(self, host: str, port: int, *, max_frame: int, max_datagram: int) -> None:
         self._deliver: Callable[[Any], object] = _not_started
-        self._datagram_sink: Callable[[DatagramReceived], object] | None = None
+        self._datagram_sink: Callable[[DatagramReceived | PortUnreachable], object] | None = None
         self._max_frame = max_frame
         self._max_datagram = max_datagram
         self._selector = selectors.DefaultSelector()
@@ -98,6 +112,8 @@ class Reactor:
         self.listener = self._bind(socket.socket(family, socket.SOCK_STREAM), host, port, "TCP")
         self.listener.listen(128)
         self.datagrams = self._bind(socket.socket(family, socket.SOCK_DGRAM), host, port, "UDP")
+        with contextlib.suppress(OSError):  # not Linux: crashed members just take Lifeguard's full time
+            self.datagrams.setsockopt(*_RECVERR[family], 1)
         self._selector.register(self._wake_r, selectors.EVENT_READ, "wake")
         self._selector.register(self.listener, selectors.EVENT_READ, "listen")
         self._selector.register(self.datagrams, selectors.EVENT_READ, "udp")
@@ -130,9 +146,10 @@ class Reactor:
         if self._thread is not None:
             self._thread.join(timeout=5)
 
-    def set_datagram_sink(self, sink: Callable[[DatagramReceived], object]) -> None:
-        """Datagrams go straight to their one reader (membership) instead of through the transport actor:
-        two thread hand-offs fewer per probe, which is most of an idle node's cost."""
+    def set_datagram_sink(self, sink: Callable[[DatagramReceived | PortUnreachable], object]) -> None:
+        """Datagrams (and ICMP reports on the datagrams we sent) go straight to their one reader
+        (membership) instead of through the transport actor: two thread hand-offs fewer per probe, which
+        is most of an idle node's cost."""
         self._datagram_sink = sink
 
     def dial(self, conn_id: int, host: str, port: int) -> None:
@@ -176,6 +193,10 @@ class Reactor:
         elif tag == "listen":
             self._accept()
         elif tag == "udp":
+            # The UDP socket is registered for reading only: a write flag is epoll's EPOLLERR, an ICMP
+            # report waiting in the error queue (it stays flagged until read).
+            if mask & selectors.EVENT_WRITE:
+                self._read_errors()
             self._read_datagrams()
         else:
             conn_id: int = tag
@@ -305,6 +326,11 @@ class Reactor:
                 data, address = self.datagrams.recvfrom(self._max_datagram + 1)
             except (BlockingIOError, InterruptedError):
                 return
+            except ConnectionRefusedError:
+                # The socket's pending-error flag, raised by an ICMP report; the report itself waits in
+                # the error queue.
+                self._read_errors()
+                continue
             except OSError as error:
                 log.debug("recvfrom: %s", error)
                 return
@@ -312,10 +338,33 @@ class Reactor:
             (self._datagram_sink or self._deliver)(received)
 
     def _sendto(self, address: tuple[str, int], data: bytes) -> None:
-        try:
-            self.datagrams.sendto(data, address)
-        except OSError as error:
-            log.debug("sendto %s: %s", address, error)
+        for _attempt in range(2):
+            try:
+                self.datagrams.sendto(data, address)
+                return
+            except ConnectionRefusedError:
+                # An earlier datagram's ICMP report, surfacing here as the socket's pending error: this
+                # datagram was not sent, and the error is now cleared. Once more.
+                continue
+            except OSError as error:
+                log.debug("sendto %s: %s", address, error)
+                return
+
+    def _read_errors(self) -> None:
+        while True:
+            try:
+                _data, ancillary, _flags, address = self.datagrams.recvmsg(1, 512, socket.MSG_ERRQUEUE)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as error:
+                log.debug("error queue: %s", error)
+                return
+            for level, kind, payload in ancillary:
+                if (level, kind) not in _RECVERR.values() or len(payload) < _EXTENDED_ERR.size:
+                    continue
+                ee_errno = _EXTENDED_ERR.unpack_from(payload)[0]
+                if ee_errno == errno.ECONNREFUSED and self._datagram_sink is not None:
+                    self._datagram_sink(PortUnreachable((str(address[0]), int(address[1]))))
 
     def _shutdown(self) -> None:
         for conn_id in list(self._streams):

@@ -18,6 +18,7 @@ import pykka
 from actors.base import CrashHandler, NodeActor, handles, tell_if_alive
 from actors.clock import Clock
 from actors.messages import (
+    AddressUnreachable,
     AnswerControl,
     CancelTimer,
     ControlRequestReceived,
@@ -37,7 +38,15 @@ from actors.messages import (
     TimerFired,
 )
 from actors.ratelimit import RateLimitedLog
-from actors.reactor import ConnAccepted, ConnClosed, ConnEstablished, DatagramReceived, FrameReceived, Reactor
+from actors.reactor import (
+    ConnAccepted,
+    ConnClosed,
+    ConnEstablished,
+    DatagramReceived,
+    FrameReceived,
+    PortUnreachable,
+    Reactor,
+)
 from cluster import effects as fx
 from cluster.codec import CodecError, decode, encode, frame
 from cluster.messages import WireMessage
@@ -127,9 +136,14 @@ class Transport(NodeActor):
     @handles(SubscribeDatagrams)
     def _subscribe_datagrams(self, message: SubscribeDatagrams) -> None:
         owner = message.subscriber
-        self._reactor.set_datagram_sink(
-            lambda received: tell_if_alive(owner, DatagramMessage(received.address, received.payload))
-        )
+
+        def sink(event: DatagramReceived | PortUnreachable) -> None:
+            if isinstance(event, DatagramReceived):
+                tell_if_alive(owner, DatagramMessage(event.address, event.payload))
+            else:
+                tell_if_alive(owner, AddressUnreachable(event.address))
+
+        self._reactor.set_datagram_sink(sink)
 
     @handles(KeepConnected)
     def _keep_connected(self, message: KeepConnected) -> None:

@@ -7,6 +7,11 @@ target is suspected. A suspicion becomes a death when its timer runs out; the ti
 shrinks with independent confirmations (Lifeguard). The suspect refutes by announcing itself alive at a
 higher incarnation; a ping to a suspect carries the suspicion, so the suspect hears of it at once.
 
+A probe whose target's address answers "port unreachable" (ICMP, reported by the transport) needs no
+waiting: nothing listens there, so the probe goes indirect at once, helpers that get the same answer nack
+at once, and the suspicion that follows is cut to `unreachable_suspicion_timeout`. SIGSTOP, partitions and
+loss give no such answer and keep Lifeguard's timings; see `port_unreachable`.
+
 Lifeguard's local health (awareness) stretches this node's own probe interval and timeouts after missed
 nacks and refutations, so a node starved of CPU probes less and accuses less.
 
@@ -128,6 +133,7 @@ class _Probe:
 class _Relay:
     asker: Address
     asker_seq: int
+    target: str
 
 
 @dataclass(slots=True)
@@ -162,6 +168,7 @@ class Membership:
         self._probes: dict[int, _Probe] = {}
         self._relays: dict[int, _Relay] = {}
         self._suspicions: dict[str, Suspicion] = {}
+        self._unreachable: dict[str, float] = {}  # member -> when its address last answered "unreachable"
         self._gossip_armed = False
         self._stream_peers: set[str] | None = set() if streams_need_peering else None
         # Greetings are datagrams and seeds start in any order: retry soon, backing off to push-pull's pace.
@@ -273,6 +280,43 @@ class Membership:
         if any(probe.target == name for probe in self._probes.values()):
             return []
         return self._arm_gossip(self._probe(member, now), now)
+
+    def port_unreachable(self, address: Address, now: float) -> list[MembershipEffect]:
+        """A datagram to `address` drew "port unreachable": no process is bound to that member's port.
+
+        That is what a crashed member looks like from its host's kernel, and what a stopped (SIGSTOP),
+        partitioned or overloaded one never does: their sockets stay bound, so they keep Lifeguard's full
+        timings. Without this, kill -9 waits out the same suspicion floor as a silent member (memberlist
+        has no use for ICMP). What it changes, and why each is safe:
+
+        - a direct probe of the member stops waiting for its ack and goes indirect at once; the helpers
+          still have to fail too, so our own broken path cannot accuse anyone alone;
+        - a helper relaying a ping to it nacks at once instead of at its relay timeout;
+        - a suspicion of it, running or raised within two probe intervals, is cut to
+          `unreachable_suspicion_timeout`. A restarted process at the same address has a new id and
+          takes the name over by itself; the cut only ends the old life sooner.
+
+        The evidence alone never suspects anyone: a datagram that went astray to a reused port must not.
+        """
+        member = next(
+            (m for m in self.table if (m.info.host, m.info.port) == address and not m.state.gone), None
+        )
+        if member is None or member.name == self.name:
+            return []
+        self._unreachable[member.name] = now
+        effects: list[MembershipEffect] = []
+        for seq, probe in list(self._probes.items()):
+            if probe.target == member.name and not probe.indirect:
+                effects += [CancelTimer(ProbeTimeout(seq)), *self._go_indirect(seq, now)]
+        for seq, relay in list(self._relays.items()):
+            if relay.target == member.name:
+                del self._relays[seq]
+                effects += [
+                    CancelTimer(RelayTimeout(seq)),
+                    *self._send(relay.asker, Nack(relay.asker_seq, self.name)),
+                ]
+        effects += self._cut_suspicion(member.name, now)
+        return self._arm_gossip(effects, now)
 
     def datagram(self, source: Address, payload: bytes, now: float) -> tuple[list[MembershipEffect], int]:
         """Handle one datagram; returns the effects and how many of its parts were dropped as garbage."""
@@ -400,6 +444,7 @@ class Membership:
         probe = self._probes.pop(seq, None)
         if probe is None:
             return []
+        self._unreachable.pop(probe.target, None)
         # Concluded at once (memberlist's probeNode returns on the ack): the probe's timers are moot.
         self._awareness = self._awareness.apply(SUCCESSFUL_PROBE)
         return [CancelTimer(ProbeDeadline(seq) if probe.indirect else ProbeTimeout(seq))]
@@ -411,8 +456,11 @@ class Membership:
         # Lifeguard: missing nacks mean our own network or process is the likelier culprit.
         self._awareness = self._awareness.apply(failed_probe_delta(probe.nacks_expected, probe.nacks))
         target = self.table.get(probe.target)
-        if target is None or target.state is not State.ALIVE:
+        if target is None or target.state.gone:
             return []
+        # Of a member already suspected, our own failed probe is an independent confirmation (memberlist's
+        # suspectNode confirms the running timer and re-gossips): without it only the accuser's probe
+        # counts, and a crash waits out nearly the maximum suspicion timeout.
         return self._received(
             _address(self.table.local), Suspect(target.name, target.incarnation, self.name), now
         )
@@ -422,7 +470,7 @@ class Membership:
         if target is None or target.state.gone:
             return self._send(asker, Nack(asker_seq, self.name))
         seq = self._next_seq()
-        self._relays[seq] = _Relay(asker, asker_seq)
+        self._relays[seq] = _Relay(asker, asker_seq, target_name)
         effects = self._send(_address(target), Ping(seq, self.name, target_name))
         effects.append(StartTimer(RelayTimeout(seq), now + self.timings.probe_timeout))
         return effects
@@ -494,6 +542,8 @@ class Membership:
             return []
         if member.state is not State.SUSPECT:
             self._suspicions.pop(member.name, None)
+            if member.state is State.ALIVE:
+                self._unreachable.pop(member.name, None)
             return []
         suspicion = Suspicion.begin(
             member=member.name,
@@ -506,7 +556,22 @@ class Membership:
             suspicion_max_timeout_mult=self.timings.suspicion_max_timeout_mult,
         )
         self._suspicions[member.name] = suspicion
-        return [StartTimer(SuspicionTimeout(member.name, member.incarnation), suspicion.deadline)]
+        return [
+            StartTimer(SuspicionTimeout(member.name, member.incarnation), suspicion.deadline),
+            *self._cut_suspicion(member.name, now),
+        ]
+
+    def _cut_suspicion(self, name: str, now: float) -> list[MembershipEffect]:
+        """Cut the running suspicion of `name` if its port answered "unreachable" lately."""
+        suspicion = self._suspicions.get(name)
+        seen = self._unreachable.get(name)
+        if suspicion is None or seen is None or now - seen > 2 * self.timings.probe_interval:
+            return []
+        cut = suspicion.cut(now + self.timings.unreachable_suspicion_timeout)
+        if cut is suspicion:
+            return []
+        self._suspicions[name] = cut
+        return [StartTimer(SuspicionTimeout(name, cut.incarnation), cut.deadline)]
 
     def _confirm(self, change: Change, message: WireMessage, now: float) -> list[MembershipEffect]:
         member = change.member

@@ -68,6 +68,9 @@ class Timings:
     - ``connect_retry_min``, ``connect_retry_max``: bounds of the exponential reconnect backoff.
     - ``handshake_timeout``: how long a TCP connection may stay without a valid hello.
     - ``meta_max_size`` (MetaMaxSize): largest node metadata blob carried in membership messages.
+    - ``unreachable_suspicion_timeout`` (ours): the suspicion timeout of a member whose address answered
+      "port unreachable" after our probe of it failed. Nothing listens there, so no refutation can come
+      from that process; the time left is for a process at the same id to speak up. One probe interval.
     """
 
     probe_interval: float
@@ -86,6 +89,7 @@ class Timings:
     connect_retry_max: float
     handshake_timeout: float
     meta_max_size: int = 512
+    unreachable_suspicion_timeout: float
 
     def __post_init__(self) -> None:
         for name in _KINDS:
@@ -173,6 +177,7 @@ _LAN = Timings(
     connect_retry_min=0.1,
     connect_retry_max=2.0,
     handshake_timeout=5.0,
+    unreachable_suspicion_timeout=1.0,
 )
 
 PRESETS: Mapping[str, Timings] = MappingProxyType(
@@ -191,6 +196,7 @@ PRESETS: Mapping[str, Timings] = MappingProxyType(
             connect_retry_min=0.5,
             connect_retry_max=10.0,
             handshake_timeout=10.0,
+            unreachable_suspicion_timeout=5.0,
         ),
         # memberlist DefaultLocalConfig: loopback is fast and lossless; fewer checks and retransmits do.
         "local": dataclasses.replace(
@@ -218,6 +224,7 @@ PRESETS: Mapping[str, Timings] = MappingProxyType(
             connect_retry_min=0.05,
             connect_retry_max=1.0,
             handshake_timeout=2.0,
+            unreachable_suspicion_timeout=0.2,
         ),
     }
 )

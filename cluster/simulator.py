@@ -36,6 +36,9 @@ class NetworkConditions:
     delay: float = 0.001  # one-way base delay, seconds
     jitter: float = 0.001  # added uniformly in [0, jitter]
     partitions: list[frozenset[str]] = field(default_factory=list)  # groups that cannot reach each other
+    # A datagram to a crashed node draws "port unreachable", as from a live host's kernel (off: memberlist's
+    # view, where a crash and a silent node look alike).
+    closed_ports_reply: bool = False
 
     def reachable(self, a: str, b: str) -> bool:
         if not self.partitions:
@@ -103,7 +106,9 @@ class Simulation:
             time, _, name, item = heapq.heappop(self._heap)
             self.now = time
             core = self.nodes.get(name)
-            if core is None or (isinstance(item, _Datagram | _Stream) and item.life != self._lives[name]):
+            if core is None or (
+                isinstance(item, _Datagram | _Stream | _Unreachable) and item.life != self._lives[name]
+            ):
                 continue  # crashed, or addressed to a previous life
             if isinstance(item, _Timer):
                 if self._timers.get((name, item.key)) != (item.deadline, item.seq):
@@ -112,6 +117,8 @@ class Simulation:
                 self._carry_out(name, core.timer(item.key, self.now))
             elif isinstance(item, _Stream):
                 self._carry_out(name, core.stream(item.source, item.message, self.now))
+            elif isinstance(item, _Unreachable):
+                self._carry_out(name, core.port_unreachable(item.address, self.now))
             elif item.lagged or not self.slow.get(name):
                 self._carry_out(name, core.datagram(item.source, item.payload, self.now)[0])
             else:
@@ -172,7 +179,11 @@ class Simulation:
             return
         arrival = self.now + self.conditions.delay + self.rng.uniform(0, self.conditions.jitter)
         if receiver not in self.nodes:
-            return  # nobody listens at that port
+            # nobody listens at that port
+            if self.conditions.closed_ports_reply:
+                report = _Unreachable(address, self._lives[sender])
+                heapq.heappush(self._heap, (2 * arrival - self.now, next(self._order), sender, report))
+            return
         datagram = _Datagram(self._addresses[sender], payload, self._lives[receiver])
         heapq.heappush(self._heap, (arrival, next(self._order), receiver, datagram))
 
@@ -192,6 +203,14 @@ class _Datagram:
     payload: bytes
     life: int
     lagged: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class _Unreachable:
+    """The ICMP report on a datagram sent to a closed port, back to the sender's life that sent it."""
+
+    address: Address
+    life: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,6 +30,9 @@ class Suspicion:
     - ``confirmers``: everyone whose suspect message has been counted, the accuser included. As in
       memberlist's ``newSuspicion``, the accuser is entered first and is not a confirmation: our own
       accusation gossiped back to us must not shrink our own timer. The accuser is added if left out.
+    - ``cut_at``: an absolute deadline that caps the formula's, set when the suspect's port answered
+      "unreachable" (no process listens there; see ``Membership.port_unreachable``). Confirmations can
+      only bring the deadline further forward, never past the cut.
     """
 
     member: str
@@ -40,6 +43,7 @@ class Suspicion:
     expected: int
     accuser: str
     confirmers: frozenset[str] = frozenset()
+    cut_at: float | None = None
 
     def __post_init__(self) -> None:
         if not 0 <= self.min_timeout <= self.max_timeout:
@@ -96,9 +100,16 @@ class Suspicion:
 
         See :func:`~cluster.swim_formulas.suspicion_deadline`.
         """
-        return suspicion_deadline(
+        formula = suspicion_deadline(
             self.start, self.min_timeout, self.max_timeout, self.confirmations, self.expected
         )
+        return formula if self.cut_at is None else min(formula, self.cut_at)
+
+    def cut(self, at: float) -> Suspicion:
+        """The same suspicion, ending no later than ``at`` (an earlier cut stands)."""
+        if self.cut_at is not None and self.cut_at <= at:
+            return self
+        return dataclasses.replace(self, cut_at=at)
 
     def expired(self, now: float) -> bool:
         """Whether the deadline has been reached at ``now``."""

@@ -95,3 +95,29 @@ def test_runs_are_repeatable() -> None:
         return [(e.time, e.node, e.event) for e in sim.events]
 
     assert run() == run()
+
+
+def detection_time(sim: Simulation, victim: str) -> float:
+    crashed_at = sim.now
+    sim.crash(victim)
+    sim.run_for(60.0)
+    failed = [e for e in sim.events_named("member_failed") if e.fields["member"] == victim]
+    assert {e.node for e in failed} == set(sim.nodes), "every survivor marks the crashed node failed"
+    assert {e.fields["member"] for e in sim.events_named("member_failed")} == {victim}
+    return max(e.time for e in failed) - crashed_at
+
+
+def test_port_unreachable_reports_shorten_detection_but_never_accuse_alone() -> None:
+    """Same cluster, same seed, same crash: with the host's ICMP reports, detection is bounded by one
+    probe round, the helpers' nacks and the cut suspicion, not by Lifeguard's floor."""
+    silent = formed(25, loss=0.05, seed=11)
+    silent_time = detection_time(silent, "node-07")
+    reporting = Simulation(
+        names(25), LAN, seed=11, conditions=NetworkConditions(loss=0.05, closed_ports_reply=True)
+    )
+    reporting.start_all()
+    reporting.run_for(5.0)
+    reporting_time = detection_time(reporting, "node-07")
+    floor = LAN.suspicion_mult * 1.39 * LAN.probe_interval  # log10(25) = 1.39
+    assert silent_time > floor
+    assert reporting_time < LAN.probe_interval + LAN.unreachable_suspicion_timeout + 2.0

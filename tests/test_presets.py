@@ -147,4 +147,11 @@ def test_timings_fields_are_the_documented_set() -> None:
         "connect_retry_max",
         "handshake_timeout",
         "meta_max_size",
+        "unreachable_suspicion_timeout",
     ]
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_unreachable_suspicion_lasts_one_probe_interval(name: str) -> None:
+    t = PRESETS[name]
+    assert t.unreachable_suspicion_timeout == t.probe_interval

@@ -188,3 +188,23 @@ def test_deadline_never_rises_and_stays_within_bounds(
     assert s.confirmations == len(counted_peers)
     if s.confirmations == s.expected:
         assert s.deadline == low
+
+
+@pytest.mark.parametrize(
+    ("cuts", "deadline"),
+    [
+        ((), None),  # the formula's
+        ((101.0,), 101.0),
+        ((101.0, 103.0), 101.0),  # an earlier cut stands
+        ((103.0, 101.0), 101.0),
+        ((10_000.0,), None),  # a cut past the formula changes nothing
+    ],
+)
+def test_a_cut_caps_the_deadline(cuts: tuple[float, ...], deadline: float | None) -> None:
+    suspicion = preset_suspicion("lan")
+    formula = suspicion.deadline
+    for at in cuts:
+        suspicion = suspicion.cut(at)
+    assert suspicion.deadline == (formula if deadline is None else deadline)
+    confirmed, _ = suspicion.confirm("c")
+    assert confirmed.deadline <= suspicion.deadline
