@@ -193,11 +193,10 @@ class Reactor:
         elif tag == "listen":
             self._accept()
         elif tag == "udp":
-            # The UDP socket is registered for reading only: a write flag is epoll's EPOLLERR, an ICMP
-            # report waiting in the error queue (it stays flagged until read).
-            if mask & selectors.EVENT_WRITE:
+            # An ICMP report waiting in the error queue flags the socket (EPOLLERR, which selectors hands
+            # on as readable) until it is read: a wake-up with no datagram to read is one of those.
+            if not self._read_datagrams():
                 self._read_errors()
-            self._read_datagrams()
         else:
             conn_id: int = tag
             if mask & selectors.EVENT_WRITE:
@@ -320,12 +319,14 @@ class Reactor:
         stream.sock.close()
         self._deliver(ConnClosed(conn_id, reason))
 
-    def _read_datagrams(self) -> None:
+    def _read_datagrams(self) -> int:
+        """Reads until the socket is empty; returns how many datagrams there were."""
+        count = 0
         while True:
             try:
                 data, address = self.datagrams.recvfrom(self._max_datagram + 1)
             except (BlockingIOError, InterruptedError):
-                return
+                return count
             except ConnectionRefusedError:
                 # The socket's pending-error flag, raised by an ICMP report; the report itself waits in
                 # the error queue.
@@ -333,7 +334,8 @@ class Reactor:
                 continue
             except OSError as error:
                 log.debug("recvfrom: %s", error)
-                return
+                return count
+            count += 1
             received = DatagramReceived((str(address[0]), int(address[1])), data)
             (self._datagram_sink or self._deliver)(received)
 

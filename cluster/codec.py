@@ -15,7 +15,16 @@ import msgpack
 
 from cluster.messages import MAX_TEXT_BYTES, CodecError, WireMessage, from_plain, tag_of, to_plain
 
-__all__ = ["MAX_DATAGRAM", "MAX_FRAME", "CodecError", "FrameReader", "decode", "encode", "frame"]
+__all__ = [
+    "MAX_DATAGRAM",
+    "MAX_FRAME",
+    "CodecError",
+    "FrameReader",
+    "decode",
+    "encode",
+    "encoded_size",
+    "frame",
+]
 
 MAX_DATAGRAM = 1400
 """Largest UDP payload we send: fits an Ethernet MTU with room for IP/UDP headers, so nothing fragments."""
@@ -39,6 +48,12 @@ def encode(msg: WireMessage, *, max_size: int = MAX_FRAME) -> bytes:
     data = msgpack.packb(plain, use_bin_type=True)
     _check_size(len(data), max_size, tag)
     return data
+
+
+def encoded_size(item: object) -> int:
+    """Bytes that `item` (a message or a record nested in one) takes inside an encoded message: what a
+    sender fitting a delta to a datagram's budget counts."""
+    return len(msgpack.packb(to_plain(item), use_bin_type=True))
 
 
 def _unpack(data: bytes, max_size: int) -> object:

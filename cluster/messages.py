@@ -68,6 +68,7 @@ __all__ = [
     "NodeConnectivityLost",
     "NodeFullyConnected",
     "NodeInfo",
+    "OwnerDelta",
     "Ping",
     "PingAck",
     "PingReq",
@@ -257,12 +258,32 @@ class MemberSync:
 # --- replicated state ----------------------------------------------------------------------------------
 
 
+@record
+@dataclass(frozen=True, slots=True)
+class OwnerDelta:
+    """Entries of one owner's life, and the range of its versions they cover (see `cluster.state_store`).
+
+    The sender vouches that `states` are all of `owner`'s entries (at their latest version) with a version
+    in `(after, through]`, or, for a `snapshot`, up to `through`, so that whatever the receiver holds there
+    and is not listed has been superseded or deleted. `floor` is the highest version of a tombstone the
+    sender has collected: a receiver below it needs a snapshot.
+    """
+
+    owner: Name
+    generation: Count
+    after: Count
+    through: Count
+    snapshot: bool
+    floor: Count
+    states: tuple[SyncableState, ...]
+
+
 @wire("push")
 @dataclass(frozen=True, slots=True)
 class Push:
     source: Name
     lamport: Count
-    states: tuple[SyncableState, ...]
+    deltas: tuple[OwnerDelta, ...]
 
 
 @wire("pull")
@@ -278,7 +299,7 @@ class Pull:
 class PushPull:
     source: Name
     lamport: Count
-    states: tuple[SyncableState, ...]
+    deltas: tuple[OwnerDelta, ...]
     digest: Digest
 
 

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cluster.codec import MAX_DATAGRAM, MAX_FRAME, CodecError, FrameReader, decode, encode, frame
-from cluster.messages import MESSAGE_TYPES, Hello, NodeInfo, Ping, Push, SyncableState, to_plain
+from cluster.messages import MESSAGE_TYPES, Hello, NodeInfo, OwnerDelta, Ping, Push, SyncableState, to_plain
 
 # The strategies derive from the message annotations; they live beside the schema's own tests.
 from tests.test_messages import all_messages, example_message, message_classes, plain_values, records
@@ -48,6 +48,10 @@ def test_small_messages_fit_in_a_datagram(cls: type) -> None:
     assert decode(encode(msg, max_size=MAX_DATAGRAM), max_size=MAX_DATAGRAM) == msg
 
 
+def one_delta(state: SyncableState) -> OwnerDelta:
+    return OwnerDelta(state.source_node, state.generation, 0, state.version, False, 0, (state,))
+
+
 def test_encoding_is_deterministic_msgpack_of_the_plain_form() -> None:
     msg = Hello("c", "manager", "0" * 32, 3, 1, "abc", True)
     assert encode(msg) == encode(msg)
@@ -56,7 +60,10 @@ def test_encoding_is_deterministic_msgpack_of_the_plain_form() -> None:
 
 def test_bytes_and_str_stay_apart() -> None:
     state = SyncableState("t", "k", [b"\x00\xff", "text"], 1, "n", 1)
-    assert decode(encode(Push("n", 1, (state,)))).states[0].value == [b"\x00\xff", "text"]
+    assert decode(encode(Push("n", 1, (one_delta(state),)))).deltas[0].states[0].value == [
+        b"\x00\xff",
+        "text",
+    ]
 
 
 # --- encode refuses what could not be decoded ----------------------------------------------------------
@@ -69,15 +76,15 @@ def test_bytes_and_str_stay_apart() -> None:
         (Ping(2**70, "a", "b"), f"ping.seq: expected 0..{2**63 - 1}, got {2**70}"),
         (Ping(1, "a" * 300, "b"), "ping.source: longer than 255 characters"),
         (
-            Push("a", 1, (SyncableState("t", "k", {"x": {1, 2}}, 1, "a", 1),)),  # type: ignore[arg-type]
-            "push.states[0].value[x]: expected plain value, got set",
+            Push("a", 1, (one_delta(SyncableState("t", "k", {"x": {1, 2}}, 1, "a", 1)),)),  # type: ignore[arg-type]
+            "push.deltas[0].states[0].value[x]: expected plain value, got set",
         ),
-        (Push("a", 1, [SyncableState("t", "k", 1, 1, "a", 1)]), None),  # type: ignore[arg-type]
+        (Push("a", 1, [one_delta(SyncableState("t", "k", 1, 1, "a", 1))]), None),  # type: ignore[arg-type]
     ],
 )
 def test_encode_validates(msg: Any, error: str | None) -> None:
     if error is None:  # a list where a tuple belongs is still the same wire form
-        assert decode(encode(msg)).states == tuple(msg.states)
+        assert decode(encode(msg)).deltas == tuple(msg.deltas)
         return
     with pytest.raises(CodecError) as info:
         encode(msg)
@@ -88,7 +95,7 @@ def test_encode_survives_a_cyclic_value() -> None:
     cycle: list[Any] = []
     cycle.append(cycle)
     with pytest.raises(CodecError, match="nested deeper than 16"):
-        encode(Push("a", 1, (SyncableState("t", "k", cycle, 1, "a", 1),)))
+        encode(Push("a", 1, (one_delta(SyncableState("t", "k", cycle, 1, "a", 1)),)))
 
 
 def test_encode_refuses_non_messages() -> None:
@@ -99,7 +106,7 @@ def test_encode_refuses_non_messages() -> None:
 
 
 def test_encode_size_limit() -> None:
-    big = Push("a", 1, (SyncableState("t", "k", b"x" * 2000, 1, "a", 1),))
+    big = Push("a", 1, (one_delta(SyncableState("t", "k", b"x" * 2000, 1, "a", 1)),))
     assert len(encode(big)) > MAX_DATAGRAM
     with pytest.raises(CodecError, match=r"^push of \d+ bytes exceeds the limit of 1400$"):
         encode(big, max_size=MAX_DATAGRAM)
@@ -109,7 +116,7 @@ def test_encode_size_limit() -> None:
 
 
 def test_decode_checks_size_first() -> None:
-    data = encode(Push("a", 1, (SyncableState("t", "k", b"x" * 2000, 1, "a", 1),)))
+    data = encode(Push("a", 1, (one_delta(SyncableState("t", "k", b"x" * 2000, 1, "a", 1)),)))
     with pytest.raises(CodecError, match=rf"^message of {len(data)} bytes exceeds the limit of 1400$"):
         decode(data, max_size=MAX_DATAGRAM)
     with pytest.raises(CodecError, match="exceeds the limit"):

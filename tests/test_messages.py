@@ -38,6 +38,7 @@ from cluster.messages import (
     NodeConnectivityLost,
     NodeFullyConnected,
     NodeInfo,
+    OwnerDelta,
     Ping,
     PingAck,
     PingReq,
@@ -138,9 +139,9 @@ EXPECTED_FIELDS = {
     "leave": (Leave, ["member", "incarnation"]),
     "compound": (Compound, ["parts"]),
     "member-sync": (MemberSync, ["source", "members", "reply"]),
-    "push": (Push, ["source", "lamport", "states"]),
+    "push": (Push, ["source", "lamport", "deltas"]),
     "pull": (Pull, ["source", "lamport", "digest"]),
-    "push-pull": (PushPull, ["source", "lamport", "states", "digest"]),
+    "push-pull": (PushPull, ["source", "lamport", "deltas", "digest"]),
     "hello": (
         Hello,
         ["cluster", "name", "node_id", "generation", "protocol_version", "layout_digest", "cluster_started"],
@@ -201,7 +202,7 @@ def example_message(cls: type) -> Any:
     state = SyncableState("circuit", "k", {"open": True}, 3, "worker-1", 1)
     simple: dict[str, Any] = {
         "member": member if cls in (Alive, Join) else "worker-1",
-        "states": (state,),
+        "deltas": (OwnerDelta("worker-1", 1, 0, 3, False, 0, (state,)),),
         "digest": (("worker-1", 1, 3),),
         "missing": ("proxy-1",),
         "args": {"x": [1, 2]},
@@ -242,20 +243,31 @@ def test_plain_round_trip(cls: type, data: st.DataObject) -> None:
 
 
 def test_plain_shape() -> None:
-    msg = Push("a", 5, (SyncableState("t", "k", ("x", {"y": (1,)}), 2, "a", 1),))
+    state = SyncableState("t", "k", ("x", {"y": (1,)}), 2, "a", 1)
+    msg = Push("a", 5, (OwnerDelta("a", 1, 0, 2, False, 0, (state,)),))
     assert to_plain(msg) == {
         "t": "push",
         "source": "a",
         "lamport": 5,
-        "states": [
+        "deltas": [
             {
-                "state_type": "t",
-                "key": "k",
-                "value": ["x", {"y": [1]}],
-                "version": 2,
-                "source_node": "a",
+                "owner": "a",
                 "generation": 1,
-                "tombstone": False,
+                "after": 0,
+                "through": 2,
+                "snapshot": False,
+                "floor": 0,
+                "states": [
+                    {
+                        "state_type": "t",
+                        "key": "k",
+                        "value": ["x", {"y": [1]}],
+                        "version": 2,
+                        "source_node": "a",
+                        "generation": 1,
+                        "tombstone": False,
+                    }
+                ],
             }
         ],
     }
@@ -307,13 +319,20 @@ def _member(**changes: Any) -> dict[str, Any]:
 
 
 def _state(**changes: Any) -> dict[str, Any]:
-    state = to_plain(example_message(Push))["states"][0]
+    state = to_plain(example_message(Push))["deltas"][0]["states"][0]
     for name, value in changes.items():
         if value is DROP:
             del state[name]
         else:
             state[name] = value
     return state
+
+
+def _push(states: Any) -> dict[str, Any]:
+    """A plain push whose one delta carries `states`."""
+    plain = to_plain(example_message(Push))
+    plain["deltas"][0]["states"] = states
+    return plain
 
 
 def _nest(depth: int) -> Any:
@@ -353,22 +372,22 @@ VIOLATIONS = [
     (_member(tags=[["a"]]), "alive.member.tags[0]: expected 2 items, got 1"),
     (_member(tags=[["a", 1]]), "alive.member.tags[0][1]: expected str, got int"),
     ({"t": "alive", "member": []}, "alive.member: expected map, got list"),
-    (_plain(Push, states=[_state(), _state(version=DROP)]), "push.states[1].version: missing"),
-    (_plain(Push, states={}), "push.states: expected array, got dict"),
-    (_plain(Push, states=[_state(state_type="a/b")]), "push.states[0].state_type: must not contain '/'"),
-    (_plain(Push, states=[_state(tombstone=None)]), "push.states[0].tombstone: expected bool, got None"),
-    (_plain(Push, states=[_state(value={1, 2})]), "push.states[0].value: expected plain value, got set"),
+    (_push([_state(), _state(version=DROP)]), "push.deltas[0].states[1].version: missing"),
+    (_push({}), "push.deltas[0].states: expected array, got dict"),
+    (_push([_state(state_type="a/b")]), "push.deltas[0].states[0].state_type: must not contain '/'"),
+    (_push([_state(tombstone=None)]), "push.deltas[0].states[0].tombstone: expected bool, got None"),
+    (_push([_state(value={1, 2})]), "push.deltas[0].states[0].value: expected plain value, got set"),
     (
-        _plain(Push, states=[_state(value=2**64 - 1)]),
-        "push.states[0].value: integer out of signed 64-bit range",
+        _push([_state(value=2**64 - 1)]),
+        "push.deltas[0].states[0].value: integer out of signed 64-bit range",
     ),
     (
-        _plain(Push, states=[_state(value={b"k": 1})]),
-        "push.states[0].value[b'k'] key: expected str, got bytes",
+        _push([_state(value={b"k": 1})]),
+        "push.deltas[0].states[0].value[b'k'] key: expected str, got bytes",
     ),
     (
-        _plain(Push, states=[_state(value={"a": [_nest(MAX_PLAIN_DEPTH)]})]),
-        "push.states[0].value[a][0]" + "[0]" * (MAX_PLAIN_DEPTH - 2) + ": nested deeper than 16",
+        _push([_state(value={"a": [_nest(MAX_PLAIN_DEPTH)]})]),
+        "push.deltas[0].states[0].value[a][0]" + "[0]" * (MAX_PLAIN_DEPTH - 2) + ": nested deeper than 16",
     ),
     (_plain(Pull, digest=[["a", 1]]), "pull.digest[0]: expected 3 items, got 2"),
     (_plain(Pull, digest=[["a", 1, -3]]), f"pull.digest[0][2]: expected {COUNT_RANGE}, got -3"),
@@ -389,7 +408,7 @@ def test_schema_violations(plain: Any, error: str) -> None:
 
 def test_plain_depth_limit_is_inclusive() -> None:
     state = _state(value=_nest(MAX_PLAIN_DEPTH))
-    assert from_plain(_plain(Push, states=[state])).states[0].value == _nest(MAX_PLAIN_DEPTH)
+    assert from_plain(_push([state])).deltas[0].states[0].value == _nest(MAX_PLAIN_DEPTH)
 
 
 def test_codec_error_is_a_value_error() -> None:

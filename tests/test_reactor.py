@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import queue
+import select
 import socket
 from collections.abc import Iterator
 
@@ -60,3 +61,24 @@ def test_datagrams_still_flow_after_a_report(reactor: tuple[Reactor, queue.Queue
             if isinstance(event, DatagramReceived):
                 received.append(event.payload)
         assert received == [b"back"] * 3
+
+
+def test_reports_are_read_even_when_a_send_took_the_pending_error(
+    reactor: tuple[Reactor, queue.Queue[object]],
+) -> None:
+    """Sends from another thread clear the socket's error flag, leaving the reactor a wake-up with nothing
+    to receive; it must still drain the error queue, or epoll keeps waking it (a busy loop, seen live)."""
+    node, seen = reactor
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as peer:
+        peer.bind(("127.0.0.1", 0))
+        for _ in range(5):
+            node.send_datagram(("127.0.0.1", closed_port()), b"ping")
+            node.send_datagram(peer.getsockname(), b"takes the error flag")
+    # The kernel's ICMP rate limit may swallow some reports of a burst; one is enough to go on.
+    assert isinstance(seen.get(timeout=5), PortUnreachable)
+    poller = select.poll()
+    poller.register(node.datagrams.fileno(), select.POLLIN)
+    for _ in range(100):
+        if not poller.poll(20):
+            return
+    pytest.fail("the error queue was left full: the reactor would spin")
