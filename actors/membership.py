@@ -28,6 +28,7 @@ from actors.messages import (
     TimerFired,
 )
 from actors.own_timers import OwnTimers
+from actors.udp_reader import DatagramReceived, UdpReader
 from cluster import effects as fx
 from cluster.membership import Address, Membership, SendDatagram, SendStream
 from cluster.messages import MemberSync
@@ -44,12 +45,15 @@ class MembershipActor(OwnTimers, CoreShell[Membership]):
         clock: Clock,
         names_by_address: Mapping[Address, str],
         send_datagram: Callable[[Address, bytes], None],
+        udp: UdpReader | None = None,
         **kwargs: Any,
     ) -> None:
         """`send_datagram` is the transport's UDP socket, thread-safe (see Reactor.send_datagram): probes
-        and acks go out without a hop through the transport actor."""
+        and acks go out without a hop through the transport actor. `udp` reads that socket in this actor's
+        own inbox; without it (tests) datagrams come as `DatagramMessage`s."""
         super().__init__(core, neighbours, clock=clock, **kwargs)
         self._send_datagram = send_datagram
+        self._udp = udp
         self._clock = clock
         self._names = dict(names_by_address)
         self._published: tuple[object, int] | None = None
@@ -69,6 +73,20 @@ class MembershipActor(OwnTimers, CoreShell[Membership]):
                 for m in self.core.members()
             ],
         }
+
+    def on_start(self) -> None:
+        if self._udp is not None:
+            self.timers.watch(self._udp.sock, self._read_udp)
+        super().on_start()
+
+    def _read_udp(self) -> list[DatagramMessage | AddressUnreachable]:
+        assert self._udp is not None
+        return [
+            DatagramMessage(event.address, event.payload)
+            if isinstance(event, DatagramReceived)
+            else AddressUnreachable(event.address)
+            for event in self._udp.read()
+        ]
 
     @handles(StartMembership)
     def _start(self, message: StartMembership) -> None:

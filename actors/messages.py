@@ -62,18 +62,6 @@ class SubscribeMessages:
 
 
 @dataclass(frozen=True, slots=True)
-class SubscribeDatagrams:
-    """Every UDP datagram goes, undecoded, to `subscriber` (the membership actor, whose core unpacks
-    compound datagrams itself), and so does every "port unreachable" report on the datagrams we sent.
-
-    Kept apart from `SubscribeMessages`: a datagram comes from no handshaken peer, so a message that is
-    only trusted from a peer (a readiness report) must never be accepted from one.
-    """
-
-    subscriber: pykka.ActorRef[Any]
-
-
-@dataclass(frozen=True, slots=True)
 class DatagramMessage:
     address: tuple[str, int]
     payload: bytes

@@ -36,7 +36,6 @@ from actors.messages import (
     StartListening,
     StartMembership,
     StartTracking,
-    SubscribeDatagrams,
     SubscribeEvents,
     SubscribeMessages,
     SubscribePeers,
@@ -44,6 +43,7 @@ from actors.messages import (
 from actors.reactor import PortInUse, Reactor
 from actors.timer import TimerService
 from actors.transport import Transport
+from actors.udp_reader import UdpReader
 from cluster.connectivity import ConnectivityTracker
 from cluster.coordinator import Coordinator
 from cluster.layout import Layout
@@ -131,7 +131,6 @@ class NodeRuntime:
             self.spec.host,
             self.spec.port,
             max_frame=timings.max_frame_size,
-            max_datagram=timings.udp_buffer_size,
         )
         crash = self._crashed
         identity = Identity(
@@ -170,7 +169,6 @@ class NodeRuntime:
             retry_max=timings.connect_retry_max,
             handshake_timeout=timings.handshake_timeout,
             max_frame=timings.max_frame_size,
-            max_datagram=timings.udp_buffer_size,
             on_crash=crash,
         )
         neighbours = Neighbours(transport=transport, events=events, timer=timer)
@@ -200,6 +198,7 @@ class NodeRuntime:
             clock=self.clock,
             names_by_address={address: name for name, address in seeds.items()},
             send_datagram=reactor.send_datagram,
+            udp=UdpReader(reactor.datagrams, timings.udp_buffer_size),
             status=control,
             on_crash=crash,
         )
@@ -208,7 +207,6 @@ class NodeRuntime:
             coordinator_core = Coordinator(self.name, self.node_id, self.layout.names)
             coordinator = CoordinatorActor.start(coordinator_core, neighbours, status=control, on_crash=crash)
         transport.tell(SubscribeMessages((ControlRequest,), control))
-        transport.tell(SubscribeDatagrams(membership))
         transport.tell(SubscribeMessages((MemberSync,), membership))
         transport.tell(SubscribePeers(membership))
         transport.tell(SubscribePeers(tracker))

@@ -1,23 +1,28 @@
-"""Actors that keep their own deadlines: the inbox wait doubles as the timer, as Erlang's `receive ... after`.
+"""Actors that wait for their own deadlines and sockets in their inbox, as Erlang's `receive ... after`.
 
 Through the timer service, one probe a second costs a SWIM node about a dozen thread wake-ups a second:
 the waiter thread wakes to fire, the timer actor wakes for every arm and cancel, and the waiter wakes again
-for a probe timeout that the ack already cancelled. Each hand-off costs some 40 us of CPU in CPython on
-this class of machine (measured: a pykka tell to an idle actor and back is 77 us for the two wake-ups),
-which put an idle node at 0.17 % of a core. An actor whose timers fire often instead waits on its own
-inbox with a timeout equal to its next deadline: arming and cancelling are plain calls on its own thread,
-and a timer that falls due wakes exactly the thread that handles it.
+for a probe timeout that the ack already cancelled. Datagrams handed over by the transport's I/O thread
+cost two more wake-ups each. A hand-off costs some 40 us of CPU in CPython on this class of machine
+(measured: a pykka tell to an idle actor and back is 77 us for the two wake-ups), which put an idle node
+at 0.17 % of a core. An actor whose timers fire often instead waits on its own inbox, with a timeout equal
+to its next deadline and with the sockets it alone reads: arming and cancelling are plain calls on its own
+thread, and a timer or a datagram wakes exactly the thread that handles it.
 
 Timers are armed and cancelled only by the owning actor while it handles a message, so its thread is
-never inside the wait when the deadlines change and nothing needs waking. With a `ManualClock`, advancing
-the clock drops a wake-up into the inbox, so tests drive these timers exactly like the timer service's.
+never inside the wait when the deadlines change. Messages from other actors wake the wait through a pipe,
+written only while the owner is actually waiting. With a `ManualClock`, advancing the clock wakes the
+inbox, so tests drive these timers exactly like the timer service's.
 """
 
 from __future__ import annotations
 
 import collections
-import queue
-from collections.abc import Hashable
+import contextlib
+import os
+import selectors
+import threading
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,18 +39,26 @@ class _Delivery:
     reply_to: None = None
 
 
-_WAKE = object()  # a manual clock moved: look at the deadlines again
-
-
-class TimedInbox(queue.Queue[Any]):
-    """An actor inbox whose `get` also yields `TimerFired` for the actor's own deadlines, earliest first."""
+class TimedInbox:
+    """An actor inbox (pykka uses `put`, `get` and `empty`) whose `get` also yields `TimerFired` for the
+    actor's own deadlines and the messages its watched sockets produce."""
 
     def __init__(self, clock: Clock) -> None:
-        super().__init__()
         self._clock = clock
+        self._manual = isinstance(clock, ManualClock)
+        self._lock = threading.Lock()
+        self._queue: collections.deque[Any] = collections.deque()
+        self._local: collections.deque[Any] = collections.deque()  # from sockets, owner thread only
         self._timers = TimerSet()
         self._due: collections.deque[DueTimer] = collections.deque()
-        self._manual = isinstance(clock, ManualClock)
+        self._waiting = False
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
+        self._selector = selectors.DefaultSelector()
+        self._selector.register(self._wake_r, selectors.EVENT_READ, None)
+
+    # -- the owner's side -----------------------------------------------------------------------
 
     def arm(self, key: Hashable, deadline: float) -> None:
         """Re-arming a key replaces its deadline, as with the timer service."""
@@ -56,31 +69,70 @@ class TimedInbox(queue.Queue[Any]):
         self._discard_due(key)
         self._timers.cancel(key)
 
+    def watch(self, fileobj: Any, read: Callable[[], Iterable[Any]]) -> None:
+        """When `fileobj` is readable, `read()` (on the owner's thread) gives the messages to handle."""
+        self._selector.register(fileobj, selectors.EVENT_READ, read)
+
+    def close(self) -> None:
+        self._selector.close()
+        os.close(self._wake_r)
+        os.close(self._wake_w)
+
+    # -- the queue pykka sees -------------------------------------------------------------------
+
+    def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
+        with self._lock:
+            self._queue.append(item)
+            waiting = self._waiting
+        if waiting:
+            self.wake()
+
     def wake(self) -> None:
-        self.put(_Delivery(_WAKE))
+        # A full pipe already has a wake-up pending; a closed one has nobody to wake.
+        with contextlib.suppress(OSError):
+            os.write(self._wake_w, b"x")
+
+    def empty(self) -> bool:
+        with self._lock:
+            return not self._queue and not self._local
 
     def get(self, block: bool = True, timeout: float | None = None) -> Any:
-        """Timers that fell due come before queued messages: a probe timeout must not wait behind a burst
-        of datagrams. `block=False` and `timeout` keep `queue.Queue`'s meaning for pykka's teardown."""
+        """Due timers first (a probe timeout must not wait behind a burst of datagrams), then what the
+        sockets gave, then messages. Only pykka's teardown passes `block=False`."""
         while True:
             if not self._due:
                 self._due.extend(self._timers.pop_due(self._clock.now()))
             if self._due:
                 timer = self._due.popleft()
                 return _Delivery(TimerFired(timer.key, timer.deadline))
-            wait = timeout
-            deadline = self._timers.next_deadline()
-            if deadline is not None and not self._manual:
-                until_due = max(0.0, deadline - self._clock.now())
-                wait = until_due if wait is None else min(wait, until_due)
+            if self._local:
+                return _Delivery(self._local.popleft())
+            with self._lock:
+                if self._queue:
+                    return self._queue.popleft()
+                if not block:
+                    raise IndexError("inbox is empty")
+                self._waiting = True
             try:
-                delivery = super().get(block, wait)
-            except queue.Empty:
-                if wait == timeout or not block:
-                    raise
-                continue
-            if delivery.message is not _WAKE:
-                return delivery
+                self._wait()
+            finally:
+                with self._lock:
+                    self._waiting = False
+
+    def _wait(self) -> None:
+        deadline = self._timers.next_deadline()
+        timeout = None
+        if deadline is not None and not self._manual:
+            timeout = max(0.0, deadline - self._clock.now())
+        for key, _mask in self._selector.select(timeout):
+            if key.data is None:
+                try:
+                    while os.read(self._wake_r, 4096):
+                        pass
+                except BlockingIOError:
+                    pass
+            else:
+                self._local.extend(key.data())
 
     def _discard_due(self, key: Hashable) -> None:
         """A timer popped as due but not yet handed out is still the actor's to re-arm or cancel."""
@@ -89,8 +141,9 @@ class TimedInbox(queue.Queue[Any]):
 
 
 class OwnTimers:
-    """Mixin for a node actor whose timers live in its inbox (see the module docstring). Put it first
-    among the bases; `TimerFired` arrives as from the timer service, so handlers are the same either way."""
+    """Mixin for a node actor whose timers (and, optionally, sockets) live in its inbox (see the module
+    docstring). Put it first among the bases; `TimerFired` arrives as from the timer service, so handlers
+    are the same either way."""
 
     actor_inbox: Any
 
@@ -118,3 +171,4 @@ class OwnTimers:
         if isinstance(self._own_clock, ManualClock):
             self._own_clock.detach(self.timers.wake)
         super().on_stop()  # type: ignore[misc]
+        self.timers.close()

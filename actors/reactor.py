@@ -1,9 +1,11 @@
-"""The transport's I/O thread: one selector over the node's TCP listener, its UDP socket and its streams.
+"""The transport's I/O thread: one selector over the node's TCP listener and its streams.
 
 The transport actor must never block on a socket, and pykka gives it no way to wait on file descriptors,
-so all socket work happens here. Commands arrive through a queue plus a wakeup pipe; what happens on the
-sockets goes back to the actor as messages (`deliver`). Frame boundaries are found here, so an oversized
-length prefix closes the connection before its body is ever buffered.
+so TCP work happens here. The node's UDP socket is bound here too (a port in use fails start-up before any
+actor runs), but read by the membership actor itself (`actors.udp_reader`) and written from any thread.
+Commands arrive through a queue plus a wakeup pipe; what happens on the sockets goes back to the actor as
+messages (`deliver`). Frame boundaries are found here, so an oversized length prefix closes the connection
+before its body is ever buffered.
 """
 
 from __future__ import annotations
@@ -16,12 +18,12 @@ import logging
 import os
 import selectors
 import socket
-import struct
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from actors.udp_reader import enable_unreachable_reports, send_datagram
 from cluster.codec import CodecError, FrameReader
 
 log = logging.getLogger(__name__)
@@ -55,25 +57,6 @@ class FrameReceived:
     payload: bytes
 
 
-@dataclass(frozen=True, slots=True)
-class DatagramReceived:
-    address: tuple[str, int]
-    payload: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class PortUnreachable:
-    """A datagram we sent to `address` drew ICMP "port unreachable": nothing is bound there."""
-
-    address: tuple[str, int]
-
-
-# Linux's IP_RECVERR / IPV6_RECVERR (not exported by the socket module): queue ICMP errors of an unconnected
-# UDP socket for reading (ip(7), "IP_RECVERR"). Without them such errors are dropped.
-_RECVERR = {socket.AF_INET: (socket.IPPROTO_IP, 11), socket.AF_INET6: (socket.IPPROTO_IPV6, 25)}
-_EXTENDED_ERR = struct.Struct("=IBBBBII")  # struct sock_extended_err: ee_errno, origin, type, code, ...
-
-
 def _not_started(event: Any) -> None:
     raise RuntimeError(f"reactor event {event!r} before start")
 
@@ -94,11 +77,9 @@ class _Stream:
 class Reactor:
     """Owns every socket of one node; everything but `start`/`stop` is called from other threads."""
 
-    def __init__(self, host: str, port: int, *, max_frame: int, max_datagram: int) -> None:
+    def __init__(self, host: str, port: int, *, max_frame: int) -> None:
         self._deliver: Callable[[Any], object] = _not_started
-        self._datagram_sink: Callable[[DatagramReceived | PortUnreachable], object] | None = None
         self._max_frame = max_frame
-        self._max_datagram = max_datagram
         self._selector = selectors.DefaultSelector()
         self._commands: collections.deque[tuple[Any, ...]] = collections.deque()
         self._wake_r, self._wake_w = os.pipe()
@@ -112,11 +93,9 @@ class Reactor:
         self.listener = self._bind(socket.socket(family, socket.SOCK_STREAM), host, port, "TCP")
         self.listener.listen(128)
         self.datagrams = self._bind(socket.socket(family, socket.SOCK_DGRAM), host, port, "UDP")
-        with contextlib.suppress(OSError):  # not Linux: crashed members just take Lifeguard's full time
-            self.datagrams.setsockopt(*_RECVERR[family], 1)
+        enable_unreachable_reports(self.datagrams)
         self._selector.register(self._wake_r, selectors.EVENT_READ, "wake")
         self._selector.register(self.listener, selectors.EVENT_READ, "listen")
-        self._selector.register(self.datagrams, selectors.EVENT_READ, "udp")
 
     @staticmethod
     def _bind(sock: socket.socket, host: str, port: int, kind: str) -> socket.socket:
@@ -146,12 +125,6 @@ class Reactor:
         if self._thread is not None:
             self._thread.join(timeout=5)
 
-    def set_datagram_sink(self, sink: Callable[[DatagramReceived | PortUnreachable], object]) -> None:
-        """Datagrams (and ICMP reports on the datagrams we sent) go straight to their one reader
-        (membership) instead of through the transport actor: two thread hand-offs fewer per probe, which
-        is most of an idle node's cost."""
-        self._datagram_sink = sink
-
     def dial(self, conn_id: int, host: str, port: int) -> None:
         self._command("dial", conn_id, host, port)
 
@@ -162,9 +135,8 @@ class Reactor:
         self._command("close", conn_id)
 
     def send_datagram(self, address: tuple[str, int], data: bytes) -> None:
-        """Sent from the caller's thread: a UDP send never blocks a non-blocking socket (a full buffer
-        drops the datagram, as the network may), and waking the reactor for it would cost more than it."""
-        self._sendto(address, data)
+        """Sent from the caller's thread: waking the reactor for it would cost more than the send."""
+        send_datagram(self.datagrams, address, data)
 
     def _command(self, *command: Any) -> None:
         self._commands.append(command)
@@ -192,11 +164,6 @@ class Reactor:
                 pass
         elif tag == "listen":
             self._accept()
-        elif tag == "udp":
-            # An ICMP report waiting in the error queue flags the socket (EPOLLERR, which selectors hands
-            # on as readable) until it is read: a wake-up with no datagram to read is one of those.
-            if not self._read_datagrams():
-                self._read_errors()
         else:
             conn_id: int = tag
             if mask & selectors.EVENT_WRITE:
@@ -318,55 +285,6 @@ class Reactor:
         self._selector.unregister(stream.sock)
         stream.sock.close()
         self._deliver(ConnClosed(conn_id, reason))
-
-    def _read_datagrams(self) -> int:
-        """Reads until the socket is empty; returns how many datagrams there were."""
-        count = 0
-        while True:
-            try:
-                data, address = self.datagrams.recvfrom(self._max_datagram + 1)
-            except (BlockingIOError, InterruptedError):
-                return count
-            except ConnectionRefusedError:
-                # The socket's pending-error flag, raised by an ICMP report; the report itself waits in
-                # the error queue.
-                self._read_errors()
-                continue
-            except OSError as error:
-                log.debug("recvfrom: %s", error)
-                return count
-            count += 1
-            received = DatagramReceived((str(address[0]), int(address[1])), data)
-            (self._datagram_sink or self._deliver)(received)
-
-    def _sendto(self, address: tuple[str, int], data: bytes) -> None:
-        for _attempt in range(2):
-            try:
-                self.datagrams.sendto(data, address)
-                return
-            except ConnectionRefusedError:
-                # An earlier datagram's ICMP report, surfacing here as the socket's pending error: this
-                # datagram was not sent, and the error is now cleared. Once more.
-                continue
-            except OSError as error:
-                log.debug("sendto %s: %s", address, error)
-                return
-
-    def _read_errors(self) -> None:
-        while True:
-            try:
-                _data, ancillary, _flags, address = self.datagrams.recvmsg(1, 512, socket.MSG_ERRQUEUE)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as error:
-                log.debug("error queue: %s", error)
-                return
-            for level, kind, payload in ancillary:
-                if (level, kind) not in _RECVERR.values() or len(payload) < _EXTENDED_ERR.size:
-                    continue
-                ee_errno = _EXTENDED_ERR.unpack_from(payload)[0]
-                if ee_errno == errno.ECONNREFUSED and self._datagram_sink is not None:
-                    self._datagram_sink(PortUnreachable((str(address[0]), int(address[1]))))
 
     def _shutdown(self) -> None:
         for conn_id in list(self._streams):

@@ -18,11 +18,9 @@ import pykka
 from actors.base import CrashHandler, NodeActor, handles, tell_if_alive
 from actors.clock import Clock
 from actors.messages import (
-    AddressUnreachable,
     AnswerControl,
     CancelTimer,
     ControlRequestReceived,
-    DatagramMessage,
     KeepConnected,
     MessageReceived,
     PeerIsDown,
@@ -32,7 +30,6 @@ from actors.messages import (
     SetHelloReadiness,
     StartListening,
     StartTimer,
-    SubscribeDatagrams,
     SubscribeMessages,
     SubscribePeers,
     TimerFired,
@@ -42,9 +39,7 @@ from actors.reactor import (
     ConnAccepted,
     ConnClosed,
     ConnEstablished,
-    DatagramReceived,
     FrameReceived,
-    PortUnreachable,
     Reactor,
 )
 from cluster import effects as fx
@@ -83,7 +78,6 @@ class Transport(NodeActor):
         retry_max: float,
         handshake_timeout: float,
         max_frame: int,
-        max_datagram: int,
         on_crash: CrashHandler | None = None,
     ) -> None:
         super().__init__(on_crash=on_crash)
@@ -101,7 +95,6 @@ class Transport(NodeActor):
         self._events = events
         self._clock = clock
         self._max_frame = max_frame
-        self._max_datagram = max_datagram
         self._routes: dict[type, list[pykka.ActorRef[Any]]] = defaultdict(list)
         self._peer_subscribers: list[pykka.ActorRef[Any]] = []
         self.dropped: Counter[str] = Counter()
@@ -132,18 +125,6 @@ class Transport(NodeActor):
     def _subscribe_messages(self, message: SubscribeMessages) -> None:
         for message_type in message.message_types:
             self._routes[message_type].append(message.subscriber)
-
-    @handles(SubscribeDatagrams)
-    def _subscribe_datagrams(self, message: SubscribeDatagrams) -> None:
-        owner = message.subscriber
-
-        def sink(event: DatagramReceived | PortUnreachable) -> None:
-            if isinstance(event, DatagramReceived):
-                tell_if_alive(owner, DatagramMessage(event.address, event.payload))
-            else:
-                tell_if_alive(owner, AddressUnreachable(event.address))
-
-        self._reactor.set_datagram_sink(sink)
 
     @handles(KeepConnected)
     def _keep_connected(self, message: KeepConnected) -> None:
@@ -191,13 +172,6 @@ class Transport(NodeActor):
             self._count_drop("bad-frame", f"connection {message.conn_id}: {error}")
             return
         self._apply(self._core.received(message.conn_id, decoded, self._clock.now()))
-
-    @handles(DatagramReceived)
-    def _datagram(self, message: DatagramReceived) -> None:
-        """Only datagrams that arrive before the membership actor subscribed come this way."""
-        self._count_drop(
-            "unrouted-datagram", f"{len(message.payload)} bytes from {message.address}: no reader yet"
-        )
 
     # -- carrying out effects -------------------------------------------------------------------
 

@@ -277,13 +277,23 @@ class StateStore:
         """Forget tombstones older than `grace`, raising each owner's floor to the highest one forgotten.
 
         Only tombstones at or below the watermark go: above it we could not vouch for the range anyway.
+        A tombstone that still hides another owner's older live entry of the same key stays: forgotten, it
+        would let that value show again (under last-writer-wins views such as kv's).
         """
+        live_rivals: dict[EntryKey, list[SyncableState]] = {}
+        for owner in self._owners.values():
+            for slot, entry in owner.entries.items():
+                if not entry.tombstone:
+                    live_rivals.setdefault(slot, []).append(entry)
         collected: list[SyncableState] = []
         for owner in self._owners.values():
             for slot, entry in list(owner.entries.items()):
                 if not entry.tombstone or entry.version > owner.watermark:
                     continue
                 if now - owner.received_at.get(slot, now) < grace:
+                    continue
+                rank = (entry.version, entry.source_node)
+                if any((rival.version, rival.source_node) < rank for rival in live_rivals.get(slot, ())):
                     continue
                 del owner.entries[slot]
                 owner.received_at.pop(slot, None)

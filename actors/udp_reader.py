@@ -1,0 +1,103 @@
+"""Reading the node's UDP socket: datagrams, and the ICMP "port unreachable" reports on what we sent.
+
+The socket is bound by the transport (so a port in use fails start-up at once) and written by whoever
+sends, but it has exactly one reader: the membership actor, which waits on it in its own inbox
+(`actors.own_timers`). Handing datagrams over from the transport's I/O thread cost two thread wake-ups per
+probe, a third of an idle node's CPU.
+
+With IP_RECVERR set, Linux queues ICMP errors of an unconnected UDP socket for reading (ip(7)); without
+it they are dropped. A report also sets the socket's pending error, which the next `recvfrom` or `sendto`
+on it raises once as ConnectionRefusedError and which a `sendto` pays for by not sending: so senders retry
+once (`send_datagram`), and a reader that finds no datagram on a wake-up reads the error queue, because
+epoll keeps flagging the socket until that queue is empty.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import socket
+import struct
+from dataclasses import dataclass
+
+log = logging.getLogger(__name__)
+
+# Linux's IP_RECVERR / IPV6_RECVERR: the socket module does not export them.
+_RECVERR = {socket.AF_INET: (socket.IPPROTO_IP, 11), socket.AF_INET6: (socket.IPPROTO_IPV6, 25)}
+_EXTENDED_ERR = struct.Struct("=IBBBBII")  # struct sock_extended_err: ee_errno, origin, type, code, ...
+
+
+@dataclass(frozen=True, slots=True)
+class DatagramReceived:
+    address: tuple[str, int]
+    payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class PortUnreachable:
+    """A datagram we sent to `address` drew ICMP "port unreachable": nothing is bound there."""
+
+    address: tuple[str, int]
+
+
+def enable_unreachable_reports(sock: socket.socket) -> None:
+    """Not Linux: no reports, and crashed members just take Lifeguard's full time."""
+    with contextlib.suppress(OSError, KeyError):
+        sock.setsockopt(*_RECVERR[sock.family], 1)
+
+
+def send_datagram(sock: socket.socket, address: tuple[str, int], data: bytes) -> None:
+    """A UDP send never blocks a non-blocking socket: a full buffer drops the datagram, as the network may.
+    Safe from any thread."""
+    for _attempt in range(2):
+        try:
+            sock.sendto(data, address)
+            return
+        except ConnectionRefusedError:
+            # An earlier datagram's ICMP report, surfacing here as the socket's pending error: this one
+            # was not sent, and the error is now cleared. Once more.
+            continue
+        except OSError as error:
+            log.debug("sendto %s: %s", address, error)
+            return
+
+
+class UdpReader:
+    def __init__(self, sock: socket.socket, max_datagram: int) -> None:
+        self.sock = sock
+        self._max_datagram = max_datagram
+
+    def read(self) -> list[DatagramReceived | PortUnreachable]:
+        """Everything waiting now, without blocking."""
+        events: list[DatagramReceived | PortUnreachable] = []
+        while True:
+            try:
+                data, address = self.sock.recvfrom(self._max_datagram + 1)
+            except (BlockingIOError, InterruptedError):
+                break
+            except ConnectionRefusedError:
+                continue  # the pending-error flag of a report; the report itself is in the error queue
+            except OSError as error:
+                log.debug("recvfrom: %s", error)
+                break
+            events.append(DatagramReceived((str(address[0]), int(address[1])), data))
+        if not events:
+            events += self._read_errors()
+        return events
+
+    def _read_errors(self) -> list[PortUnreachable]:
+        reports: list[PortUnreachable] = []
+        while True:
+            try:
+                _data, ancillary, _flags, address = self.sock.recvmsg(1, 512, socket.MSG_ERRQUEUE)
+            except (BlockingIOError, InterruptedError):
+                return reports
+            except OSError as error:
+                log.debug("error queue: %s", error)
+                return reports
+            for level, kind, payload in ancillary:
+                if (level, kind) not in _RECVERR.values() or len(payload) < _EXTENDED_ERR.size:
+                    continue
+                if _EXTENDED_ERR.unpack_from(payload)[0] == errno.ECONNREFUSED:
+                    reports.append(PortUnreachable((str(address[0]), int(address[1]))))

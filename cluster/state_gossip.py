@@ -1,0 +1,316 @@
+"""The gossip scheduler's core: when and to whom replicated state travels (DESIGN.md §3 "Replicated state").
+
+- A write is stamped with this node's Lamport clock and pushed at once to `gossip_nodes` random members;
+  a member that receives a write it did not have forwards it on first receipt (infection style). Both go
+  through a transmit-limited queue (each update sent retransmit_mult * ceil(log10(n + 1)) times, as
+  membership news), batched into compound datagrams on each gossip tick while there is news.
+- Every `state_sync_interval`, anti-entropy with one random member: `pull` (our digest) -> `push-pull` (the
+  delta we lack, theirs digest) -> `push` (the delta they lack). Deltas are cut to the datagram budget
+  (safe: see `cluster.state_store`); when a cut was needed and a TCP peering to that member is up, the
+  rest goes over it with the frame limit instead. A member seen for the first time gets this exchange at
+  once: the joiner's full sync.
+- Idle cost is one pull per sync interval: nothing else is sent while nothing changes.
+- A failed member's entries are kept for `dead_owner_grace`, then dropped (see the store); tombstones are
+  collected after `tombstone_grace`.
+
+State datagrams share the node's UDP port with membership: they start with the byte 0xC1, which msgpack
+never uses, so the transport can route them without decoding.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+
+from cluster.broadcast_queue import TransmitLimitedQueue
+from cluster.codec import CodecError, encode, encoded_size
+from cluster.compound import HEADER_OVERHEAD, PART_OVERHEAD, pack, unpack
+from cluster.effects import Send, StartTimer
+from cluster.lamport import LamportClock
+from cluster.messages import Digest, OwnerDelta, Pull, Push, PushPull, SyncableState, WireMessage
+from cluster.presets import Timings
+from cluster.state_store import ApplyReport, StateStore
+
+__all__ = [
+    "STATE_DATAGRAM_MARKER",
+    "Applied",
+    "CollectTick",
+    "Forgotten",
+    "OwnerFailed",
+    "SendStateDatagram",
+    "StateGossip",
+    "StateGossipTick",
+    "SyncTick",
+]
+
+STATE_DATAGRAM_MARKER = 0xC1
+"""First byte of a state datagram: 0xC1 is the one byte msgpack never uses, so no membership datagram
+starts with it."""
+
+Address = tuple[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class SendStateDatagram:
+    address: Address
+    payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """Entries now in the store (written here or received): for the providers of their types."""
+
+    entries: tuple[SyncableState, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Forgotten:
+    """Entries the store dropped: a dead owner's after its grace, a former life's, a snapshot's."""
+
+    entries: tuple[SyncableState, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class OwnerFailed:
+    """A member was declared failed or left; `live` are the members alive now, this node included."""
+
+    owner: str
+    live: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class StateGossipTick:
+    """Timer key: forward queued updates (armed only while there are some)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SyncTick:
+    """Timer key: anti-entropy with one random member."""
+
+
+@dataclass(frozen=True, slots=True)
+class CollectTick:
+    """Timer key: collect old tombstones and the entries of owners dead for long enough."""
+
+
+StateEffect = SendStateDatagram | Send | StartTimer | Applied | Forgotten | OwnerFailed
+
+
+class StateGossip:
+    def __init__(self, local: str, generation: int, timings: Timings, rng: random.Random, now: float) -> None:
+        self.local = local
+        self.timings = timings
+        self.store = StateStore(local, generation)
+        # A life's clock starts above any earlier life's: a restarted owner's writes must not lose to what
+        # it wrote before, nor (under last-writer-wins) to others' writes it simply has not heard of yet.
+        self.clock = LamportClock(generation << 32)
+        self._rng = rng
+        self._queue = TransmitLimitedQueue()
+        self._gossip_armed = False
+        self._members: dict[str, Address] = {}
+        self._stream_peers: set[str] = set()
+        self.stats = {"sent_datagrams": 0, "sent_bytes": 0, "received_rejected": 0}
+
+    # -- inputs ---------------------------------------------------------------------------------
+
+    def start(self, now: float) -> list[StateEffect]:
+        return [
+            StartTimer(SyncTick(), now + self.timings.state_sync_interval),
+            StartTimer(CollectTick(), now + self.timings.tombstone_grace / 4),
+        ]
+
+    def members(self, alive: Mapping[str, Address], now: float) -> list[StateEffect]:
+        """The membership's current view: who is alive, and where."""
+        effects: list[StateEffect] = []
+        live = tuple(sorted({*alive, self.local}))
+        for gone in sorted(set(self._members) - set(alive)):
+            self.store.owner_failed(gone, now)
+            effects.append(OwnerFailed(gone, live))
+        joined = [name for name in alive if name not in self._members and name != self.local]
+        for name in alive:
+            self.store.owner_alive(name)
+        self._members = {name: address for name, address in alive.items() if name != self.local}
+        for name in sorted(joined):
+            # A member we see for the first time gets a full exchange now: the joiner's sync.
+            effects += self._pull(name)
+        return effects
+
+    def peer_up(self, name: str) -> None:
+        self._stream_peers.add(name)
+
+    def peer_down(self, name: str) -> None:
+        self._stream_peers.discard(name)
+
+    def write(
+        self, state_type: str, key: str, value: object, now: float, *, tombstone: bool = False
+    ) -> list[StateEffect]:
+        """Our own write: stamped, stored, pushed at once and queued for retransmission."""
+        version = self.clock.next()
+        delta = self.store.write(state_type, key, value, version, now, tombstone=tombstone)
+        effects: list[StateEffect] = [Applied(delta.states)]
+        encoded = self._queue_update(delta)
+        for name in self._sample(self.timings.gossip_nodes):
+            effects += self._datagram(name, [encoded])
+        return self._arm(effects, now)
+
+    def datagram(self, source: Address, payload: bytes, now: float) -> list[StateEffect]:
+        """A state datagram (marker byte first); garbage is counted, never raised."""
+        if not payload or payload[0] != STATE_DATAGRAM_MARKER:
+            self.stats["received_rejected"] += 1
+            return []
+        try:
+            result = unpack(payload[1:], max_size=self.timings.udp_buffer_size)
+        except CodecError:
+            self.stats["received_rejected"] += 1
+            return []
+        self.stats["received_rejected"] += result.dropped
+        effects: list[StateEffect] = []
+        for message in result.messages:
+            effects += self._received(message, now, stream=False)
+        return self._arm(effects, now)
+
+    def stream(self, peer: str, message: WireMessage, now: float) -> list[StateEffect]:
+        """A state message over the TCP peering with `peer`, which must be who the message says it is from."""
+        if getattr(message, "source", None) != peer:
+            self.stats["received_rejected"] += 1
+            return []
+        return self._arm(self._received(message, now, stream=True), now)
+
+    def timer(self, key: object, now: float) -> list[StateEffect]:
+        match key:
+            case StateGossipTick():
+                self._gossip_armed = False
+                return self._arm(self._forward(), now)
+            case SyncTick():
+                effects: list[StateEffect] = [StartTimer(SyncTick(), now + self.timings.state_sync_interval)]
+                for name in self._sample(1):
+                    effects += self._pull(name)
+                return effects
+            case CollectTick():
+                collected = self.store.collect_tombstones(now, self.timings.tombstone_grace)
+                dropped = self.store.drop_dead_owners(now, self.timings.dead_owner_grace)
+                effects = [StartTimer(CollectTick(), now + self.timings.tombstone_grace / 4)]
+                if collected or dropped:
+                    effects.append(Forgotten(tuple(collected + dropped)))
+                return effects
+        return []
+
+    # -- the exchange ---------------------------------------------------------------------------
+
+    def _received(self, message: WireMessage, now: float, *, stream: bool) -> list[StateEffect]:
+        match message:
+            case Pull(source, lamport, digest):
+                self.clock.update(lamport)
+                return self._answer(
+                    source,
+                    digest,
+                    stream,
+                    lambda deltas: PushPull(self.local, self.clock.current, deltas, self.store.digest()),
+                    skip_empty=False,
+                )
+            case PushPull(source, lamport, deltas, digest):
+                self.clock.update(lamport)
+                effects = self._apply(deltas, now, forward=False)
+                return effects + self._answer(
+                    source,
+                    digest,
+                    stream,
+                    lambda theirs: Push(self.local, self.clock.current, theirs),
+                    skip_empty=True,
+                )
+            case Push(_source, lamport, deltas):
+                self.clock.update(lamport)
+                return self._apply(deltas, now, forward=True)
+        return []
+
+    def _answer(
+        self,
+        peer: str,
+        digest: Digest,
+        stream: bool,
+        build: Callable[[tuple[OwnerDelta, ...]], WireMessage],
+        *,
+        skip_empty: bool,
+    ) -> list[StateEffect]:
+        """Answer a digest with what the peer lacks: in one datagram when it fits, else over the TCP
+        peering with the frame limit, else the datagram's worth (the rest comes in later rounds)."""
+        if not stream:
+            room = self._datagram_room() - encoded_size(self.store.digest())
+            deltas, cut = self.store.delta_for(digest, room)
+            if not cut or peer not in self._stream_peers:
+                if skip_empty and not deltas:
+                    return []
+                return self._datagram(peer, [encode(build(deltas))])
+        deltas, _cut = self.store.delta_for(digest, self.timings.max_frame_size // 2)
+        if skip_empty and not deltas:
+            return []
+        return [Send(peer, build(deltas))]
+
+    def _apply(self, deltas: Iterable[OwnerDelta], now: float, *, forward: bool) -> list[StateEffect]:
+        effects: list[StateEffect] = []
+        report = ApplyReport()
+        for delta in deltas:
+            one = self.store.apply([delta], now)
+            report.merge(one)
+            if forward and one.applied:
+                # Infection style: news is passed on once, on first receipt.
+                self._queue_update(delta)
+        for entry in report.changed:
+            self.clock.update(entry.version)
+        self.stats["received_rejected"] += report.rejected
+        if report.changed:
+            effects.append(Applied(tuple(report.changed)))
+        if report.dropped:
+            effects.append(Forgotten(tuple(report.dropped)))
+        return effects
+
+    def _pull(self, name: str) -> list[StateEffect]:
+        """Start an exchange: over the TCP peering when there is one (its answer may be large)."""
+        message = Pull(self.local, self.clock.current, self.store.digest())
+        if name in self._stream_peers:
+            return [Send(name, message)]
+        return self._datagram(name, [encode(message)])
+
+    # -- datagrams ------------------------------------------------------------------------------
+
+    def _queue_update(self, delta: OwnerDelta) -> bytes:
+        """Queue one update for retransmission; updates never replace each other (each covers its own
+        range of the owner's versions)."""
+        push = Push(self.local, self.clock.current, (delta,))
+        encoded = encode(push)
+        self._queue.queue(f"{delta.owner}\x00{delta.generation}\x00{delta.through}", push, encoded)
+        return encoded
+
+    def _forward(self) -> list[StateEffect]:
+        effects: list[StateEffect] = []
+        n = max(len(self._members) + 1, 1)
+        for name in self._sample(self.timings.gossip_nodes):
+            parts = self._queue.take(self._datagram_room(), PART_OVERHEAD, n, self.timings.retransmit_mult)
+            if not parts:
+                break
+            effects += self._datagram(name, parts)
+        return effects
+
+    def _datagram(self, name: str, parts: list[bytes]) -> list[StateEffect]:
+        address = self._members.get(name)
+        if address is None or not parts:
+            return []
+        body, _left = pack(parts[0], parts[1:], self.timings.udp_buffer_size - 1)
+        payload = bytes([STATE_DATAGRAM_MARKER]) + body
+        self.stats["sent_datagrams"] += 1
+        self.stats["sent_bytes"] += len(payload)
+        return [SendStateDatagram(address, payload)]
+
+    def _datagram_room(self) -> int:
+        return self.timings.udp_buffer_size - 1 - HEADER_OVERHEAD - 64
+
+    def _arm(self, effects: list[StateEffect], now: float) -> list[StateEffect]:
+        if len(self._queue) and not self._gossip_armed:
+            self._gossip_armed = True
+            effects.append(StartTimer(StateGossipTick(), now + self.timings.gossip_interval))
+        return effects
+
+    def _sample(self, count: int) -> list[str]:
+        names = sorted(self._members)
+        return self._rng.sample(names, min(count, len(names)))
