@@ -9,6 +9,7 @@ becomes a peer's mystery drop.
 
 from __future__ import annotations
 
+import dataclasses
 import struct
 
 import msgpack
@@ -51,9 +52,10 @@ def encode(msg: WireMessage, *, max_size: int = MAX_FRAME) -> bytes:
 
 
 def encoded_size(item: object) -> int:
-    """Bytes that `item` (a message or a record nested in one) takes inside an encoded message: what a
-    sender fitting a delta to a datagram's budget counts."""
-    return len(msgpack.packb(to_plain(item), use_bin_type=True))
+    """Bytes that `item` (a message, a record or a plain value nested in one) takes inside an encoded
+    message: what a sender fitting a delta to a datagram's budget counts."""
+    plain = to_plain(item) if dataclasses.is_dataclass(item) else item
+    return len(msgpack.packb(plain, use_bin_type=True))
 
 
 def _unpack(data: bytes, max_size: int) -> object:

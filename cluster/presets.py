@@ -68,6 +68,12 @@ class Timings:
     - ``connect_retry_min``, ``connect_retry_max``: bounds of the exponential reconnect backoff.
     - ``handshake_timeout``: how long a TCP connection may stay without a valid hello.
     - ``meta_max_size`` (MetaMaxSize): largest node metadata blob carried in membership messages.
+    - ``state_sync_interval`` (ours): replicated state's anti-entropy with one random member; between
+      exchanges, writes travel by push and infection-style forwarding, so this bounds only repair.
+    - ``tombstone_grace`` (ours): how long a delete's tombstone is kept before it is collected; a replica
+      that was away longer gets a snapshot instead of the delete (see ``cluster.state_store``).
+    - ``dead_owner_grace`` (ours): how long a failed member's replicated entries are kept (a false alarm
+      refuted within it loses nothing) before they are dropped and its life quarantined.
     - ``unreachable_suspicion_timeout`` (ours): the suspicion timeout of a member whose address answered
       "port unreachable" after our probe of it failed. Nothing listens there, so no refutation can come
       from that process; the time left is for a process at the same id to speak up. One probe interval.
@@ -90,6 +96,9 @@ class Timings:
     handshake_timeout: float
     meta_max_size: int = 512
     unreachable_suspicion_timeout: float
+    state_sync_interval: float
+    tombstone_grace: float
+    dead_owner_grace: float
 
     def __post_init__(self) -> None:
         for name in _KINDS:
@@ -178,6 +187,9 @@ _LAN = Timings(
     connect_retry_max=2.0,
     handshake_timeout=5.0,
     unreachable_suspicion_timeout=1.0,
+    state_sync_interval=5.0,
+    tombstone_grace=300.0,
+    dead_owner_grace=120.0,
 )
 
 PRESETS: Mapping[str, Timings] = MappingProxyType(
@@ -197,6 +209,9 @@ PRESETS: Mapping[str, Timings] = MappingProxyType(
             connect_retry_max=10.0,
             handshake_timeout=10.0,
             unreachable_suspicion_timeout=5.0,
+            state_sync_interval=10.0,
+            tombstone_grace=600.0,
+            dead_owner_grace=300.0,
         ),
         # memberlist DefaultLocalConfig: loopback is fast and lossless; fewer checks and retransmits do.
         "local": dataclasses.replace(
@@ -210,6 +225,9 @@ PRESETS: Mapping[str, Timings] = MappingProxyType(
             connect_retry_min=0.05,
             connect_retry_max=1.0,
             handshake_timeout=2.0,
+            state_sync_interval=2.0,
+            tombstone_grace=60.0,
+            dead_owner_grace=30.0,
         ),
         # Ours: local's shape at five times the probe rate, so tests see a crash detected in about a second.
         "fast": dataclasses.replace(
@@ -225,6 +243,9 @@ PRESETS: Mapping[str, Timings] = MappingProxyType(
             connect_retry_max=1.0,
             handshake_timeout=2.0,
             unreachable_suspicion_timeout=0.2,
+            state_sync_interval=0.5,
+            tombstone_grace=10.0,
+            dead_owner_grace=5.0,
         ),
     }
 )

@@ -44,6 +44,12 @@ __all__ = [
     "SyncTick",
 ]
 
+MAX_QUEUED_UPDATES = 64
+"""Updates waiting to be forwarded; the oldest go first past this (anti-entropy still carries them)."""
+
+MAX_CONTINUATIONS = 256
+"""Exchanges that go on at once with one peer within one sync interval (about 300 KB by datagram)."""
+
 STATE_DATAGRAM_MARKER = 0xC1
 """First byte of a state datagram: 0xC1 is the one byte msgpack never uses, so no membership datagram
 starts with it."""
@@ -110,6 +116,8 @@ class StateGossip:
         self._gossip_armed = False
         self._members: dict[str, Address] = {}
         self._stream_peers: set[str] = set()
+        self._continuations: dict[str, int] = {}
+        self._catching_up = False  # the last exchange left us behind: sync at the gossip pace
         self.stats = {"sent_datagrams": 0, "sent_bytes": 0, "received_rejected": 0}
 
     # -- inputs ---------------------------------------------------------------------------------
@@ -133,7 +141,7 @@ class StateGossip:
         self._members = {name: address for name, address in alive.items() if name != self.local}
         for name in sorted(joined):
             # A member we see for the first time gets a full exchange now: the joiner's sync.
-            effects += self._pull(name)
+            effects += self.pull(name)
         return effects
 
     def peer_up(self, name: str) -> None:
@@ -183,9 +191,11 @@ class StateGossip:
                 self._gossip_armed = False
                 return self._arm(self._forward(), now)
             case SyncTick():
-                effects: list[StateEffect] = [StartTimer(SyncTick(), now + self.timings.state_sync_interval)]
+                self._continuations.clear()
+                pace = self.timings.gossip_interval if self._catching_up else self.timings.state_sync_interval
+                effects: list[StateEffect] = [StartTimer(SyncTick(), now + pace)]
                 for name in self._sample(1):
-                    effects += self._pull(name)
+                    effects += self.pull(name)
                 return effects
             case CollectTick():
                 collected = self.store.collect_tombstones(now, self.timings.tombstone_grace)
@@ -202,23 +212,25 @@ class StateGossip:
         match message:
             case Pull(source, lamport, digest):
                 self.clock.update(lamport)
-                return self._answer(
+                answer, _cut = self._answer(
                     source,
                     digest,
                     stream,
                     lambda deltas: PushPull(self.local, self.clock.current, deltas, self.store.digest()),
                     skip_empty=False,
                 )
+                return answer
             case PushPull(source, lamport, deltas, digest):
                 self.clock.update(lamport)
                 effects = self._apply(deltas, now, forward=False)
-                return effects + self._answer(
+                answer, cut = self._answer(
                     source,
                     digest,
                     stream,
                     lambda theirs: Push(self.local, self.clock.current, theirs),
                     skip_empty=True,
                 )
+                return effects + answer + self._continue(source, digest, cut)
             case Push(_source, lamport, deltas):
                 self.clock.update(lamport)
                 return self._apply(deltas, now, forward=True)
@@ -232,20 +244,45 @@ class StateGossip:
         build: Callable[[tuple[OwnerDelta, ...]], WireMessage],
         *,
         skip_empty: bool,
-    ) -> list[StateEffect]:
+    ) -> tuple[list[StateEffect], bool]:
         """Answer a digest with what the peer lacks: in one datagram when it fits, else over the TCP
-        peering with the frame limit, else the datagram's worth (the rest comes in later rounds)."""
+        peering with the frame limit, else the datagram's worth. Returns whether something was left out."""
         if not stream:
             room = self._datagram_room() - encoded_size(self.store.digest())
             deltas, cut = self.store.delta_for(digest, room)
             if not cut or peer not in self._stream_peers:
                 if skip_empty and not deltas:
-                    return []
-                return self._datagram(peer, [encode(build(deltas))])
-        deltas, _cut = self.store.delta_for(digest, self.timings.max_frame_size // 2)
+                    return [], cut
+                return self._datagram(peer, [encode(build(deltas))]), cut
+        deltas, cut = self.store.delta_for(digest, self.timings.max_frame_size // 2)
         if skip_empty and not deltas:
+            return [], cut
+        return [Send(peer, build(deltas))], cut
+
+    def _continue(self, peer: str, digest: Digest, cut: bool) -> list[StateEffect]:
+        """An exchange that left something out either way goes on at once with the same peer, rather than
+        one datagram's worth per sync interval: a joiner or a replica back from a partition catches up at
+        the speed of round trips. Bounded per sync interval, so a peer we refuse cannot keep us busy. A
+        lost datagram ends the chain, so while we know we are behind, sync ticks come at the gossip pace."""
+        behind = self._behind(digest)
+        self._catching_up = behind
+        if not (cut or behind):
+            self._continuations.pop(peer, None)
             return []
-        return [Send(peer, build(deltas))]
+        rounds = self._continuations.get(peer, 0)
+        if rounds >= MAX_CONTINUATIONS:
+            return []
+        self._continuations[peer] = rounds + 1
+        return self.pull(peer)
+
+    def _behind(self, digest: Digest) -> bool:
+        ours = self.store.owners()
+        for owner, generation, watermark in digest:
+            if owner == self.local or self.store.refuses(owner, generation):
+                continue
+            if (generation, watermark) > ours.get(owner, (0, 0)):
+                return True
+        return False
 
     def _apply(self, deltas: Iterable[OwnerDelta], now: float, *, forward: bool) -> list[StateEffect]:
         effects: list[StateEffect] = []
@@ -253,6 +290,8 @@ class StateGossip:
         for delta in deltas:
             one = self.store.apply([delta], now)
             report.merge(one)
+            if forward and self.store.owners().get(delta.owner, (0, 0)) < (delta.generation, delta.through):
+                self._catching_up = True  # a write above a gap: we missed the one before it
             if forward and one.applied:
                 # Infection style: news is passed on once, on first receipt.
                 self._queue_update(delta)
@@ -265,7 +304,7 @@ class StateGossip:
             effects.append(Forgotten(tuple(report.dropped)))
         return effects
 
-    def _pull(self, name: str) -> list[StateEffect]:
+    def pull(self, name: str) -> list[StateEffect]:
         """Start an exchange: over the TCP peering when there is one (its answer may be large)."""
         message = Pull(self.local, self.clock.current, self.store.digest())
         if name in self._stream_peers:
@@ -280,6 +319,9 @@ class StateGossip:
         push = Push(self.local, self.clock.current, (delta,))
         encoded = encode(push)
         self._queue.queue(f"{delta.owner}\x00{delta.generation}\x00{delta.through}", push, encoded)
+        # Faster writes than the ticks can carry would only queue news that anti-entropy delivers first:
+        # keep what a few ticks can send (memberlist prunes its broadcast queue the same way).
+        self._queue.prune(MAX_QUEUED_UPDATES)
         return encoded
 
     def _forward(self) -> list[StateEffect]:

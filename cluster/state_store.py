@@ -115,6 +115,11 @@ class StateStore:
     def owners(self) -> dict[str, tuple[int, int]]:
         return {name: (o.generation, o.watermark) for name, o in self._owners.items()}
 
+    def refuses(self, owner: str, generation: int) -> bool:
+        """Whether gossip of `owner` at `generation` would be refused (ours, or a quarantined life)."""
+        quarantined = self._quarantine.get(owner)
+        return owner == self.local or (quarantined is not None and generation <= quarantined)
+
     def quarantined(self, owner: str) -> int | None:
         return self._quarantine.get(owner)
 

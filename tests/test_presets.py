@@ -148,6 +148,9 @@ def test_timings_fields_are_the_documented_set() -> None:
         "handshake_timeout",
         "meta_max_size",
         "unreachable_suspicion_timeout",
+        "state_sync_interval",
+        "tombstone_grace",
+        "dead_owner_grace",
     ]
 
 

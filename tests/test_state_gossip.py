@@ -1,0 +1,187 @@
+"""The gossip scheduler core: inputs and the effects they must give; then at scale in the simulator."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from cluster.compound import unpack
+from cluster.effects import Send, StartTimer
+from cluster.messages import Pull, Push, PushPull, WireMessage
+from cluster.presets import PRESETS
+from cluster.state_gossip import (
+    STATE_DATAGRAM_MARKER,
+    Applied,
+    CollectTick,
+    Forgotten,
+    OwnerFailed,
+    SendStateDatagram,
+    StateGossip,
+    SyncTick,
+)
+from cluster.state_simulator import StateSimulation
+
+pytestmark = pytest.mark.timeout(120)
+
+LAN = PRESETS["lan"]
+ADDRESSES = {name: ("127.0.0.1", 7000 + i) for i, name in enumerate(["a", "b", "c", "d", "e"])}
+
+
+def node(name: str, generation: int = 1) -> StateGossip:
+    core = StateGossip(name, generation, LAN, random.Random(1), 0.0)
+    core.members({n: a for n, a in ADDRESSES.items() if n != name}, 0.0)
+    return core
+
+
+def sent(effects: list[object]) -> list[tuple[tuple[str, int], list[WireMessage]]]:
+    out = []
+    for effect in effects:
+        if isinstance(effect, SendStateDatagram):
+            assert effect.payload[0] == STATE_DATAGRAM_MARKER
+            assert len(effect.payload) <= LAN.udp_buffer_size
+            out.append((effect.address, list(unpack(effect.payload[1:], max_size=1400).messages)))
+    return out
+
+
+def name_at(address: tuple[str, int]) -> str:
+    return next(name for name, at in ADDRESSES.items() if at == address)
+
+
+def test_a_write_is_pushed_at_once_to_gossip_nodes_members() -> None:
+    a = node("a")
+    effects = a.write("kv", "x", 1, 1.0)
+    (applied,) = [e for e in effects if isinstance(e, Applied)]
+    assert [(e.key, e.value, e.source_node) for e in applied.entries] == [("x", 1, "a")]
+    pushes = sent(effects)
+    assert len(pushes) == LAN.gossip_nodes
+    assert all(isinstance(m[0], Push) and m[0].deltas[0].states[0].key == "x" for _, m in pushes)
+    assert applied.entries[0].version > 1 << 32  # a life's clock starts above every earlier life's
+
+
+def test_news_is_forwarded_on_first_receipt_only() -> None:
+    a, b = node("a"), node("b")
+    (_, (push,)), *_ = sent(a.write("kv", "x", 1, 1.0))
+    payload = bytes([STATE_DATAGRAM_MARKER]) + encode_one(push)
+    first = b.datagram(ADDRESSES["a"], payload, 1.1)
+    assert any(isinstance(e, Applied) for e in first)
+    assert any(isinstance(e, StartTimer) for e in first), "the forward is armed"
+    again = node("c")
+    again.datagram(ADDRESSES["a"], payload, 1.1)
+    repeat = again.datagram(ADDRESSES["a"], payload, 1.2)
+    assert not any(isinstance(e, Applied) for e in repeat)
+
+
+def encode_one(message: WireMessage) -> bytes:
+    from cluster.codec import encode
+
+    return encode(message)
+
+
+def test_pull_push_pull_push_brings_both_sides_level() -> None:
+    a, b = node("a"), node("b")
+    for i in range(5):
+        a.write("kv", f"a{i}", i, 1.0)
+        b.write("kv", f"b{i}", i, 1.0)
+    exchange(a, b)
+    view = lambda core: {(e.source_node, e.key) for e in core.store.entries()}  # noqa: E731
+    assert view(a) == view(b) and len(view(a)) == 10
+    assert a.store.digest() == b.store.digest()
+
+
+def exchange(puller: StateGossip, answerer: StateGossip) -> None:
+    """One anti-entropy exchange by datagram, carried to the end (continuations included)."""
+    cores = {puller.local: puller, answerer.local: answerer}
+    (pull,) = [e for e in puller.pull(answerer.local) if isinstance(e, SendStateDatagram)]
+    pending = [(puller.local, pull)]
+    while pending:
+        sender, datagram = pending.pop(0)
+        receiver = cores.get(name_at(datagram.address))
+        if receiver is None:
+            continue
+        for effect in receiver.datagram(ADDRESSES[sender], datagram.payload, 2.0):
+            if isinstance(effect, SendStateDatagram) and name_at(effect.address) in cores:
+                message = unpack(effect.payload[1:], max_size=1400).messages[0]
+                if isinstance(message, Pull | PushPull | Push):
+                    pending.append((receiver.local, effect))
+
+
+def test_a_large_state_catches_up_by_continued_exchanges_within_the_budget() -> None:
+    a, b = node("a"), node("b")
+    for i in range(200):
+        a.write("kv", f"k{i}", "v" * 30, 1.0)
+    exchange(b, a)
+    assert {e.key for e in b.store.entries()} == {f"k{i}" for i in range(200)}
+
+
+def test_with_a_tcp_peering_a_cut_answer_goes_over_it() -> None:
+    a, b = node("a"), node("b")
+    for i in range(200):
+        a.write("kv", f"k{i}", "v" * 30, 1.0)
+    a.peer_up("b")
+    pull = Pull("b", 1, b.store.digest())
+    effects = a.datagram(ADDRESSES["b"], bytes([STATE_DATAGRAM_MARKER]) + encode_one(pull), 2.0)
+    (stream,) = [e for e in effects if isinstance(e, Send)]
+    assert stream.peer == "b" and isinstance(stream.message, PushPull)
+    assert len(stream.message.deltas[0].states) == 200
+    b.stream("a", stream.message, 2.0)
+    assert len(list(b.store.entries())) == 200
+
+
+def test_a_stream_message_must_come_from_its_peer() -> None:
+    a = node("a")
+    forged = Pull("c", 1, ())
+    assert a.stream("b", forged, 1.0) == [] and a.stats["received_rejected"] == 1
+
+
+def test_garbage_and_unmarked_datagrams_are_counted_not_raised() -> None:
+    a = node("a")
+    for payload in (b"", b"\x81\xa1t\xa4ping", bytes([STATE_DATAGRAM_MARKER]) + b"\xff\x00garbage"):
+        assert a.datagram(ADDRESSES["b"], payload, 1.0) == []
+    assert a.stats["received_rejected"] == 3
+
+
+def test_a_failed_member_is_reported_and_its_entries_dropped_after_the_grace() -> None:
+    a, b = node("a"), node("b")
+    b.write("kv", "x", 1, 0.0)
+    exchange(a, b)
+    effects = a.members({n: ad for n, ad in ADDRESSES.items() if n not in ("a", "b")}, 10.0)
+    assert OwnerFailed("b", ("a", "c", "d", "e")) in effects
+    early = a.timer(CollectTick(), 10.0 + LAN.dead_owner_grace / 2)
+    assert not [e for e in early if isinstance(e, Forgotten)]
+    late = a.timer(CollectTick(), 11.0 + LAN.dead_owner_grace)
+    (forgotten,) = [e for e in late if isinstance(e, Forgotten)]
+    assert [e.key for e in forgotten.entries] == ["x"]
+
+
+def test_idle_costs_one_pull_per_sync_interval() -> None:
+    a = node("a")
+    effects = a.timer(SyncTick(), 5.0)
+    pulls = sent(effects)
+    assert len(pulls) == 1 and isinstance(pulls[0][1][0], Pull)
+    (tick,) = [e for e in effects if isinstance(e, StartTimer)]
+    assert tick.deadline == 5.0 + LAN.state_sync_interval
+
+
+# -- at scale ---------------------------------------------------------------------------------------------
+
+
+def test_fifty_nodes_twenty_percent_loss_a_thousand_updates_converge() -> None:
+    """Issue 4 §4: every replica equal within a bounded time after the last of 1,000 writes from random
+    owners, measured in sync intervals (lan: 5 s each)."""
+    sim = StateSimulation([f"n{i:02d}" for i in range(50)], LAN, seed=1, loss=0.2)
+    sim.start_all()
+    sim.run_for(10.0)
+    names = sorted(sim.nodes)
+    truth: dict[tuple[str, str], object] = {}
+    for i in range(1000):
+        owner, key = sim.rng.choice(names), f"k{sim.rng.randrange(200)}"
+        sim.write(owner, key, i)
+        truth[(owner, key)] = i
+        sim.run_for(0.01)
+    last_write = sim.now
+    while not (sim.converged() and sim.view(names[0]) == truth) and sim.now - last_write < 120:
+        sim.run_for(0.5)
+    took = sim.now - last_write
+    assert sim.view(names[0]) == truth
+    assert took <= 6 * LAN.state_sync_interval, f"converged only after {took:.1f}s"
