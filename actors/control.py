@@ -11,7 +11,15 @@ from collections.abc import Mapping
 from typing import Any
 
 from actors.base import CrashHandler, NodeActor, handles
-from actors.messages import AnswerControl, ControlRequestReceived, StatusChanged
+from actors.messages import (
+    AnswerControl,
+    AttachProviders,
+    ControlRequestReceived,
+    ProviderCommand,
+    Reply,
+    StatusChanged,
+    ViewChanged,
+)
 from cluster.messages import ControlReply
 
 
@@ -20,6 +28,21 @@ class ControlEndpoint(NodeActor):
         super().__init__(on_crash=on_crash)
         self._identity = dict(identity)
         self._components: dict[str, Mapping[str, Any]] = {}
+        self._views: dict[str, dict[str, tuple[Any, str, int]]] = {}
+        self._providers: dict[str, Any] = {}
+
+    @handles(AttachProviders)
+    def _attach(self, message: AttachProviders) -> None:
+        self._providers = dict(message.providers)
+
+    @handles(ViewChanged)
+    def _view_changed(self, message: ViewChanged) -> None:
+        view = self._views.setdefault(message.provider, {})
+        for key, value, owner, version in message.changes:
+            if value is None:
+                view.pop(key, None)
+            else:
+                view[key] = (value, owner, version)
 
     @handles(StatusChanged)
     def _status_changed(self, message: StatusChanged) -> None:
@@ -28,11 +51,38 @@ class ControlEndpoint(NodeActor):
     @handles(ControlRequestReceived)
     def _request(self, message: ControlRequestReceived) -> None:
         command = message.request.command
+        args = message.request.args
         if command == "status":
             reply = ControlReply(ok=True, body=self.status())
+        elif command in ("state-list", "state-get"):
+            reply = self._read_state(args, key=args.get("key") if command == "state-get" else None)
+        elif command in ("state-set", "state-del"):
+            provider = self._providers.get(str(args.get("provider", "")))
+            if provider is not None:
+                op = "set" if command == "state-set" else "del"
+                answer = Reply(message.conn_id, message.reply_to)
+                provider.tell(ProviderCommand(op, str(args.get("key", "")), args.get("value"), answer))
+                return
+            reply = self._no_provider(args)
         else:
             reply = ControlReply(ok=False, body={}, error=f"unknown control command {command!r}")
         message.reply_to.tell(AnswerControl(message.conn_id, reply))
+
+    def _read_state(self, args: Mapping[str, Any], *, key: Any) -> ControlReply:
+        provider = str(args.get("provider", ""))
+        view = self._views.get(provider)
+        if view is None:
+            return self._no_provider(args)
+        shown = {
+            k: {"value": value, "owner": owner, "version": version}
+            for k, (value, owner, version) in sorted(view.items())
+            if key is None or k == key
+        }
+        return ControlReply(ok=True, body={"provider": provider, "entries": _plain(shown)})
+
+    def _no_provider(self, args: Mapping[str, Any]) -> ControlReply:
+        known = ", ".join(sorted(self._views)) or "none"
+        return ControlReply(ok=False, body={}, error=f"no provider {args.get('provider')!r} (known: {known})")
 
     def status(self) -> dict[str, Any]:
         body: dict[str, Any] = {**self._identity, "pid": os.getpid()}

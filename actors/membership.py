@@ -13,18 +13,23 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from actors.base import handles
+import pykka
+
+from actors.base import handles, tell_if_alive
 from actors.clock import Clock
 from actors.effects import CoreShell, Neighbours, carry_out
 from actors.messages import (
     AddressUnreachable,
     DatagramMessage,
     LeaveCluster,
+    MembersChanged,
     MessageReceived,
     PeerIsDown,
     PeerIsUp,
     SendTo,
     StartMembership,
+    StateDatagram,
+    SubscribeMembers,
     TimerFired,
 )
 from actors.own_timers import OwnTimers
@@ -32,6 +37,7 @@ from actors.udp_reader import DatagramReceived, UdpReader
 from cluster import effects as fx
 from cluster.membership import Address, Membership, SendDatagram, SendStream
 from cluster.messages import MemberSync
+from cluster.state_gossip import STATE_DATAGRAM_MARKER
 
 
 class MembershipActor(OwnTimers, CoreShell[Membership]):
@@ -46,17 +52,22 @@ class MembershipActor(OwnTimers, CoreShell[Membership]):
         names_by_address: Mapping[Address, str],
         send_datagram: Callable[[Address, bytes], None],
         udp: UdpReader | None = None,
+        state_sink: pykka.ActorRef[Any] | None = None,
         **kwargs: Any,
     ) -> None:
         """`send_datagram` is the transport's UDP socket, thread-safe (see Reactor.send_datagram): probes
         and acks go out without a hop through the transport actor. `udp` reads that socket in this actor's
-        own inbox; without it (tests) datagrams come as `DatagramMessage`s."""
+        own inbox; without it (tests) datagrams come as `DatagramMessage`s. Datagrams of the state protocol
+        (first byte 0xC1) share the socket and are passed on to `state_sink`, the gossip scheduler."""
         super().__init__(core, neighbours, clock=clock, **kwargs)
         self._send_datagram = send_datagram
         self._udp = udp
         self._clock = clock
         self._names = dict(names_by_address)
         self._published: tuple[object, int] | None = None
+        self._state_sink = state_sink
+        self._member_subscribers: list[pykka.ActorRef[Any]] = []
+        self._reachable: tuple[tuple[str, str, int], ...] = ()
 
     def snapshot(self) -> Mapping[str, Any]:
         return {
@@ -81,12 +92,26 @@ class MembershipActor(OwnTimers, CoreShell[Membership]):
 
     def _read_udp(self) -> list[DatagramMessage | AddressUnreachable]:
         assert self._udp is not None
-        return [
-            DatagramMessage(event.address, event.payload)
-            if isinstance(event, DatagramReceived)
-            else AddressUnreachable(event.address)
-            for event in self._udp.read()
-        ]
+        messages: list[DatagramMessage | AddressUnreachable] = []
+        for event in self._udp.read():
+            if not isinstance(event, DatagramReceived):
+                messages.append(AddressUnreachable(event.address))
+            elif not self._pass_on(event.address, event.payload):
+                messages.append(DatagramMessage(event.address, event.payload))
+        return messages
+
+    def _pass_on(self, address: Address, payload: bytes) -> bool:
+        """Hand a state datagram to the gossip scheduler; True if it was one."""
+        if not payload or payload[0] != STATE_DATAGRAM_MARKER:
+            return False
+        if self._state_sink is not None:
+            tell_if_alive(self._state_sink, StateDatagram(address, payload))
+        return True
+
+    @handles(SubscribeMembers)
+    def _subscribe_members(self, message: SubscribeMembers) -> None:
+        self._member_subscribers.append(message.subscriber)
+        message.subscriber.tell(MembersChanged(self._reachable))
 
     @handles(StartMembership)
     def _start(self, message: StartMembership) -> None:
@@ -98,6 +123,8 @@ class MembershipActor(OwnTimers, CoreShell[Membership]):
 
     @handles(DatagramMessage)
     def _datagram(self, message: DatagramMessage) -> None:
+        if self._pass_on(message.address, message.payload):
+            return
         effects, _dropped = self.core.datagram(message.address, message.payload, self._clock.now())
         self.apply(effects)
 
@@ -148,3 +175,12 @@ class MembershipActor(OwnTimers, CoreShell[Membership]):
         if version != self._published:
             self._published = version
             self.publish()
+            self._publish_members()
+
+    def _publish_members(self) -> None:
+        reachable = tuple((m.name, m.info.host, m.info.port) for m in self.core.members() if not m.state.gone)
+        if reachable == self._reachable:
+            return
+        self._reachable = reachable
+        for subscriber in self._member_subscribers:
+            tell_if_alive(subscriber, MembersChanged(reachable))

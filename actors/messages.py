@@ -12,7 +12,7 @@ from typing import Any
 
 import pykka
 
-from cluster.messages import ControlReply, ControlRequest, WireMessage
+from cluster.messages import ControlReply, ControlRequest, SyncableState, WireMessage
 
 # -- test kit ----------------------------------------------------------------------------------------
 
@@ -172,3 +172,95 @@ class TimerFired:
 
     key: Hashable
     due: float
+
+
+# -- replicated state ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class StateDatagram:
+    """A UDP datagram of the state protocol (first byte 0xC1), passed on by its reader, the membership
+    actor, to the gossip scheduler."""
+
+    address: tuple[str, int]
+    payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class SubscribeMembers:
+    subscriber: pykka.ActorRef[Any]
+
+
+@dataclass(frozen=True, slots=True)
+class MembersChanged:
+    """The members this node can reach (alive or suspect), with their addresses; this node included."""
+
+    members: tuple[tuple[str, str, int], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """Where a control request's answer goes: the transport, for the request's connection."""
+
+    conn_id: int
+    transport: pykka.ActorRef[Any]
+
+    def send(self, reply: ControlReply) -> None:
+        self.transport.tell(AnswerControl(self.conn_id, reply))
+
+
+@dataclass(frozen=True, slots=True)
+class WriteState:
+    """Write this node's own entry; `reply`, if any, is answered once the write is stamped."""
+
+    state_type: str
+    key: str
+    value: Any
+    tombstone: bool = False
+    reply: Reply | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EntriesApplied:
+    """Entries of the provider's type now in the store (written here or received)."""
+
+    entries: tuple[SyncableState, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class EntriesForgotten:
+    entries: tuple[SyncableState, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class OwnerFailed:
+    """A member was declared failed or left; `live` are the members alive now, this node included."""
+
+    owner: str
+    live: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ViewChanged:
+    """A provider's visible values changed (key -> (value, owner, version); value None: gone), for the
+    control endpoint's `state` answers."""
+
+    provider: str
+    changes: tuple[tuple[str, Any, str, int], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderCommand:
+    """A user's request of a provider (`clusterctl state set|del`), answered through `reply`."""
+
+    op: str
+    key: str
+    value: Any = None
+    reply: Reply | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AttachProviders:
+    """Tells the control endpoint where `clusterctl state` writes go: state type -> provider actor."""
+
+    providers: Mapping[str, pykka.ActorRef[Any]]

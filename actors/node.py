@@ -15,7 +15,7 @@ import random
 import signal
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,17 +29,21 @@ from actors.control import ControlEndpoint
 from actors.coordinator import CoordinatorActor
 from actors.effects import Neighbours
 from actors.events import EventLog
+from actors.gossip_scheduler import GossipSchedulerActor
 from actors.membership import MembershipActor
 from actors.messages import (
+    AttachProviders,
     LeaveCluster,
     RaiseEvent,
     StartListening,
     StartMembership,
     StartTracking,
     SubscribeEvents,
+    SubscribeMembers,
     SubscribeMessages,
     SubscribePeers,
 )
+from actors.provider import ProviderActor
 from actors.reactor import PortInUse, Reactor
 from actors.timer import TimerService
 from actors.transport import Transport
@@ -56,10 +60,15 @@ from cluster.messages import (
     NodeConnectivityLost,
     NodeFullyConnected,
     NodeInfo,
+    Pull,
+    Push,
+    PushPull,
     generate_node_id,
 )
 from cluster.peering import Address, Identity
+from cluster.providers import PROVIDERS
 from cluster.rundir import RunDir
+from cluster.state_gossip import StateGossip
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +87,8 @@ class NodeActors:
     tracker: pykka.ActorRef[Any]
     membership: pykka.ActorRef[Any]
     coordinator: pykka.ActorRef[Any] | None
+    scheduler: pykka.ActorRef[Any]
+    providers: Mapping[str, pykka.ActorRef[Any]]
 
     def all(self) -> list[pykka.ActorRef[Any]]:
         refs = [
@@ -88,6 +99,8 @@ class NodeActors:
             self.tracker,
             self.membership,
             self.coordinator,
+            self.scheduler,
+            *self.providers.values(),
         ]
         return [ref for ref in refs if ref is not None]
 
@@ -184,6 +197,26 @@ class NodeRuntime:
             role=self.spec.role,
         )
         seeds = {name: (address.host, address.port) for name, address in addresses.items()}
+        state_core = StateGossip(
+            self.name, self.generation, timings, random.Random(self.rng.getrandbits(64)), self.clock.now()
+        )
+        scheduler = GossipSchedulerActor.start(
+            state_core,
+            neighbours,
+            clock=self.clock,
+            providers={},
+            send_datagram=reactor.send_datagram,
+            status=control,
+            on_crash=crash,
+        )
+        providers = {
+            state_type: ProviderActor.start(
+                make(self.name), scheduler=scheduler, events=events, control=control, on_crash=crash
+            )
+            for state_type, make in PROVIDERS.items()
+        }
+        scheduler.tell(AttachProviders(providers))
+        control.tell(AttachProviders(providers))
         membership_core = Membership(
             local,
             seeds,
@@ -199,6 +232,7 @@ class NodeRuntime:
             names_by_address={address: name for name, address in seeds.items()},
             send_datagram=reactor.send_datagram,
             udp=UdpReader(reactor.datagrams, timings.udp_buffer_size),
+            state_sink=scheduler,
             status=control,
             on_crash=crash,
         )
@@ -209,6 +243,9 @@ class NodeRuntime:
         transport.tell(SubscribeMessages((ControlRequest,), control))
         transport.tell(SubscribeMessages((MemberSync,), membership))
         transport.tell(SubscribePeers(membership))
+        transport.tell(SubscribeMessages((Pull, Push, PushPull), scheduler))
+        transport.tell(SubscribePeers(scheduler))
+        membership.tell(SubscribeMembers(scheduler))
         transport.tell(SubscribePeers(tracker))
         transport.tell(SubscribeMessages((ClusterStarted,), tracker))
         if coordinator is not None:
@@ -229,7 +266,9 @@ class NodeRuntime:
         transport.tell(StartListening())
         tracker.tell(StartTracking())
         membership.tell(StartMembership())
-        self.actors = NodeActors(events, timer, control, transport, tracker, membership, coordinator)
+        self.actors = NodeActors(
+            events, timer, control, transport, tracker, membership, coordinator, scheduler, providers
+        )
         return self.actors
 
     def stop(self, *, timeout: float = 5.0) -> None:
@@ -240,6 +279,8 @@ class NodeRuntime:
         tell_if_alive(actors.membership, LeaveCluster())
         for ref in [
             actors.membership,
+            actors.scheduler,
+            *actors.providers.values(),
             actors.coordinator,
             actors.tracker,
             actors.control,

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from cluster import cli_state
 from cluster.control import ControlError
 from cluster.launcher import Cluster, EventTail, LaunchError, NodeState, prepare
 from cluster.layout_yaml import LayoutError, load_layout
@@ -308,6 +309,8 @@ def build_parser() -> argparse.ArgumentParser:
     check = layout_verbs.add_parser("check", help="validate a layout file and show its topology")
     check.add_argument("file")
     check.set_defaults(run=cmd_layout_check)
+
+    cli_state.add_parser(verbs, _find_cluster)
 
     demo = verbs.add_parser("demo", help="up, status, crash and restart a worker while showing events, down")
     demo.add_argument("layout", nargs="?", default="layouts/local.yaml")

@@ -18,6 +18,10 @@ class ControlError(Exception):
     """The node could not be asked: not listening, timed out, or answered something unreadable."""
 
 
+class ControlRefused(ControlError):
+    """The node answered, and refused the request (its reason is the message)."""
+
+
 def request(
     host: str, port: int, command: str, args: dict[str, Any] | None = None, *, timeout: float = 2.0
 ) -> ControlReply:

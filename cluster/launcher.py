@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cluster.control import ControlError, request
+from cluster.control import ControlError, ControlRefused, request
 from cluster.layout import Layout
 from cluster.layout_yaml import load_layout
 from cluster.processes import node_process_alive, process_state
@@ -191,11 +191,14 @@ class Cluster:
             )
         return problems
 
-    def query(self, name: str, *, timeout: float = 2.0) -> dict[str, Any]:
+    def query(
+        self, name: str, command: str = "status", args: dict[str, Any] | None = None, *, timeout: float = 2.0
+    ) -> dict[str, Any]:
+        """Ask node `name` over its control port; ControlError carries the node's refusal."""
         spec = self.layout.node(name)
-        reply = request(spec.host, spec.port, "status", timeout=timeout)
+        reply = request(spec.host, spec.port, command, args, timeout=timeout)
         if not reply.ok:
-            raise ControlError(reply.error)
+            raise ControlRefused(reply.error)
         return dict(reply.body)
 
     def states(self) -> list[NodeState]:

@@ -17,7 +17,7 @@ from typing import Any
 
 from cluster.messages import Digest, SyncableState, digest_from_dict
 
-__all__ = ["ApplyResult", "Provider", "StateChanged", "WriteIntent"]
+__all__ = ["ApplyResult", "CommandError", "Provider", "ProviderOutput", "StateChanged", "View", "WriteIntent"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +38,14 @@ class WriteIntent:
     key: str
     value: Any
     tombstone: bool = False
+
+
+View = tuple[Any, str, int]
+"""What users see for a key: (value, owner, version) of the entry (or rule) that decides it."""
+
+
+class CommandError(ValueError):
+    """A request to a provider that it cannot carry out, said in words for the user."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,16 +105,15 @@ class Provider:
             if problem is not None:
                 rejected += 1
                 continue
-            before = self.visible(entry.key)
+            before = self.view(entry.key)
             held = self._entries.setdefault(entry.key, {}).get(entry.source_node)
             if held is not None and (held.generation, held.version) >= (entry.generation, entry.version):
                 continue
             self._entries[entry.key][entry.source_node] = entry
             applied += 1
-            after = self.visible(entry.key)
-            if after is not entry and not entry.tombstone:
+            if self.loses(entry):
                 conflicts += 1
-            output.changes += self._announce(entry.key, before, after)
+            output.changes += self._announce(entry.key, before, self.view(entry.key))
             output.writes += self.after_merge(entry.key)
         output.result = ApplyResult(applied, conflicts, rejected)
         return output
@@ -118,22 +125,46 @@ class Provider:
             by_owner = self._entries.get(entry.key)
             if by_owner is None or by_owner.get(entry.source_node) != entry:
                 continue
-            before = self.visible(entry.key)
+            before = self.view(entry.key)
             del by_owner[entry.source_node]
             if not by_owner:
                 del self._entries[entry.key]
-            output.changes += self._announce(entry.key, before, self.visible(entry.key))
+            output.changes += self._announce(entry.key, before, self.view(entry.key))
         return output
 
     def on_node_failure(self, node: str, live: Iterable[str]) -> ProviderOutput:
         """A member was declared failed or left; `live` are the members alive now (this node included)."""
         return ProviderOutput()
 
+    def command(self, op: str, key: str, value: Any) -> list[WriteIntent]:
+        """A user's request (`clusterctl state set|del`): the own writes it makes. CommandError if it
+        cannot be done. Default: `set` writes the value as this node's entry, `del` its tombstone."""
+        if op == "set":
+            problem = self.check_value(value)
+            if problem is not None:
+                raise CommandError(f"{self.state_type}: {key}: {problem}")
+            return [WriteIntent(self.state_type, key, value)]
+        if op == "del":
+            return [WriteIntent(self.state_type, key, None, tombstone=True)]
+        raise CommandError(f"{self.state_type}: no operation {op!r} (set, del)")
+
+    def views(self) -> dict[str, View]:
+        return {key: view for key in self.keys() if (view := self.view(key)) is not None}
+
     # -- for subclasses -------------------------------------------------------------------------
 
     def check_value(self, value: Any) -> str | None:
         """Why `value` is not a valid value of this type, or None."""
         return None
+
+    def view(self, key: str) -> View | None:
+        """What users see for `key`. Default: the visible entry's value."""
+        winner = self.visible(key)
+        return None if winner is None else (winner.value, winner.source_node, winner.version)
+
+    def loses(self, entry: SyncableState) -> bool:
+        """Whether `entry`, just applied, lost to a rival under the merge rule (a conflict)."""
+        return not entry.tombstone and self.visible(entry.key) is not entry
 
     def visible(self, key: str) -> SyncableState | None:
         """The entry users see for `key` (None: no live value). Default: last writer wins on
@@ -154,15 +185,12 @@ class Provider:
     def keys(self) -> list[str]:
         return sorted(self._entries)
 
-    def _announce(
-        self, key: str, before: SyncableState | None, after: SyncableState | None
-    ) -> list[StateChanged]:
-        if before is after or (before is not None and after is not None and before == after):
-            return []
+    def _announce(self, key: str, before: View | None, after: View | None) -> list[StateChanged]:
+        """A change users can see: the value appears, goes, or becomes another."""
         if after is None:
             if before is None:
                 return []
-            return [StateChanged(self.state_type, key, None, before.source_node, before.version)]
-        if before is not None and before.value == after.value:
+            return [StateChanged(self.state_type, key, None, before[1], before[2])]
+        if before is not None and before[0] == after[0]:
             return []
-        return [StateChanged(self.state_type, key, after.value, after.source_node, after.version)]
+        return [StateChanged(self.state_type, key, after[0], after[1], after[2])]

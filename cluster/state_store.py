@@ -95,6 +95,9 @@ class StateStore:
 
     # -- queries --------------------------------------------------------------------------------
 
+    def __len__(self) -> int:
+        return sum(len(owner.entries) for owner in self._owners.values())
+
     @property
     def generation(self) -> int:
         return self._owners[self.local].generation

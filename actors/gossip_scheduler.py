@@ -1,0 +1,153 @@
+"""The gossip scheduler actor: the shell of `cluster.state_gossip.StateGossip` (replicated state).
+
+It owns the node's state store. Providers ask it to write their own entries (`WriteState`) and hear of
+every entry of their type that lands in the store (`EntriesApplied`), leaves it (`EntriesForgotten`), or
+whose owner fails (`OwnerFailed`); they never see the store itself. State datagrams reach it from the
+membership actor, which reads the shared UDP socket; it sends through the reactor's thread-safe
+`send_datagram`, as membership does, and over TCP peerings through the transport.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import pykka
+
+from actors.base import handles, tell_if_alive
+from actors.clock import Clock
+from actors.effects import CoreShell, Neighbours, carry_out
+from actors.messages import (
+    AttachProviders,
+    EntriesApplied,
+    EntriesForgotten,
+    MembersChanged,
+    MessageReceived,
+    OwnerFailed,
+    PeerIsDown,
+    PeerIsUp,
+    StartTimer,
+    StateDatagram,
+    TimerFired,
+    WriteState,
+)
+from cluster import effects as fx
+from cluster.messages import ControlReply, SyncableState
+from cluster.state_gossip import Address, Applied, Forgotten, SendStateDatagram, StateGossip
+from cluster.state_gossip import OwnerFailed as CoreOwnerFailed
+
+
+class GossipSchedulerActor(CoreShell[StateGossip]):
+    status_component = "state"
+
+    def __init__(
+        self,
+        core: StateGossip,
+        neighbours: Neighbours,
+        *,
+        clock: Clock,
+        providers: Mapping[str, pykka.ActorRef[Any]],
+        send_datagram: Callable[[Address, bytes], None],
+        **kwargs: Any,
+    ) -> None:
+        """`providers`: state type -> its provider actor."""
+        super().__init__(core, neighbours, **kwargs)
+        self._clock = clock
+        self._providers = dict(providers)
+        self._send_datagram = send_datagram
+        self._published: object = None
+
+    def snapshot(self) -> Mapping[str, Any]:
+        return {
+            "generation": self.core.store.generation,
+            "owners": {name: list(pair) for name, pair in sorted(self.core.store.owners().items())},
+            "entries": len(self.core.store),
+            **self.core.stats,
+        }
+
+    def on_start(self) -> None:
+        self.apply(self.core.start(self._clock.now()))
+
+    @handles(AttachProviders)
+    def _attach(self, message: AttachProviders) -> None:
+        self._providers = dict(message.providers)
+
+    @handles(MembersChanged)
+    def _members(self, message: MembersChanged) -> None:
+        alive = {name: (host, port) for name, host, port in message.members}
+        self.apply(self.core.members(alive, self._clock.now()))
+
+    @handles(WriteState)
+    def _write(self, message: WriteState) -> None:
+        effects = self.core.write(
+            message.state_type, message.key, message.value, self._clock.now(), tombstone=message.tombstone
+        )
+        if message.reply is not None:
+            written = next(e for e in effects if isinstance(e, Applied)).entries[0]
+            message.reply.send(ControlReply(ok=True, body=_entry_body(written)))
+        self.apply(effects)
+
+    @handles(StateDatagram)
+    def _datagram(self, message: StateDatagram) -> None:
+        self.apply(self.core.datagram(message.address, message.payload, self._clock.now()))
+
+    @handles(MessageReceived)
+    def _stream(self, message: MessageReceived) -> None:
+        self.apply(self.core.stream(message.peer, message.message, self._clock.now()))
+
+    @handles(PeerIsUp)
+    def _peer_up(self, message: PeerIsUp) -> None:
+        self.core.peer_up(message.name)
+
+    @handles(PeerIsDown)
+    def _peer_down(self, message: PeerIsDown) -> None:
+        self.core.peer_down(message.name)
+
+    @handles(TimerFired)
+    def _timer(self, message: TimerFired) -> None:
+        self.apply(self.core.timer(message.key, self._clock.now()))
+
+    def apply(self, effects: Iterable[Any]) -> None:
+        generic: list[fx.Effect] = []
+        for effect in effects:
+            match effect:
+                case SendStateDatagram(address, payload):
+                    self._send_datagram(address, payload)
+                case Applied(entries):
+                    self._to_providers(entries, EntriesApplied)
+                case Forgotten(entries):
+                    self._to_providers(entries, EntriesForgotten)
+                case CoreOwnerFailed(owner, live):
+                    for provider in self._providers.values():
+                        tell_if_alive(provider, OwnerFailed(owner, live))
+                case fx.StartTimer(key, deadline):
+                    self.neighbours.timer.tell(StartTimer(key, deadline, self.actor_ref))
+                case _:
+                    generic.append(effect)
+        carry_out(generic, self.neighbours, self.actor_ref)
+        version = self.core.store.digest()
+        if version != self._published:
+            self._published = version
+            self.publish()
+
+    def _to_providers(
+        self, entries: tuple[SyncableState, ...], kind: type[EntriesApplied] | type[EntriesForgotten]
+    ) -> None:
+        by_type: dict[str, list[SyncableState]] = {}
+        for entry in entries:
+            by_type.setdefault(entry.state_type, []).append(entry)
+        for state_type, of_type in by_type.items():
+            provider = self._providers.get(state_type)
+            if provider is not None:
+                tell_if_alive(provider, kind(tuple(of_type)))
+
+
+def _entry_body(entry: SyncableState) -> dict[str, Any]:
+    return {
+        "provider": entry.state_type,
+        "key": entry.key,
+        "value": entry.value,
+        "owner": entry.source_node,
+        "version": entry.version,
+        "deleted": entry.tombstone,
+    }
