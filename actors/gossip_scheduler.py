@@ -21,6 +21,7 @@ from actors.messages import (
     AttachProviders,
     EntriesApplied,
     EntriesForgotten,
+    LiveMembers,
     MembersChanged,
     MessageReceived,
     OwnerFailed,
@@ -33,7 +34,14 @@ from actors.messages import (
 )
 from cluster import effects as fx
 from cluster.messages import ControlReply, SyncableState
-from cluster.state_gossip import Address, Applied, Forgotten, SendStateDatagram, StateGossip
+from cluster.state_gossip import (
+    Address,
+    Applied,
+    Forgotten,
+    LiveChanged,
+    SendStateDatagram,
+    StateGossip,
+)
 from cluster.state_gossip import OwnerFailed as CoreOwnerFailed
 
 
@@ -120,6 +128,9 @@ class GossipSchedulerActor(CoreShell[StateGossip]):
                 case CoreOwnerFailed(owner, live):
                     for provider in self._providers.values():
                         tell_if_alive(provider, OwnerFailed(owner, live))
+                case LiveChanged(live):
+                    for provider in self._providers.values():
+                        tell_if_alive(provider, LiveMembers(live))
                 case fx.StartTimer(key, deadline):
                     self.neighbours.timer.tell(StartTimer(key, deadline, self.actor_ref))
                 case _:

@@ -264,3 +264,10 @@ class AttachProviders:
     """Tells the control endpoint where `clusterctl state` writes go: state type -> provider actor."""
 
     providers: Mapping[str, pykka.ActorRef[Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class LiveMembers:
+    """The members alive now, this node included (for providers whose views count live members)."""
+
+    live: tuple[str, ...]

@@ -16,6 +16,7 @@ from actors.base import CrashHandler, NodeActor, handles
 from actors.messages import (
     EntriesApplied,
     EntriesForgotten,
+    LiveMembers,
     OwnerFailed,
     ProviderCommand,
     RaiseEvent,
@@ -61,6 +62,10 @@ class ProviderActor(NodeActor):
     @handles(OwnerFailed)
     def _owner_failed(self, message: OwnerFailed) -> None:
         self._carry_out(self.core.on_node_failure(message.owner, message.live))
+
+    @handles(LiveMembers)
+    def _live(self, message: LiveMembers) -> None:
+        self._carry_out(self.core.on_members(message.live))
 
     @handles(ProviderCommand)
     def _command(self, message: ProviderCommand) -> None:

@@ -76,6 +76,7 @@ class Provider:
     def __init__(self, local: str) -> None:
         self.local = local
         self._entries: dict[str, dict[str, SyncableState]] = {}  # key -> owner -> entry
+        self.live: frozenset[str] = frozenset({local})
 
     # -- the seed's interface -------------------------------------------------------------------
 
@@ -105,7 +106,8 @@ class Provider:
             if problem is not None:
                 rejected += 1
                 continue
-            before = self.view(entry.key)
+            shown = self.view_key(entry.key)
+            before = self.view(shown)
             held = self._entries.setdefault(entry.key, {}).get(entry.source_node)
             if held is not None and (held.generation, held.version) >= (entry.generation, entry.version):
                 continue
@@ -113,7 +115,7 @@ class Provider:
             applied += 1
             if self.loses(entry):
                 conflicts += 1
-            output.changes += self._announce(entry.key, before, self.view(entry.key))
+            output.changes += self._announce(shown, before, self.view(shown))
             output.writes += self.after_merge(entry.key)
         output.result = ApplyResult(applied, conflicts, rejected)
         return output
@@ -125,16 +127,28 @@ class Provider:
             by_owner = self._entries.get(entry.key)
             if by_owner is None or by_owner.get(entry.source_node) != entry:
                 continue
-            before = self.view(entry.key)
+            shown = self.view_key(entry.key)
+            before = self.view(shown)
             del by_owner[entry.source_node]
             if not by_owner:
                 del self._entries[entry.key]
-            output.changes += self._announce(entry.key, before, self.view(entry.key))
+            output.changes += self._announce(shown, before, self.view(shown))
         return output
 
     def on_node_failure(self, node: str, live: Iterable[str]) -> ProviderOutput:
-        """A member was declared failed or left; `live` are the members alive now (this node included)."""
-        return ProviderOutput()
+        """A member was declared failed or left; `live` are the members alive now (this node included).
+        Default: views that count live members are shown anew."""
+        return self.on_members(live)
+
+    def on_members(self, live: Iterable[str]) -> ProviderOutput:
+        """The members alive now changed (a join, a failure, a return)."""
+        before = self.views()
+        self.live = frozenset(live) | {self.local}
+        after = self.views()
+        output = ProviderOutput()
+        for key in sorted(set(before) | set(after)):
+            output.changes += self._announce(key, before.get(key), after.get(key))
+        return output
 
     def command(self, op: str, key: str, value: Any) -> list[WriteIntent]:
         """A user's request (`clusterctl state set|del`): the own writes it makes. CommandError if it
@@ -149,7 +163,7 @@ class Provider:
         raise CommandError(f"{self.state_type}: no operation {op!r} (set, del)")
 
     def views(self) -> dict[str, View]:
-        return {key: view for key in self.keys() if (view := self.view(key)) is not None}
+        return {key: view for key in self.view_keys() if (view := self.view(key)) is not None}
 
     # -- for subclasses -------------------------------------------------------------------------
 
@@ -178,6 +192,13 @@ class Provider:
     def after_merge(self, key: str) -> list[WriteIntent]:
         """Own writes a merge calls for (e.g. retract our entry that lost). Default: none."""
         return []
+
+    def view_key(self, entry_key: str) -> str:
+        """The key users see that an entry's key feeds. Default: the same."""
+        return entry_key
+
+    def view_keys(self) -> list[str]:
+        return sorted({self.view_key(key) for key in self._entries})
 
     def entries_of(self, key: str) -> Mapping[str, SyncableState]:
         return self._entries.get(key, {})

@@ -5,8 +5,20 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 
+from cluster.circuit_breaker import CircuitBreakerProvider
+from cluster.drain import DrainProvider
+from cluster.health import HealthProvider
 from cluster.kv import KvProvider
 from cluster.provider import Provider
+from cluster.sessions import SessionsProvider
 
-PROVIDERS: Mapping[str, Callable[[str], Provider]] = MappingProxyType({"kv": KvProvider})
+PROVIDERS: Mapping[str, Callable[[str], Provider]] = MappingProxyType(
+    {
+        "kv": KvProvider,
+        "health": HealthProvider,
+        "circuit_breaker": CircuitBreakerProvider,
+        "drain": DrainProvider,
+        "sessions": SessionsProvider,
+    }
+)
 """State type -> a factory taking the local node's name."""

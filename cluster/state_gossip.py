@@ -37,6 +37,7 @@ __all__ = [
     "Applied",
     "CollectTick",
     "Forgotten",
+    "LiveChanged",
     "OwnerFailed",
     "SendStateDatagram",
     "StateGossip",
@@ -86,6 +87,13 @@ class OwnerFailed:
 
 
 @dataclass(frozen=True, slots=True)
+class LiveChanged:
+    """The members alive now, this node included, whenever that set changes."""
+
+    live: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class StateGossipTick:
     """Timer key: forward queued updates (armed only while there are some)."""
 
@@ -100,7 +108,7 @@ class CollectTick:
     """Timer key: collect old tombstones and the entries of owners dead for long enough."""
 
 
-StateEffect = SendStateDatagram | Send | StartTimer | Applied | Forgotten | OwnerFailed
+StateEffect = SendStateDatagram | Send | StartTimer | Applied | Forgotten | OwnerFailed | LiveChanged
 
 
 class StateGossip:
@@ -138,6 +146,8 @@ class StateGossip:
         joined = [name for name in alive if name not in self._members and name != self.local]
         for name in alive:
             self.store.owner_alive(name)
+        if set(alive) - {self.local} != set(self._members):
+            effects.append(LiveChanged(live))
         self._members = {name: address for name, address in alive.items() if name != self.local}
         for name in sorted(joined):
             # A member we see for the first time gets a full exchange now: the joiner's sync.
