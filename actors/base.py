@@ -14,7 +14,8 @@ from typing import Any, ClassVar
 
 import pykka
 
-from actors.messages import Barrier
+from actors.messages import AnswerControl, Barrier, Reply
+from cluster.messages import ControlReply
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,11 @@ def tell_if_alive(ref: pykka.ActorRef[Any], message: Any) -> bool:
     except pykka.ActorDeadError:
         return False
     return True
+
+
+def answer(reply: Reply, body: ControlReply) -> None:
+    """Answer a control request, wherever in the node it ended up being carried out."""
+    tell_if_alive(reply.transport, AnswerControl(reply.conn_id, body))
 
 
 def handles(*types: type) -> Callable[[Callable[..., Any]], Callable[..., Any]]:

@@ -10,7 +10,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from actors.base import CrashHandler, NodeActor, handles
+from actors.base import CrashHandler, NodeActor, handles, tell_if_alive
 from actors.messages import (
     AnswerControl,
     AttachProviders,
@@ -61,12 +61,14 @@ class ControlEndpoint(NodeActor):
             if provider is not None:
                 op = "set" if command == "state-set" else "del"
                 answer = Reply(message.conn_id, message.reply_to)
-                provider.tell(ProviderCommand(op, str(args.get("key", "")), args.get("value"), answer))
+                tell_if_alive(
+                    provider, ProviderCommand(op, str(args.get("key", "")), args.get("value"), answer)
+                )
                 return
             reply = self._no_provider(args)
         else:
             reply = ControlReply(ok=False, body={}, error=f"unknown control command {command!r}")
-        message.reply_to.tell(AnswerControl(message.conn_id, reply))
+        tell_if_alive(message.reply_to, AnswerControl(message.conn_id, reply))
 
     def _read_state(self, args: Mapping[str, Any], *, key: Any) -> ControlReply:
         provider = str(args.get("provider", ""))

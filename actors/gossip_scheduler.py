@@ -14,7 +14,7 @@ from typing import Any
 
 import pykka
 
-from actors.base import handles, tell_if_alive
+from actors.base import answer, handles, tell_if_alive
 from actors.clock import Clock
 from actors.effects import CoreShell, Neighbours, carry_out
 from actors.messages import (
@@ -92,7 +92,7 @@ class GossipSchedulerActor(CoreShell[StateGossip]):
         )
         if message.reply is not None:
             written = next(e for e in effects if isinstance(e, Applied)).entries[0]
-            message.reply.send(ControlReply(ok=True, body=_entry_body(written)))
+            answer(message.reply, ControlReply(ok=True, body=_entry_body(written)))
         self.apply(effects)
 
     @handles(StateDatagram)
@@ -132,7 +132,7 @@ class GossipSchedulerActor(CoreShell[StateGossip]):
                     for provider in self._providers.values():
                         tell_if_alive(provider, LiveMembers(live))
                 case fx.StartTimer(key, deadline):
-                    self.neighbours.timer.tell(StartTimer(key, deadline, self.actor_ref))
+                    tell_if_alive(self.neighbours.timer, StartTimer(key, deadline, self.actor_ref))
                 case _:
                     generic.append(effect)
         carry_out(generic, self.neighbours, self.actor_ref)

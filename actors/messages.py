@@ -205,9 +205,6 @@ class Reply:
     conn_id: int
     transport: pykka.ActorRef[Any]
 
-    def send(self, reply: ControlReply) -> None:
-        self.transport.tell(AnswerControl(self.conn_id, reply))
-
 
 @dataclass(frozen=True, slots=True)
 class WriteState:

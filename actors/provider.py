@@ -12,7 +12,7 @@ from typing import Any
 
 import pykka
 
-from actors.base import CrashHandler, NodeActor, handles
+from actors.base import CrashHandler, NodeActor, answer, handles, tell_if_alive
 from actors.messages import (
     EntriesApplied,
     EntriesForgotten,
@@ -49,7 +49,7 @@ class ProviderActor(NodeActor):
 
     def on_start(self) -> None:
         if self._control is not None:
-            self._control.tell(ViewChanged(self.core.provider_type(), ()))
+            tell_if_alive(self._control, ViewChanged(self.core.provider_type(), ()))
 
     @handles(EntriesApplied)
     def _applied(self, message: EntriesApplied) -> None:
@@ -73,19 +73,24 @@ class ProviderActor(NodeActor):
             writes = self.core.command(message.op, message.key, message.value)
         except CommandError as error:
             if message.reply is not None:
-                message.reply.send(ControlReply(ok=False, body={}, error=str(error)))
+                answer(message.reply, ControlReply(ok=False, body={}, error=str(error)))
             return
         if not writes and message.reply is not None:
-            message.reply.send(ControlReply(ok=True, body={"provider": self.core.provider_type()}))
+            answer(message.reply, ControlReply(ok=True, body={"provider": self.core.provider_type()}))
         for i, write in enumerate(writes):
             reply = message.reply if i == len(writes) - 1 else None
-            self._scheduler.tell(WriteState(write.state_type, write.key, write.value, write.tombstone, reply))
+            tell_if_alive(
+                self._scheduler, WriteState(write.state_type, write.key, write.value, write.tombstone, reply)
+            )
 
     def _carry_out(self, output: ProviderOutput) -> None:
         for write in output.writes:
-            self._scheduler.tell(WriteState(write.state_type, write.key, write.value, write.tombstone))
+            tell_if_alive(
+                self._scheduler, WriteState(write.state_type, write.key, write.value, write.tombstone)
+            )
         for change in output.changes:
-            self._events.tell(
+            tell_if_alive(
+                self._events,
                 RaiseEvent(
                     "state_changed",
                     {
@@ -95,8 +100,8 @@ class ProviderActor(NodeActor):
                         "owner": change.owner,
                         "version": change.version,
                     },
-                )
+                ),
             )
         if self._control is not None and output.changes:
             shown = tuple((c.key, c.value, c.owner, c.version) for c in output.changes)
-            self._control.tell(ViewChanged(self.core.provider_type(), shown))
+            tell_if_alive(self._control, ViewChanged(self.core.provider_type(), shown))

@@ -213,7 +213,7 @@ class Transport(NodeActor):
             self._count_drop("unrouted", f"{type(received.message).__name__} from {received.peer}")
             return
         for subscriber in subscribers:
-            subscriber.tell(received)
+            tell_if_alive(subscriber, received)
 
     def _route_control(self, conn_id: int, request: Any) -> None:
         subscribers = self._routes.get(type(request))
@@ -224,7 +224,7 @@ class Transport(NodeActor):
 
     def _tell_peers(self, message: PeerIsUp | PeerIsDown) -> None:
         for subscriber in self._peer_subscribers:
-            subscriber.tell(message)
+            tell_if_alive(subscriber, message)
 
     def _count_drop(self, reason: str, detail: str) -> None:
         self.dropped[reason] += 1

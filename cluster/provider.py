@@ -207,11 +207,12 @@ class Provider:
         return sorted(self._entries)
 
     def _announce(self, key: str, before: View | None, after: View | None) -> list[StateChanged]:
-        """A change users can see: the value appears, goes, or becomes another."""
+        """A change users can see: the value appears, goes, becomes another, or passes to another owner
+        (a session claimed by a survivor keeps its data)."""
         if after is None:
             if before is None:
                 return []
             return [StateChanged(self.state_type, key, None, before[1], before[2])]
-        if before is not None and before[0] == after[0]:
-            return []
+        if before is not None and before[:2] == after[:2]:
+            return []  # same value from the same owner: a rewrite users cannot tell apart
         return [StateChanged(self.state_type, key, after[0], after[1], after[2])]

@@ -101,8 +101,12 @@ def test_up_status_down(cli: Cli) -> None:
     assert {row["node"] for row in rows} == set(cli.names)
     assert all(row["alive"] and row["status"]["connectivity"]["cluster_started"] for row in rows)
     pids = cli.pids()
+    cli("state", "set", "k", "1")  # traffic in flight while the nodes stop
     cli("down")
     assert not any(node_process_alive(pid) for pid in pids.values())
+    for name in cli.names:  # a clean stop: no actor crashed on the way down
+        log = cli.run_dir.log_file(name).read_text()
+        assert "Traceback" not in log and " ERROR " not in log, f"{name}:\n{log}"
 
 
 def test_killed_worker_degrades_and_restarted_worker_recovers(cli: Cli) -> None:

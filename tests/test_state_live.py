@@ -85,3 +85,77 @@ def test_a_set_on_one_node_is_seen_by_every_node_and_a_restarted_owner_wins(cli:
     assert {v["value"] for v in seen.values() if v} == {42} and all(seen.values()), seen
     assert seen["manager"]["version"] > first  # its new life's clock starts above the old one's
     cli("down")
+
+
+def test_sessions_of_a_killed_owner_are_claimed_by_exactly_one_survivor_each(cli: Cli) -> None:
+    cli("up", str(cli.layout_file))
+    sessions = [f"session-{i}" for i in range(6)]
+    for session in sessions:
+        cli(
+            "state",
+            "set",
+            session,
+            json.dumps({"user": session}),
+            "--provider",
+            "sessions",
+            "--node",
+            "worker-2",
+        )
+    survivors = [name for name in cli.names if name != "worker-2"]
+    for session in sessions:
+        seen = state_sessions(cli, session, survivors, lambda v: v is not None and v["owner"] == "worker-2")
+        assert all(v["owner"] == "worker-2" for v in seen.values())
+    marks = {name: len(cli.events(name)) for name in survivors}
+    cli("kill", "worker-2")
+    for session in sessions:
+        seen = state_sessions(cli, session, survivors, lambda v: v is not None and v["owner"] != "worker-2")
+        owners = {v["owner"] for v in seen.values()}
+        assert len(owners) == 1 and owners <= set(survivors), seen
+        assert seen[survivors[0]]["value"] == {"user": session}
+    for session in sessions:
+        claimants = {
+            record["owner"]
+            for name in survivors
+            for record in cli.events(name)[marks[name] :]
+            if record["event"] == "state_changed" and record.get("key") == session
+        }
+        assert len(claimants) == 1, f"{session} claimed by {claimants}"
+    cli("down")
+
+
+def state_sessions(cli: Cli, key: str, names: list[str], done: Any, timeout: float = 20.0) -> dict[str, Any]:
+    """Each node's view of session `key`, once `done` holds for every node's view (or the timeout)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        seen = {}
+        for name in names:
+            result = cli("state", "get", key, "--provider", "sessions", "--node", name, "--json", check=False)
+            seen[name] = json.loads(result.stdout)["entries"].get(key) if result.returncode == 0 else None
+        if all(done(v) for v in seen.values()) or time.monotonic() > deadline:
+            return seen
+        time.sleep(0.2)
+
+
+def test_a_drain_set_on_one_node_is_drained_once_all_nodes_report(cli: Cli) -> None:
+    cli("up", str(cli.layout_file))
+    cli("state", "set", "worker-5", "drain", "--provider", "drain", "--node", "proxy-1")
+    for name in cli.names:
+        cli.wait_event(name, named_drain(drained=True))
+    result = cli("state", "get", "worker-5", "--provider", "drain", "--node", "manager", "--json")
+    view = json.loads(result.stdout)["entries"]["worker-5"]["value"]
+    assert view["drained"] is True and sorted(view["reported"]) == sorted(cli.names)
+    cli("state", "set", "worker-5", "undrain", "--provider", "drain", "--node", "worker-1")
+    for name in cli.names:
+        cli.wait_event(
+            name, lambda r: r["event"] == "state_changed" and r.get("value", {}).get("intent") == "undrain"
+        )
+    cli("down")
+
+
+def named_drain(*, drained: bool) -> Any:
+    return lambda r: (
+        r["event"] == "state_changed"
+        and r.get("provider") == "drain"
+        and isinstance(r.get("value"), dict)
+        and r["value"].get("drained") is drained
+    )
