@@ -9,6 +9,7 @@ membership actor, which reads the shared UDP socket; it sends through the reacto
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -37,12 +38,15 @@ from cluster.messages import ControlReply, SyncableState
 from cluster.state_gossip import (
     Address,
     Applied,
+    EntryTooLarge,
     Forgotten,
     LiveChanged,
     SendStateDatagram,
     StateGossip,
 )
 from cluster.state_gossip import OwnerFailed as CoreOwnerFailed
+
+log = logging.getLogger(__name__)
 
 
 class GossipSchedulerActor(CoreShell[StateGossip]):
@@ -87,9 +91,21 @@ class GossipSchedulerActor(CoreShell[StateGossip]):
 
     @handles(WriteState)
     def _write(self, message: WriteState) -> None:
-        effects = self.core.write(
-            message.state_type, message.key, message.value, self._clock.now(), tombstone=message.tombstone
-        )
+        try:
+            effects = self.core.write(
+                message.state_type,
+                message.key,
+                message.value,
+                self._clock.now(),
+                tombstone=message.tombstone,
+                push=False,
+            )
+        except EntryTooLarge as error:
+            if message.reply is not None:
+                answer(message.reply, ControlReply(ok=False, body={}, error=str(error)))
+            else:
+                log.warning("write refused: %s", error)
+            return
         if message.reply is not None:
             written = next(e for e in effects if isinstance(e, Applied)).entries[0]
             answer(message.reply, ControlReply(ok=True, body=_entry_body(written)))
@@ -116,6 +132,9 @@ class GossipSchedulerActor(CoreShell[StateGossip]):
         self.apply(self.core.timer(message.key, self._clock.now()))
 
     def apply(self, effects: Iterable[Any]) -> None:
+        if self.actor_inbox.empty():
+            # The burst of writes in the inbox is over: push what it wrote, together.
+            effects = [*effects, *self.core.push_fresh()]
         generic: list[fx.Effect] = []
         for effect in effects:
             match effect:

@@ -28,7 +28,16 @@ from cluster.codec import CodecError, encode, encoded_size
 from cluster.compound import HEADER_OVERHEAD, PART_OVERHEAD, pack, unpack
 from cluster.effects import Send, StartTimer
 from cluster.lamport import LamportClock
-from cluster.messages import Digest, OwnerDelta, Pull, Push, PushPull, SyncableState, WireMessage
+from cluster.messages import (
+    MAX_NAME_CHARS,
+    Digest,
+    OwnerDelta,
+    Pull,
+    Push,
+    PushPull,
+    SyncableState,
+    WireMessage,
+)
 from cluster.presets import Timings
 from cluster.state_store import ApplyReport, StateStore
 
@@ -36,6 +45,7 @@ __all__ = [
     "STATE_DATAGRAM_MARKER",
     "Applied",
     "CollectTick",
+    "EntryTooLarge",
     "Forgotten",
     "LiveChanged",
     "OwnerFailed",
@@ -44,6 +54,9 @@ __all__ = [
     "StateGossipTick",
     "SyncTick",
 ]
+
+PUSH_OVERHEAD = 160
+"""Bytes of a push of one delta beyond its entries (names of fields, source, clock, range): generous."""
 
 MAX_QUEUED_UPDATES = 64
 """Updates waiting to be forwarded; the oldest go first past this (anti-entropy still carries them)."""
@@ -56,6 +69,10 @@ STATE_DATAGRAM_MARKER = 0xC1
 starts with it."""
 
 Address = tuple[str, int]
+
+
+class EntryTooLarge(ValueError):
+    """A write whose entry cannot travel in one datagram."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +143,8 @@ class StateGossip:
         self._stream_peers: set[str] = set()
         self._continuations: dict[str, int] = {}
         self._catching_up = False  # the last exchange left us behind: sync at the gossip pace
-        self.stats = {"sent_datagrams": 0, "sent_bytes": 0, "received_rejected": 0}
+        self._fresh: list[OwnerDelta] = []  # our writes not pushed yet
+        self.stats = {"sent_datagrams": 0, "sent_bytes": 0, "received_rejected": 0, "oversized": 0}
 
     # -- inputs ---------------------------------------------------------------------------------
 
@@ -161,16 +179,64 @@ class StateGossip:
         self._stream_peers.discard(name)
 
     def write(
-        self, state_type: str, key: str, value: object, now: float, *, tombstone: bool = False
+        self,
+        state_type: str,
+        key: str,
+        value: object,
+        now: float,
+        *,
+        tombstone: bool = False,
+        push: bool = True,
     ) -> list[StateEffect]:
-        """Our own write: stamped, stored, pushed at once and queued for retransmission."""
+        """Our own write: stamped, stored, queued for retransmission and pushed at once. With
+        `push=False` the push waits for `push_fresh`, so that writes that arrive together (a burst in the
+        actor's inbox) travel together."""
+        size = encoded_size(SyncableState(state_type, key, value, 0, self.local, 0, tombstone))  # type: ignore[arg-type]
+        limit = self.max_entry_size()
+        if size > limit:
+            raise EntryTooLarge(
+                f"{state_type}/{key}: {size} bytes encoded; an entry must fit one datagram ({limit} bytes)"
+            )
         version = self.clock.next()
         delta = self.store.write(state_type, key, value, version, now, tombstone=tombstone)
+        self._queue_update(delta)
+        self._fresh.append(delta)
         effects: list[StateEffect] = [Applied(delta.states)]
-        encoded = self._queue_update(delta)
-        for name in self._sample(self.timings.gossip_nodes):
-            effects += self._datagram(name, [encoded])
+        if push:
+            effects += self.push_fresh()
         return self._arm(effects, now)
+
+    def max_entry_size(self) -> int:
+        """Largest entry, encoded: every entry must travel by datagram, since most members have no TCP
+        peering with each other (Serf caps user events at 512 bytes for the same reason)."""
+        return self._datagram_room() - PUSH_OVERHEAD - 2 * MAX_NAME_CHARS
+
+    def push_fresh(self) -> list[StateEffect]:
+        """Our writes not pushed yet, merged into as few deltas and datagrams as fit, to `gossip_nodes`
+        random members. Consecutive writes of ours cover one range of our versions, so they merge into
+        one delta that vouches for all of it."""
+        fresh, self._fresh = self._fresh, []
+        if not fresh:
+            return []
+        room = self._datagram_room() - PUSH_OVERHEAD
+        parts: list[bytes] = []
+        chunk: list[OwnerDelta] = []
+        size = 0
+        for delta in fresh:
+            grows = sum(encoded_size(entry) + 1 for entry in delta.states)
+            if chunk and size + grows > room:
+                parts.append(self._encode_push(_merge(chunk)))
+                chunk, size = [], 0
+            chunk.append(delta)
+            size += grows
+        parts.append(self._encode_push(_merge(chunk)))
+        effects: list[StateEffect] = []
+        for name in self._sample(self.timings.gossip_nodes):
+            effects += self._datagram(name, parts)
+        return effects
+
+    def _encode_push(self, delta: OwnerDelta) -> bytes:
+        return encode(Push(self.local, self.clock.current, (delta,)))
 
     def datagram(self, source: Address, payload: bytes, now: float) -> list[StateEffect]:
         """A state datagram (marker byte first); garbage is counted, never raised."""
@@ -258,12 +324,19 @@ class StateGossip:
         """Answer a digest with what the peer lacks: in one datagram when it fits, else over the TCP
         peering with the frame limit, else the datagram's worth. Returns whether something was left out."""
         if not stream:
-            room = self._datagram_room() - encoded_size(self.store.digest())
+            carries_digest = not skip_empty  # a push-pull carries our digest beside the deltas
+            room = self._datagram_room() - (encoded_size(self.store.digest()) if carries_digest else 0)
             deltas, cut = self.store.delta_for(digest, room)
             if not cut or peer not in self._stream_peers:
                 if skip_empty and not deltas:
                     return [], cut
-                return self._datagram(peer, [encode(build(deltas))]), cut
+                effects: list[StateEffect] = []
+                if cut and not deltas and carries_digest:
+                    # Not even one entry fits beside our digest: the entries go in a push of their own.
+                    alone, _ = self.store.delta_for(digest, self._datagram_room())
+                    if alone:
+                        effects += self._datagram(peer, [encode(Push(self.local, self.clock.current, alone))])
+                return effects + self._datagram(peer, [encode(build(deltas))]), cut
         deltas, cut = self.store.delta_for(digest, self.timings.max_frame_size // 2)
         if skip_empty and not deltas:
             return [], cut
@@ -319,7 +392,16 @@ class StateGossip:
         message = Pull(self.local, self.clock.current, self.store.digest())
         if name in self._stream_peers:
             return [Send(name, message)]
-        return self._datagram(name, [encode(message)])
+        encoded = encode(message)
+        if len(encoded) > self._datagram_room():
+            # More owners than one datagram can list (about 80 at 1,400 bytes): list a random share of
+            # them; the answer covers those, and other rounds the rest.
+            owners = list(message.digest)
+            self._rng.shuffle(owners)
+            while len(encoded) > self._datagram_room():
+                owners = owners[: len(owners) * 3 // 4]
+                encoded = encode(Pull(self.local, self.clock.current, tuple(sorted(owners))))
+        return self._datagram(name, [encoded])
 
     # -- datagrams ------------------------------------------------------------------------------
 
@@ -345,14 +427,22 @@ class StateGossip:
         return effects
 
     def _datagram(self, name: str, parts: list[bytes]) -> list[StateEffect]:
+        """As many datagrams as the parts need (each part fits one on its own)."""
         address = self._members.get(name)
-        if address is None or not parts:
+        if address is None:
             return []
-        body, _left = pack(parts[0], parts[1:], self.timings.udp_buffer_size - 1)
-        payload = bytes([STATE_DATAGRAM_MARKER]) + body
-        self.stats["sent_datagrams"] += 1
-        self.stats["sent_bytes"] += len(payload)
-        return [SendStateDatagram(address, payload)]
+        budget = self.timings.udp_buffer_size - 1
+        fitting = [part for part in parts if len(part) <= budget]
+        self.stats["oversized"] += len(parts) - len(fitting)  # a digest of very many owners: TCP only
+        parts = fitting
+        effects: list[StateEffect] = []
+        while parts:
+            body, parts = pack(parts[0], parts[1:], budget)
+            payload = bytes([STATE_DATAGRAM_MARKER]) + body
+            self.stats["sent_datagrams"] += 1
+            self.stats["sent_bytes"] += len(payload)
+            effects.append(SendStateDatagram(address, payload))
+        return effects
 
     def _datagram_room(self) -> int:
         return self.timings.udp_buffer_size - 1 - HEADER_OVERHEAD - 64
@@ -366,3 +456,11 @@ class StateGossip:
     def _sample(self, count: int) -> list[str]:
         names = sorted(self._members)
         return self._rng.sample(names, min(count, len(names)))
+
+
+def _merge(deltas: list[OwnerDelta]) -> OwnerDelta:
+    """Consecutive deltas of one owner's life as one: the union of their ranges, the latest entry per key."""
+    latest = {(e.state_type, e.key): e for delta in deltas for e in delta.states}
+    first, last = deltas[0], deltas[-1]
+    states = tuple(sorted(latest.values(), key=lambda e: e.version))
+    return OwnerDelta(first.owner, first.generation, first.after, last.through, False, last.floor, states)

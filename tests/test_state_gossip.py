@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from typing import Any
 
 import pytest
 
@@ -14,6 +15,7 @@ from cluster.state_gossip import (
     STATE_DATAGRAM_MARKER,
     Applied,
     CollectTick,
+    EntryTooLarge,
     Forgotten,
     OwnerFailed,
     SendStateDatagram,
@@ -185,3 +187,42 @@ def test_fifty_nodes_twenty_percent_loss_a_thousand_updates_converge() -> None:
     took = sim.now - last_write
     assert sim.view(names[0]) == truth
     assert took <= 6 * LAN.state_sync_interval, f"converged only after {took:.1f}s"
+
+
+def test_an_entry_too_large_for_a_datagram_is_refused_with_its_size() -> None:
+    a = node("a")
+    with pytest.raises(EntryTooLarge, match=r"kv/big: \d+ bytes encoded; an entry must fit one datagram"):
+        a.write("kv", "big", "x" * 2000, 1.0)
+    assert list(a.store.entries()) == []
+    a.write("kv", "fits", "x" * (a.max_entry_size() - 200), 1.0)
+
+
+def test_writes_that_arrive_together_are_pushed_together() -> None:
+    a = node("a")
+    for i in range(10):
+        a.write("kv", f"k{i}", i, 1.0, push=False)
+    pushes = sent(a.push_fresh())
+    assert len(pushes) == LAN.gossip_nodes  # one datagram per chosen member
+    (_, (push,)) = pushes[0]
+    (delta,) = push.deltas
+    assert (delta.after, len(delta.states)) == (0, 10)  # one delta vouching for all ten
+
+
+def test_an_entry_that_fits_no_push_pull_beside_a_big_digest_goes_in_a_push_of_its_own() -> None:
+    a, b = node("a"), node("b")
+    big = a.write("kv", "big", "x" * (a.max_entry_size() - 120), 1.0)
+    assert big
+    for i in range(70):  # many owners make a long digest; b has all of theirs already
+        a.store.apply([delta_of(f"owner-{i:02d}", i)], 1.0)
+        b.store.apply([delta_of(f"owner-{i:02d}", i)], 1.0)
+    pull = Pull("b", 1, b.store.digest())
+    answer = sent(a.datagram(ADDRESSES["b"], bytes([STATE_DATAGRAM_MARKER]) + encode_one(pull), 2.0))
+    kinds = [type(m[0]).__name__ for _, m in answer]
+    assert "Push" in kinds and "PushPull" in kinds
+
+
+def delta_of(owner: str, i: int) -> Any:
+    from cluster.messages import OwnerDelta, SyncableState
+
+    entry = SyncableState("kv", f"k{i}", i, 1, owner, 1)
+    return OwnerDelta(owner, 1, 0, 1, False, 0, (entry,))
