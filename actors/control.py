@@ -56,6 +56,8 @@ class ControlEndpoint(NodeActor):
             reply = ControlReply(ok=True, body=self.status())
         elif command in ("state-list", "state-get"):
             reply = self._read_state(args, key=args.get("key") if command == "state-get" else None)
+        elif command == "state-set-many":
+            reply = self._write_many(args)
         elif command in ("state-set", "state-del"):
             provider = self._providers.get(str(args.get("provider", "")))
             if provider is not None:
@@ -69,6 +71,20 @@ class ControlEndpoint(NodeActor):
         else:
             reply = ControlReply(ok=False, body={}, error=f"unknown control command {command!r}")
         tell_if_alive(message.reply_to, AnswerControl(message.conn_id, reply))
+
+    def _write_many(self, args: Mapping[str, Any]) -> ControlReply:
+        """A batch of `set`s in one request (for load generators): accepted here, written as they reach
+        the provider; the reply does not wait for them."""
+        provider = self._providers.get(str(args.get("provider", "")))
+        entries = args.get("entries")
+        if provider is None:
+            return self._no_provider(args)
+        if not isinstance(entries, list) or not all(isinstance(e, list) and len(e) == 2 for e in entries):
+            problem = "state-set-many: entries must be [[key, value], ...]"
+            return ControlReply(ok=False, body={}, error=problem)
+        for key, value in entries:
+            tell_if_alive(provider, ProviderCommand("set", str(key), value))
+        return ControlReply(ok=True, body={"accepted": len(entries)})
 
     def _read_state(self, args: Mapping[str, Any], *, key: Any) -> ControlReply:
         provider = str(args.get("provider", ""))
