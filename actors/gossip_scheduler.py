@@ -98,7 +98,6 @@ class GossipSchedulerActor(CoreShell[StateGossip]):
                 message.value,
                 self._clock.now(),
                 tombstone=message.tombstone,
-                push=False,
             )
         except EntryTooLarge as error:
             if message.reply is not None:

@@ -198,7 +198,12 @@ class NodeRuntime:
         )
         seeds = {name: (address.host, address.port) for name, address in addresses.items()}
         state_core = StateGossip(
-            self.name, self.generation, timings, random.Random(self.rng.getrandbits(64)), self.clock.now()
+            self.name,
+            self.generation,
+            timings,
+            random.Random(self.rng.getrandbits(64)),
+            self.clock.now(),
+            deferred_push=True,
         )
         scheduler = GossipSchedulerActor.start(
             state_core,

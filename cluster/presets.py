@@ -70,6 +70,9 @@ class Timings:
     - ``meta_max_size`` (MetaMaxSize): largest node metadata blob carried in membership messages.
     - ``state_sync_interval`` (ours): replicated state's anti-entropy with one random member; between
       exchanges, writes travel by push and infection-style forwarding, so this bounds only repair.
+    - ``state_push_nodes`` (ours): how many members a node's own fresh write is pushed to at once, before
+      any gossip (news it receives goes on to ``gossip_nodes``). Up to this many members, a write reaches
+      everyone in one hop; beyond, the infection carries it on.
     - ``tombstone_grace`` (ours): how long a delete's tombstone is kept before it is collected; a replica
       that was away longer gets a snapshot instead of the delete (see ``cluster.state_store``).
     - ``dead_owner_grace`` (ours): how long a failed member's replicated entries are kept (a false alarm
@@ -97,6 +100,7 @@ class Timings:
     meta_max_size: int = 512
     unreachable_suspicion_timeout: float
     state_sync_interval: float
+    state_push_nodes: int
     tombstone_grace: float
     dead_owner_grace: float
 
@@ -188,6 +192,7 @@ _LAN = Timings(
     handshake_timeout=5.0,
     unreachable_suspicion_timeout=1.0,
     state_sync_interval=5.0,
+    state_push_nodes=32,
     tombstone_grace=300.0,
     dead_owner_grace=120.0,
 )
@@ -210,6 +215,7 @@ PRESETS: Mapping[str, Timings] = MappingProxyType(
             handshake_timeout=10.0,
             unreachable_suspicion_timeout=5.0,
             state_sync_interval=10.0,
+            state_push_nodes=16,
             tombstone_grace=600.0,
             dead_owner_grace=300.0,
         ),

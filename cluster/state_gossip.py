@@ -1,9 +1,11 @@
 """The gossip scheduler's core: when and to whom replicated state travels (DESIGN.md §3 "Replicated state").
 
-- A write is stamped with this node's Lamport clock and pushed at once to `gossip_nodes` random members;
-  a member that receives a write it did not have forwards it on first receipt (infection style). Both go
-  through a transmit-limited queue (each update sent retransmit_mult * ceil(log10(n + 1)) times, as
-  membership news), batched into compound datagrams on each gossip tick while there is news.
+- A write is stamped with this node's Lamport clock and pushed at once to up to `state_push_nodes`
+  members (everyone, in clusters of up to that size); a member that receives a write it did not have
+  forwards it at once to `gossip_nodes` random members, on first receipt only (infection style), which
+  covers loss and larger clusters. Both are also retransmitted from a transmit-limited queue (each update
+  sent retransmit_mult * ceil(log10(n + 1)) times, as membership news), batched into compound datagrams
+  on each gossip tick while there is news.
 - Every `state_sync_interval`, anti-entropy with one random member: `pull` (our digest) -> `push-pull` (the
   delta we lack, theirs digest) -> `push` (the delta they lack). Deltas are cut to the datagram budget
   (safe: see `cluster.state_store`); when a cut was needed and a TCP peering to that member is up, the
@@ -129,7 +131,18 @@ StateEffect = SendStateDatagram | Send | StartTimer | Applied | Forgotten | Owne
 
 
 class StateGossip:
-    def __init__(self, local: str, generation: int, timings: Timings, rng: random.Random, now: float) -> None:
+    def __init__(
+        self,
+        local: str,
+        generation: int,
+        timings: Timings,
+        rng: random.Random,
+        now: float,
+        *,
+        deferred_push: bool = False,
+    ) -> None:
+        """`deferred_push`: what is to be pushed at once waits for `push_fresh`, which the actor calls when
+        its inbox is empty, so that a burst of writes or news travels together in few datagrams."""
         self.local = local
         self.timings = timings
         self.store = StateStore(local, generation)
@@ -143,7 +156,8 @@ class StateGossip:
         self._stream_peers: set[str] = set()
         self._continuations: dict[str, int] = {}
         self._catching_up = False  # the last exchange left us behind: sync at the gossip pace
-        self._fresh: list[OwnerDelta] = []  # our writes not pushed yet
+        self._fresh: list[OwnerDelta] = []  # our writes and news to push at once, not pushed yet
+        self._deferred_push = deferred_push
         self.stats = {"sent_datagrams": 0, "sent_bytes": 0, "received_rejected": 0, "oversized": 0}
 
     # -- inputs ---------------------------------------------------------------------------------
@@ -186,11 +200,8 @@ class StateGossip:
         now: float,
         *,
         tombstone: bool = False,
-        push: bool = True,
     ) -> list[StateEffect]:
-        """Our own write: stamped, stored, queued for retransmission and pushed at once. With
-        `push=False` the push waits for `push_fresh`, so that writes that arrive together (a burst in the
-        actor's inbox) travel together."""
+        """Our own write: stamped, stored, queued for retransmission and pushed at once."""
         size = encoded_size(SyncableState(state_type, key, value, 0, self.local, 0, tombstone))  # type: ignore[arg-type]
         limit = self.max_entry_size()
         if size > limit:
@@ -202,9 +213,10 @@ class StateGossip:
         self._queue_update(delta)
         self._fresh.append(delta)
         effects: list[StateEffect] = [Applied(delta.states)]
-        if push:
-            effects += self.push_fresh()
-        return self._arm(effects, now)
+        return self._arm(effects + self._push_now(), now)
+
+    def _push_now(self) -> list[StateEffect]:
+        return [] if self._deferred_push else self.push_fresh()
 
     def max_entry_size(self) -> int:
         """Largest entry, encoded: every entry must travel by datagram, since most members have no TCP
@@ -212,9 +224,9 @@ class StateGossip:
         return self._datagram_room() - PUSH_OVERHEAD - 2 * MAX_NAME_CHARS
 
     def push_fresh(self) -> list[StateEffect]:
-        """Our writes not pushed yet, merged into as few deltas and datagrams as fit, to `gossip_nodes`
-        random members. Consecutive writes of ours cover one range of our versions, so they merge into
-        one delta that vouches for all of it."""
+        """Writes and news not pushed yet, merged into as few deltas and datagrams as fit, to
+        `gossip_nodes` random members. Consecutive deltas of one owner's life cover one range of its
+        versions, so they merge into one delta that vouches for all of it."""
         fresh, self._fresh = self._fresh, []
         if not fresh:
             return []
@@ -224,14 +236,18 @@ class StateGossip:
         size = 0
         for delta in fresh:
             grows = sum(encoded_size(entry) + 1 for entry in delta.states)
-            if chunk and size + grows > room:
+            if chunk and (size + grows > room or not _continues(chunk[-1], delta)):
                 parts.append(self._encode_push(_merge(chunk)))
                 chunk, size = [], 0
             chunk.append(delta)
             size += grows
         parts.append(self._encode_push(_merge(chunk)))
+        # Our own writes go straight to up to `state_push_nodes` members: one hop to everyone in a
+        # cluster of that size. News we pass on goes to `gossip_nodes`, as an infection.
+        ours = any(delta.owner == self.local for delta in fresh)
+        fanout = self.timings.state_push_nodes if ours else self.timings.gossip_nodes
         effects: list[StateEffect] = []
-        for name in self._sample(self.timings.gossip_nodes):
+        for name in self._sample(fanout):
             effects += self._datagram(name, parts)
         return effects
 
@@ -252,14 +268,14 @@ class StateGossip:
         effects: list[StateEffect] = []
         for message in result.messages:
             effects += self._received(message, now, stream=False)
-        return self._arm(effects, now)
+        return self._arm(effects + self._push_now(), now)
 
     def stream(self, peer: str, message: WireMessage, now: float) -> list[StateEffect]:
         """A state message over the TCP peering with `peer`, which must be who the message says it is from."""
         if getattr(message, "source", None) != peer:
             self.stats["received_rejected"] += 1
             return []
-        return self._arm(self._received(message, now, stream=True), now)
+        return self._arm(self._received(message, now, stream=True) + self._push_now(), now)
 
     def timer(self, key: object, now: float) -> list[StateEffect]:
         match key:
@@ -376,8 +392,10 @@ class StateGossip:
             if forward and self.store.owners().get(delta.owner, (0, 0)) < (delta.generation, delta.through):
                 self._catching_up = True  # a write above a gap: we missed the one before it
             if forward and one.applied:
-                # Infection style: news is passed on once, on first receipt.
+                # Infection style: news is passed on at once, on first receipt, and retransmitted a few
+                # times more on gossip ticks.
                 self._queue_update(delta)
+                self._fresh.append(delta)
         for entry in report.changed:
             self.clock.update(entry.version)
         self.stats["received_rejected"] += report.rejected
@@ -464,3 +482,12 @@ def _merge(deltas: list[OwnerDelta]) -> OwnerDelta:
     first, last = deltas[0], deltas[-1]
     states = tuple(sorted(latest.values(), key=lambda e: e.version))
     return OwnerDelta(first.owner, first.generation, first.after, last.through, False, last.floor, states)
+
+
+def _continues(previous: OwnerDelta, delta: OwnerDelta) -> bool:
+    """Whether `delta` takes up the same owner's life where `previous` ended, so the two can merge."""
+    return (delta.owner, delta.generation, delta.after) == (
+        previous.owner,
+        previous.generation,
+        previous.through,
+    )

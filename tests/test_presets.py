@@ -149,6 +149,7 @@ def test_timings_fields_are_the_documented_set() -> None:
         "meta_max_size",
         "unreachable_suspicion_timeout",
         "state_sync_interval",
+        "state_push_nodes",
         "tombstone_grace",
         "dead_owner_grace",
     ]

@@ -50,13 +50,13 @@ def name_at(address: tuple[str, int]) -> str:
     return next(name for name, at in ADDRESSES.items() if at == address)
 
 
-def test_a_write_is_pushed_at_once_to_gossip_nodes_members() -> None:
+def test_a_write_is_pushed_at_once_to_every_member_of_a_small_cluster() -> None:
     a = node("a")
     effects = a.write("kv", "x", 1, 1.0)
     (applied,) = [e for e in effects if isinstance(e, Applied)]
     assert [(e.key, e.value, e.source_node) for e in applied.entries] == [("x", 1, "a")]
     pushes = sent(effects)
-    assert len(pushes) == LAN.gossip_nodes
+    assert sorted(name_at(address) for address, _ in pushes) == ["b", "c", "d", "e"]
     assert all(isinstance(m[0], Push) and m[0].deltas[0].states[0].key == "x" for _, m in pushes)
     assert applied.entries[0].version > 1 << 32  # a life's clock starts above every earlier life's
 
@@ -67,7 +67,10 @@ def test_news_is_forwarded_on_first_receipt_only() -> None:
     payload = bytes([STATE_DATAGRAM_MARKER]) + encode_one(push)
     first = b.datagram(ADDRESSES["a"], payload, 1.1)
     assert any(isinstance(e, Applied) for e in first)
-    assert any(isinstance(e, StartTimer) for e in first), "the forward is armed"
+    assert any(isinstance(e, StartTimer) for e in first), "the retransmission is armed"
+    forwarded = sent(first)
+    assert len(forwarded) == LAN.gossip_nodes  # passed on at once, as an infection
+    assert all(m[0].deltas[0].states[0].key == "x" for _, m in forwarded)
     again = node("c")
     again.datagram(ADDRESSES["a"], payload, 1.1)
     repeat = again.datagram(ADDRESSES["a"], payload, 1.2)
@@ -198,11 +201,12 @@ def test_an_entry_too_large_for_a_datagram_is_refused_with_its_size() -> None:
 
 
 def test_writes_that_arrive_together_are_pushed_together() -> None:
-    a = node("a")
+    a = StateGossip("a", 1, LAN, random.Random(1), 0.0, deferred_push=True)
+    a.members({n: ad for n, ad in ADDRESSES.items() if n != "a"}, 0.0)
     for i in range(10):
-        a.write("kv", f"k{i}", i, 1.0, push=False)
+        a.write("kv", f"k{i}", i, 1.0)
     pushes = sent(a.push_fresh())
-    assert len(pushes) == LAN.gossip_nodes  # one datagram per chosen member
+    assert len(pushes) == len(ADDRESSES) - 1  # one datagram per member
     (_, (push,)) = pushes[0]
     (delta,) = push.deltas
     assert (delta.after, len(delta.states)) == (0, 10)  # one delta vouching for all ten
