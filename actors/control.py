@@ -16,6 +16,7 @@ from actors.messages import (
     AttachProviders,
     ControlRequestReceived,
     ProviderCommand,
+    ProviderCommands,
     Reply,
     StatusChanged,
     ViewChanged,
@@ -82,8 +83,8 @@ class ControlEndpoint(NodeActor):
         if not isinstance(entries, list) or not all(isinstance(e, list) and len(e) == 2 for e in entries):
             problem = "state-set-many: entries must be [[key, value], ...]"
             return ControlReply(ok=False, body={}, error=problem)
-        for key, value in entries:
-            tell_if_alive(provider, ProviderCommand("set", str(key), value))
+        commands = tuple(ProviderCommand("set", str(key), value) for key, value in entries)
+        tell_if_alive(provider, ProviderCommands(commands))
         return ControlReply(ok=True, body={"accepted": len(entries)})
 
     def _read_state(self, args: Mapping[str, Any], *, key: Any) -> ControlReply:

@@ -32,6 +32,7 @@ from actors.messages import (
     StateDatagram,
     TimerFired,
     WriteState,
+    WriteStates,
 )
 from cluster import effects as fx
 from cluster.messages import ControlReply, SyncableState
@@ -89,6 +90,11 @@ class GossipSchedulerActor(CoreShell[StateGossip]):
         alive = {name: (host, port) for name, host, port in message.members}
         self.apply(self.core.members(alive, self._clock.now()))
 
+    @handles(WriteStates)
+    def _write_many(self, message: WriteStates) -> None:
+        for write in message.writes:
+            self._write(write)
+
     @handles(WriteState)
     def _write(self, message: WriteState) -> None:
         try:
@@ -135,12 +141,13 @@ class GossipSchedulerActor(CoreShell[StateGossip]):
             # The burst of writes in the inbox is over: push what it wrote, together.
             effects = [*effects, *self.core.push_fresh()]
         generic: list[fx.Effect] = []
+        applied: list[SyncableState] = []
         for effect in effects:
             match effect:
                 case SendStateDatagram(address, payload):
                     self._send_datagram(address, payload)
                 case Applied(entries):
-                    self._to_providers(entries, EntriesApplied)
+                    applied += entries
                 case Forgotten(entries):
                     self._to_providers(entries, EntriesForgotten)
                 case CoreOwnerFailed(owner, live):
@@ -153,6 +160,8 @@ class GossipSchedulerActor(CoreShell[StateGossip]):
                     tell_if_alive(self.neighbours.timer, StartTimer(key, deadline, self.actor_ref))
                 case _:
                     generic.append(effect)
+        if applied:
+            self._to_providers(tuple(applied), EntriesApplied)
         carry_out(generic, self.neighbours, self.actor_ref)
         version = self.core.store.digest()
         if version != self._published:

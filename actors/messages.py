@@ -268,3 +268,22 @@ class LiveMembers:
     """The members alive now, this node included (for providers whose views count live members)."""
 
     live: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RaiseEvents:
+    """Several events at once (a provider's changes from one batch of entries): one hand-off, one flush."""
+
+    events: tuple[RaiseEvent, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class WriteStates:
+    writes: tuple[WriteState, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderCommands:
+    """A batch of requests (`state-set-many`), carried out in order."""
+
+    commands: tuple[ProviderCommand, ...]

@@ -19,9 +19,12 @@ from actors.messages import (
     LiveMembers,
     OwnerFailed,
     ProviderCommand,
+    ProviderCommands,
     RaiseEvent,
+    RaiseEvents,
     ViewChanged,
     WriteState,
+    WriteStates,
 )
 from cluster.messages import ControlReply
 from cluster.provider import CommandError, Provider, ProviderOutput
@@ -69,28 +72,37 @@ class ProviderActor(NodeActor):
 
     @handles(ProviderCommand)
     def _command(self, message: ProviderCommand) -> None:
+        self._write(self._writes_for(message))
+
+    @handles(ProviderCommands)
+    def _commands(self, message: ProviderCommands) -> None:
+        self._write([write for command in message.commands for write in self._writes_for(command)])
+
+    def _writes_for(self, message: ProviderCommand) -> list[WriteState]:
         try:
             writes = self.core.command(message.op, message.key, message.value)
         except CommandError as error:
             if message.reply is not None:
                 answer(message.reply, ControlReply(ok=False, body={}, error=str(error)))
-            return
+            return []
         if not writes and message.reply is not None:
             answer(message.reply, ControlReply(ok=True, body={"provider": self.core.provider_type()}))
-        for i, write in enumerate(writes):
-            reply = message.reply if i == len(writes) - 1 else None
-            tell_if_alive(
-                self._scheduler, WriteState(write.state_type, write.key, write.value, write.tombstone, reply)
-            )
+        last = len(writes) - 1
+        return [
+            WriteState(w.state_type, w.key, w.value, w.tombstone, message.reply if i == last else None)
+            for i, w in enumerate(writes)
+        ]
+
+    def _write(self, writes: list[WriteState]) -> None:
+        if len(writes) == 1:
+            tell_if_alive(self._scheduler, writes[0])
+        elif writes:
+            tell_if_alive(self._scheduler, WriteStates(tuple(writes)))
 
     def _carry_out(self, output: ProviderOutput) -> None:
-        for write in output.writes:
-            tell_if_alive(
-                self._scheduler, WriteState(write.state_type, write.key, write.value, write.tombstone)
-            )
-        for change in output.changes:
-            tell_if_alive(
-                self._events,
+        self._write([WriteState(w.state_type, w.key, w.value, w.tombstone) for w in output.writes])
+        if output.changes:
+            events = tuple(
                 RaiseEvent(
                     "state_changed",
                     {
@@ -100,8 +112,10 @@ class ProviderActor(NodeActor):
                         "owner": change.owner,
                         "version": change.version,
                     },
-                ),
+                )
+                for change in output.changes
             )
+            tell_if_alive(self._events, events[0] if len(events) == 1 else RaiseEvents(events))
         if self._control is not None and output.changes:
             shown = tuple((c.key, c.value, c.owner, c.version) for c in output.changes)
             tell_if_alive(self._control, ViewChanged(self.core.provider_type(), shown))
