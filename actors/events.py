@@ -79,4 +79,3 @@ class EventLog(NodeActor):
         if self._subscribers:
             raised = EventRaised(record)
             self._subscribers = [s for s in self._subscribers if tell_if_alive(s, raised)]
-

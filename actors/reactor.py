@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from actors.udp_reader import enable_unreachable_reports, send_datagram
+from actors.udp_reader import enable_unreachable_reports, enlarge_receive_buffer, send_datagram
 from cluster.codec import CodecError, FrameReader
 
 log = logging.getLogger(__name__)
@@ -94,6 +94,7 @@ class Reactor:
         self.listener.listen(128)
         self.datagrams = self._bind(socket.socket(family, socket.SOCK_DGRAM), host, port, "UDP")
         enable_unreachable_reports(self.datagrams)
+        enlarge_receive_buffer(self.datagrams)
         self._selector.register(self._wake_r, selectors.EVENT_READ, "wake")
         self._selector.register(self.listener, selectors.EVENT_READ, "listen")
 

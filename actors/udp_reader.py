@@ -41,6 +41,16 @@ class PortUnreachable:
     address: tuple[str, int]
 
 
+RECEIVE_BUFFER = 4 * 1024 * 1024
+"""Bytes the kernel may queue for the reader (capped by net.core.rmem_max): a burst of state updates
+arrives faster than a Python thread drains it, and what overflows is lost until anti-entropy repairs it."""
+
+
+def enlarge_receive_buffer(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
+
+
 def enable_unreachable_reports(sock: socket.socket) -> None:
     """Not Linux: no reports, and crashed members just take Lifeguard's full time."""
     with contextlib.suppress(OSError, KeyError):

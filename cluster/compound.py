@@ -98,6 +98,7 @@ class UnpackResult:
 
     messages: tuple[WireMessage, ...]
     errors: tuple[str, ...] = ()
+    parts: tuple[bytes, ...] = ()  # the encoding of each message, as received (to pass on unchanged)
 
     @property
     def dropped(self) -> int:
@@ -113,9 +114,10 @@ def unpack(datagram: bytes, *, max_size: int) -> UnpackResult:
     """
     outer = decode(datagram, max_size=max_size)
     if not isinstance(outer, Compound):
-        return UnpackResult((outer,))
+        return UnpackResult((outer,), (), (datagram,))
     messages: list[WireMessage] = []
     errors: list[str] = []
+    parts: list[bytes] = []
     for index, part in enumerate(outer.parts):
         try:
             message = decode(part, max_size=max_size)
@@ -126,4 +128,5 @@ def unpack(datagram: bytes, *, max_size: int) -> UnpackResult:
             errors.append(f"part {index}: nested compound refused")
             continue
         messages.append(message)
-    return UnpackResult(tuple(messages), tuple(errors))
+        parts.append(part)
+    return UnpackResult(tuple(messages), tuple(errors), tuple(parts))

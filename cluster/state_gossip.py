@@ -156,15 +156,18 @@ class StateGossip:
         self._stream_peers: set[str] = set()
         self._continuations: dict[str, int] = {}
         self._catching_up = False  # the last exchange left us behind: sync at the gossip pace
-        self._fresh: list[OwnerDelta] = []  # our writes and news to push at once, not pushed yet
+        self._sync_due = now + timings.state_sync_interval
+        self._fresh: list[OwnerDelta] = []  # our writes, to push at once, not pushed yet
+        self._news: list[bytes] = []  # news received, as received, to pass on at once
         self._deferred_push = deferred_push
         self.stats = {"sent_datagrams": 0, "sent_bytes": 0, "received_rejected": 0, "oversized": 0}
 
     # -- inputs ---------------------------------------------------------------------------------
 
     def start(self, now: float) -> list[StateEffect]:
+        self._sync_due = now + self.timings.state_sync_interval
         return [
-            StartTimer(SyncTick(), now + self.timings.state_sync_interval),
+            StartTimer(SyncTick(), self._sync_due),
             StartTimer(CollectTick(), now + self.timings.tombstone_grace / 4),
         ]
 
@@ -224,12 +227,22 @@ class StateGossip:
         return self._datagram_room() - PUSH_OVERHEAD - 2 * MAX_NAME_CHARS
 
     def push_fresh(self) -> list[StateEffect]:
-        """Writes and news not pushed yet, merged into as few deltas and datagrams as fit, to
-        `gossip_nodes` random members. Consecutive deltas of one owner's life cover one range of its
-        versions, so they merge into one delta that vouches for all of it."""
+        """Writes and news not pushed yet, merged into as few deltas and datagrams as fit: our writes to
+        up to `state_push_nodes` members, news to `gossip_nodes`, news its owner pushed to everyone to
+        one member. Consecutive deltas of one owner's life cover one range of its versions, so they merge
+        into one delta that vouches for all of it."""
         fresh, self._fresh = self._fresh, []
-        if not fresh:
-            return []
+        news, self._news = self._news, []
+        effects = self._push_ours(fresh) if fresh else []
+        if news:
+            # News goes on as an infection to `gossip_nodes` members; in a cluster small enough that
+            # its owner pushed it to every member, one is enough to cover a copy lost somewhere.
+            small = len(self._members) <= self.timings.state_push_nodes
+            for name in self._sample(1 if small else self.timings.gossip_nodes):
+                effects += self._datagram(name, news)
+        return effects
+
+    def _push_ours(self, fresh: list[OwnerDelta]) -> list[StateEffect]:
         room = self._datagram_room() - PUSH_OVERHEAD
         parts: list[bytes] = []
         chunk: list[OwnerDelta] = []
@@ -242,12 +255,9 @@ class StateGossip:
             chunk.append(delta)
             size += grows
         parts.append(self._encode_push(_merge(chunk)))
-        # Our own writes go straight to up to `state_push_nodes` members: one hop to everyone in a
-        # cluster of that size. News we pass on goes to `gossip_nodes`, as an infection.
-        ours = any(delta.owner == self.local for delta in fresh)
-        fanout = self.timings.state_push_nodes if ours else self.timings.gossip_nodes
+        # Straight to up to `state_push_nodes` members: one hop to everyone in a cluster of that size.
         effects: list[StateEffect] = []
-        for name in self._sample(fanout):
+        for name in self._sample(self.timings.state_push_nodes):
             effects += self._datagram(name, parts)
         return effects
 
@@ -266,8 +276,8 @@ class StateGossip:
             return []
         self.stats["received_rejected"] += result.dropped
         effects: list[StateEffect] = []
-        for message in result.messages:
-            effects += self._received(message, now, stream=False)
+        for message, raw in zip(result.messages, result.parts, strict=True):
+            effects += self._received(message, now, stream=False, raw=raw)
         return self._arm(effects + self._push_now(), now)
 
     def stream(self, peer: str, message: WireMessage, now: float) -> list[StateEffect]:
@@ -285,7 +295,8 @@ class StateGossip:
             case SyncTick():
                 self._continuations.clear()
                 pace = self.timings.gossip_interval if self._catching_up else self.timings.state_sync_interval
-                effects: list[StateEffect] = [StartTimer(SyncTick(), now + pace)]
+                self._sync_due = now + pace
+                effects: list[StateEffect] = [StartTimer(SyncTick(), self._sync_due)]
                 for name in self._sample(1):
                     effects += self.pull(name)
                 return effects
@@ -300,7 +311,10 @@ class StateGossip:
 
     # -- the exchange ---------------------------------------------------------------------------
 
-    def _received(self, message: WireMessage, now: float, *, stream: bool) -> list[StateEffect]:
+    def _received(
+        self, message: WireMessage, now: float, *, stream: bool, raw: bytes | None = None
+    ) -> list[StateEffect]:
+        """`raw`: the message's encoding as received, passed on unchanged when it is news."""
         match message:
             case Pull(source, lamport, digest):
                 self.clock.update(lamport)
@@ -325,7 +339,7 @@ class StateGossip:
                 return effects + answer + self._continue(source, digest, cut)
             case Push(_source, lamport, deltas):
                 self.clock.update(lamport)
-                return self._apply(deltas, now, forward=True)
+                return self._apply(deltas, now, forward=True, raw=raw if len(deltas) == 1 else None)
         return []
 
     def _answer(
@@ -374,6 +388,15 @@ class StateGossip:
         self._continuations[peer] = rounds + 1
         return self.pull(peer)
 
+    def _fall_behind(self, now: float) -> list[StateEffect]:
+        """We know we lack something: the next sync comes at the gossip pace, not a sync interval away."""
+        self._catching_up = True
+        soon = now + self.timings.gossip_interval
+        if self._sync_due <= soon:
+            return []
+        self._sync_due = soon
+        return [StartTimer(SyncTick(), soon)]
+
     def _behind(self, digest: Digest) -> bool:
         ours = self.store.owners()
         for owner, generation, watermark in digest:
@@ -383,19 +406,20 @@ class StateGossip:
                 return True
         return False
 
-    def _apply(self, deltas: Iterable[OwnerDelta], now: float, *, forward: bool) -> list[StateEffect]:
+    def _apply(
+        self, deltas: Iterable[OwnerDelta], now: float, *, forward: bool, raw: bytes | None = None
+    ) -> list[StateEffect]:
         effects: list[StateEffect] = []
         report = ApplyReport()
         for delta in deltas:
             one = self.store.apply([delta], now)
             report.merge(one)
             if forward and self.store.owners().get(delta.owner, (0, 0)) < (delta.generation, delta.through):
-                self._catching_up = True  # a write above a gap: we missed the one before it
+                effects += self._fall_behind(now)  # a write above a gap: we missed the one before it
             if forward and one.applied:
                 # Infection style: news is passed on at once, on first receipt, and retransmitted a few
                 # times more on gossip ticks.
-                self._queue_update(delta)
-                self._fresh.append(delta)
+                self._news.append(self._queue_update(delta, raw))
         for entry in report.changed:
             self.clock.update(entry.version)
         self.stats["received_rejected"] += report.rejected
@@ -423,11 +447,11 @@ class StateGossip:
 
     # -- datagrams ------------------------------------------------------------------------------
 
-    def _queue_update(self, delta: OwnerDelta) -> bytes:
+    def _queue_update(self, delta: OwnerDelta, encoded: bytes | None = None) -> bytes:
         """Queue one update for retransmission; updates never replace each other (each covers its own
-        range of the owner's versions)."""
+        range of the owner's versions). `encoded`: the push that brought it, passed on as it came."""
         push = Push(self.local, self.clock.current, (delta,))
-        encoded = encode(push)
+        encoded = encoded or encode(push)
         self._queue.queue(f"{delta.owner}\x00{delta.generation}\x00{delta.through}", push, encoded)
         # Faster writes than the ticks can carry would only queue news that anti-entropy delivers first:
         # keep what a few ticks can send (memberlist prunes its broadcast queue the same way).

@@ -57,7 +57,7 @@ def test_parts_that_fit_ride_along_in_order() -> None:
     assert left == []
     assert datagram == encode(Compound((PING, SUSPECT, DEAD, ALIVE)))
     assert unpack(datagram, max_size=MAX_DATAGRAM) == UnpackResult(
-        (decode(PING), decode(SUSPECT), decode(DEAD), decode(ALIVE))
+        (decode(PING), decode(SUSPECT), decode(DEAD), decode(ALIVE)), (), (PING, SUSPECT, DEAD, ALIVE)
     )
 
 
@@ -117,7 +117,7 @@ def test_the_worst_case_overheads_hold() -> None:
 
 def test_a_bare_message_unpacks_to_itself() -> None:
     result = unpack(PING, max_size=MAX_DATAGRAM)
-    assert result == UnpackResult((Ping(7, "manager", "worker-1"),))
+    assert result == UnpackResult((Ping(7, "manager", "worker-1"),), (), (PING,))
     assert result.dropped == 0
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from typing import Any
 
@@ -69,7 +70,8 @@ def test_news_is_forwarded_on_first_receipt_only() -> None:
     assert any(isinstance(e, Applied) for e in first)
     assert any(isinstance(e, StartTimer) for e in first), "the retransmission is armed"
     forwarded = sent(first)
-    assert len(forwarded) == LAN.gossip_nodes  # passed on at once, as an infection
+    # passed on at once; the owner pushed it to all four others, so one more copy covers a loss
+    assert len(forwarded) == 1
     assert all(m[0].deltas[0].states[0].key == "x" for _, m in forwarded)
     again = node("c")
     again.datagram(ADDRESSES["a"], payload, 1.1)
@@ -230,3 +232,18 @@ def delta_of(owner: str, i: int) -> Any:
 
     entry = SyncableState("kv", f"k{i}", i, 1, owner, 1)
     return OwnerDelta(owner, 1, 0, 1, False, 0, (entry,))
+
+
+def test_in_a_cluster_larger_than_the_direct_push_news_goes_on_as_an_infection() -> None:
+    timings = dataclasses.replace(LAN, state_push_nodes=2)
+    a = StateGossip("a", 1, timings, random.Random(1), 0.0)
+    b = StateGossip("b", 1, timings, random.Random(2), 0.0)
+    for core in (a, b):
+        core.members({n: ad for n, ad in ADDRESSES.items() if n != core.local}, 0.0)
+    pushes = sent(a.write("kv", "x", 1, 1.0))
+    assert len(pushes) == 2  # straight to state_push_nodes members
+    payload = bytes([STATE_DATAGRAM_MARKER]) + encode_one(pushes[0][1][0])
+    forwarded = sent(b.datagram(ADDRESSES["a"], payload, 1.1))
+    assert len(forwarded) == timings.gossip_nodes
+    # passed on exactly as it came: no re-encoding on the way
+    assert forwarded[0][1][0] == pushes[0][1][0]
