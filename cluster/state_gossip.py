@@ -417,9 +417,14 @@ class StateGossip:
             if forward and self.store.owners().get(delta.owner, (0, 0)) < (delta.generation, delta.through):
                 effects += self._fall_behind(now)  # a write above a gap: we missed the one before it
             if forward and one.applied:
-                # Infection style: news is passed on at once, on first receipt, and retransmitted a few
-                # times more on gossip ticks.
-                self._news.append(self._queue_update(delta, raw))
+                # Infection style: news is passed on at once, on first receipt. Where its owner could not
+                # push it to every member, it is also queued for a few more transmissions on gossip
+                # ticks; where it could, every member has had a copy and one more from us covers a loss
+                # (a queue of retransmissions would double what every node decodes under load).
+                if len(self._members) <= self.timings.state_push_nodes:
+                    self._news.append(raw or self._encode_one(delta))
+                else:
+                    self._news.append(self._queue_update(delta, raw))
         for entry in report.changed:
             self.clock.update(entry.version)
         self.stats["received_rejected"] += report.rejected
@@ -446,6 +451,9 @@ class StateGossip:
         return self._datagram(name, [encoded])
 
     # -- datagrams ------------------------------------------------------------------------------
+
+    def _encode_one(self, delta: OwnerDelta) -> bytes:
+        return encode(Push(self.local, self.clock.current, (delta,)))
 
     def _queue_update(self, delta: OwnerDelta, encoded: bytes | None = None) -> bytes:
         """Queue one update for retransmission; updates never replace each other (each covers its own
