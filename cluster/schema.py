@@ -124,6 +124,8 @@ def _check_str(value: Any, path: str, max_chars: int = MAX_TEXT_BYTES, forbidden
     for char in forbidden:
         if char in value:
             raise _fail(path, f"must not contain {char!r}")
+    if value.isascii():  # one byte a character: no need to encode (most names and keys)
+        return value
     try:
         size = len(value.encode("utf-8"))
     except UnicodeEncodeError:
