@@ -238,6 +238,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         _say("\nthe event stream (clusterctl events --follow):")
         _show(tail, 0.0)
         workers = cluster.layout.roles("worker")
+        _demo_state(cluster, tail, reader=workers[-1].name if workers else cluster.layout.manager.name)
         if workers and args.seconds > 0:
             victim = workers[-1].name
             _say(f"\n$ clusterctl kill {victim}        # SIGKILL: the manager notices the lost peering")
@@ -250,6 +251,24 @@ def cmd_demo(args: argparse.Namespace) -> int:
     finally:
         _say("")
         cluster.down(progress=_say)
+
+
+def _demo_state(cluster: Cluster, tail: EventTail, *, reader: str) -> None:
+    """Write through the manager, read on another node: replicated state in two commands."""
+    writer = cluster.layout.manager.name
+    _say(f"\n$ clusterctl state set greeting '\"hello\"' --node {writer}")
+    try:
+        body = cluster.query(writer, "state-set", {"provider": "kv", "key": "greeting", "value": "hello"})
+        _say(f'{writer}: kv/greeting = "hello" (version {body.get("version")})')
+        _show(tail, 0.3)
+        _say(f"\n$ clusterctl state get greeting --node {reader}")
+        seen = cluster.query(reader, "state-get", {"provider": "kv", "key": "greeting"}).get("entries", {})
+        entry = seen.get("greeting")
+        _say(
+            f"greeting = {json.dumps(entry['value'])}  (owner {entry['owner']})" if entry else "not there yet"
+        )
+    except ControlError as error:
+        _say(f"state: {error}")
 
 
 def _show(tail: EventTail, seconds: float) -> None:
