@@ -1,8 +1,9 @@
 """The gossip scheduler actor: the shell of `cluster.state_gossip.StateGossip` (replicated state).
 
 It owns the node's state store. Providers ask it to write their own entries (`WriteState`) and hear of
-every entry of their type that lands in the store (`EntriesApplied`), leaves it (`EntriesForgotten`), or
-whose owner fails (`OwnerFailed`); they never see the store itself. State datagrams reach it from the
+every entry of their type that lands in the store (`Applied`), leaves it (`Forgotten`), whose owner fails
+(`OwnerFailed`) and who is alive (`LiveChanged`): the core's own effects, passed on as they are (frozen
+dataclasses, split by state type). They never see the store itself. State datagrams reach it from the
 membership actor, which reads the shared UDP socket; it sends through the reactor's thread-safe
 `send_datagram`, as membership does, and over TCP peerings through the transport.
 """
@@ -20,20 +21,16 @@ from actors.clock import Clock
 from actors.effects import CoreShell, Neighbours, carry_out
 from actors.messages import (
     AttachProviders,
-    EntriesApplied,
-    EntriesForgotten,
-    LiveMembers,
     MembersChanged,
     MessageReceived,
-    OwnerFailed,
     PeerIsDown,
     PeerIsUp,
-    StartTimer,
     StateDatagram,
     TimerFired,
     WriteState,
     WriteStates,
 )
+from actors.own_timers import OwnTimers
 from cluster import effects as fx
 from cluster.messages import ControlReply, SyncableState
 from cluster.state_gossip import (
@@ -42,15 +39,18 @@ from cluster.state_gossip import (
     EntryTooLarge,
     Forgotten,
     LiveChanged,
+    OwnerFailed,
     SendStateDatagram,
     StateGossip,
 )
-from cluster.state_gossip import OwnerFailed as CoreOwnerFailed
 
 log = logging.getLogger(__name__)
 
 
-class GossipSchedulerActor(CoreShell[StateGossip]):
+class GossipSchedulerActor(OwnTimers, CoreShell[StateGossip]):
+    """Its timers (sync, retransmission, collection) live in its own inbox, as membership's do: an idle
+    node's only periodic state work is one sync tick, and it should wake one thread, not three."""
+
     status_component = "state"
 
     def __init__(
@@ -64,7 +64,7 @@ class GossipSchedulerActor(CoreShell[StateGossip]):
         **kwargs: Any,
     ) -> None:
         """`providers`: state type -> its provider actor."""
-        super().__init__(core, neighbours, **kwargs)
+        super().__init__(core, neighbours, clock=clock, **kwargs)
         self._clock = clock
         self._providers = dict(providers)
         self._send_datagram = send_datagram
@@ -79,6 +79,7 @@ class GossipSchedulerActor(CoreShell[StateGossip]):
         }
 
     def on_start(self) -> None:
+        super().on_start()
         self.apply(self.core.start(self._clock.now()))
 
     @handles(AttachProviders)
@@ -149,19 +150,18 @@ class GossipSchedulerActor(CoreShell[StateGossip]):
                 case Applied(entries):
                     applied += entries
                 case Forgotten(entries):
-                    self._to_providers(entries, EntriesForgotten)
-                case CoreOwnerFailed(owner, live):
+                    self._to_providers(entries, Forgotten)
+                case OwnerFailed() | LiveChanged():
                     for provider in self._providers.values():
-                        tell_if_alive(provider, OwnerFailed(owner, live))
-                case LiveChanged(live):
-                    for provider in self._providers.values():
-                        tell_if_alive(provider, LiveMembers(live))
+                        tell_if_alive(provider, effect)
                 case fx.StartTimer(key, deadline):
-                    tell_if_alive(self.neighbours.timer, StartTimer(key, deadline, self.actor_ref))
+                    self.timers.arm(key, deadline)
+                case fx.CancelTimer(key):
+                    self.timers.cancel(key)
                 case _:
                     generic.append(effect)
         if applied:
-            self._to_providers(tuple(applied), EntriesApplied)
+            self._to_providers(tuple(applied), Applied)
         carry_out(generic, self.neighbours, self.actor_ref)
         version = self.core.store.digest()
         if version != self._published:
@@ -169,7 +169,7 @@ class GossipSchedulerActor(CoreShell[StateGossip]):
             self.publish()
 
     def _to_providers(
-        self, entries: tuple[SyncableState, ...], kind: type[EntriesApplied] | type[EntriesForgotten]
+        self, entries: tuple[SyncableState, ...], kind: type[Applied] | type[Forgotten]
     ) -> None:
         by_type: dict[str, list[SyncableState]] = {}
         for entry in entries:

@@ -12,7 +12,7 @@ from typing import Any
 
 import pykka
 
-from cluster.messages import ControlReply, ControlRequest, SyncableState, WireMessage
+from cluster.messages import ControlReply, ControlRequest, WireMessage
 
 # -- test kit ----------------------------------------------------------------------------------------
 
@@ -218,26 +218,6 @@ class WriteState:
 
 
 @dataclass(frozen=True, slots=True)
-class EntriesApplied:
-    """Entries of the provider's type now in the store (written here or received)."""
-
-    entries: tuple[SyncableState, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class EntriesForgotten:
-    entries: tuple[SyncableState, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class OwnerFailed:
-    """A member was declared failed or left; `live` are the members alive now, this node included."""
-
-    owner: str
-    live: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
 class ViewChanged:
     """A provider's visible values changed (key -> (value, owner, version); value None: gone), for the
     control endpoint's `state` answers."""
@@ -261,13 +241,6 @@ class AttachProviders:
     """Tells the control endpoint where `clusterctl state` writes go: state type -> provider actor."""
 
     providers: Mapping[str, pykka.ActorRef[Any]]
-
-
-@dataclass(frozen=True, slots=True)
-class LiveMembers:
-    """The members alive now, this node included (for providers whose views count live members)."""
-
-    live: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)

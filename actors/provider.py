@@ -14,10 +14,6 @@ import pykka
 
 from actors.base import CrashHandler, NodeActor, answer, handles, tell_if_alive
 from actors.messages import (
-    EntriesApplied,
-    EntriesForgotten,
-    LiveMembers,
-    OwnerFailed,
     ProviderCommand,
     ProviderCommands,
     RaiseEvent,
@@ -28,6 +24,7 @@ from actors.messages import (
 )
 from cluster.messages import ControlReply
 from cluster.provider import CommandError, Provider, ProviderOutput
+from cluster.state_gossip import Applied, Forgotten, LiveChanged, OwnerFailed
 
 
 class ProviderActor(NodeActor):
@@ -54,20 +51,20 @@ class ProviderActor(NodeActor):
         if self._control is not None:
             tell_if_alive(self._control, ViewChanged(self.core.provider_type(), ()))
 
-    @handles(EntriesApplied)
-    def _applied(self, message: EntriesApplied) -> None:
+    @handles(Applied)
+    def _applied(self, message: Applied) -> None:
         self._carry_out(self.core.apply_remote_state(message.entries))
 
-    @handles(EntriesForgotten)
-    def _forgotten(self, message: EntriesForgotten) -> None:
+    @handles(Forgotten)
+    def _forgotten(self, message: Forgotten) -> None:
         self._carry_out(self.core.forget(message.entries))
 
     @handles(OwnerFailed)
     def _owner_failed(self, message: OwnerFailed) -> None:
         self._carry_out(self.core.on_node_failure(message.owner, message.live))
 
-    @handles(LiveMembers)
-    def _live(self, message: LiveMembers) -> None:
+    @handles(LiveChanged)
+    def _live(self, message: LiveChanged) -> None:
         self._carry_out(self.core.on_members(message.live))
 
     @handles(ProviderCommand)

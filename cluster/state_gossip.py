@@ -9,8 +9,8 @@
 - Every `state_sync_interval`, anti-entropy with one random member: `pull` (our digest) -> `push-pull` (the
   delta we lack, theirs digest) -> `push` (the delta they lack). Deltas are cut to the datagram budget
   (safe: see `cluster.state_store`); when a cut was needed and a TCP peering to that member is up, the
-  rest goes over it with the frame limit instead. A member seen for the first time gets this exchange at
-  once: the joiner's full sync.
+  rest goes over it with the frame limit instead. A node that joins does this exchange at once with the
+  first member it sees, and goes on while it is behind: its full sync.
 - Idle cost is one pull per sync interval: nothing else is sent while nothing changes.
 - A failed member's entries are kept for `dead_owner_grace`, then dropped (see the store); tombstones are
   collected after `tombstone_grace`.
@@ -153,6 +153,7 @@ class StateGossip:
         self._queue = TransmitLimitedQueue()
         self._gossip_armed = False
         self._members: dict[str, Address] = {}
+        self._joined = False
         self._stream_peers: set[str] = set()
         self._continuations: dict[str, int] = {}
         self._catching_up = False  # the last exchange left us behind: sync at the gossip pace
@@ -178,15 +179,17 @@ class StateGossip:
         for gone in sorted(set(self._members) - set(alive)):
             self.store.owner_failed(gone, now)
             effects.append(OwnerFailed(gone, live))
-        joined = [name for name in alive if name not in self._members and name != self.local]
         for name in alive:
             self.store.owner_alive(name)
         if set(alive) - {self.local} != set(self._members):
             effects.append(LiveChanged(live))
         self._members = {name: address for name, address in alive.items() if name != self.local}
-        for name in sorted(joined):
-            # A member we see for the first time gets a full exchange now: the joiner's sync.
-            effects += self.pull(name)
+        if not self._joined and self._members:
+            # The joiner's full sync: it pulls from one member as soon as it sees any (and the exchange
+            # goes on while it is behind). The others do not pull from every newcomer: fifty nodes
+            # starting together would make 2,450 exchanges at once.
+            self._joined = True
+            effects += self.pull(self._rng.choice(sorted(self._members)))
         return effects
 
     def peer_up(self, name: str) -> None:
