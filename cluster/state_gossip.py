@@ -438,11 +438,13 @@ class StateGossip:
         return effects
 
     def pull(self, name: str) -> list[StateEffect]:
-        """Start an exchange: over the TCP peering when there is one (its answer may be large)."""
+        """Start an exchange. The pull goes by datagram whenever it fits: TCP goes through two more actor
+        hand-offs on each side, which an idle node's periodic sync should not pay (the answer still
+        takes the TCP peering when it does not fit a datagram)."""
         message = Pull(self.local, self.clock.current, self.store.digest())
-        if name in self._stream_peers:
-            return [Send(name, message)]
         encoded = encode(message)
+        if len(encoded) > self._datagram_room() and name in self._stream_peers:
+            return [Send(name, message)]
         if len(encoded) > self._datagram_room():
             # More owners than one datagram can list (about 80 at 1,400 bytes): list a random share of
             # them; the answer covers those, and other rounds the rest.
