@@ -69,7 +69,9 @@ class Timings:
     - ``handshake_timeout``: how long a TCP connection may stay without a valid hello.
     - ``meta_max_size`` (MetaMaxSize): largest node metadata blob carried in membership messages.
     - ``state_sync_interval`` (ours): replicated state's anti-entropy with one random member; between
-      exchanges, writes travel by push and infection-style forwarding, so this bounds only repair.
+      exchanges, writes travel by push and infection-style forwarding, and a node that sees a gap syncs
+      at the gossip pace, so this bounds only the repair of silent losses. It is most of an idle node's
+      state traffic (lan: 10 s; memberlist's push-pull is 30 s).
     - ``state_push_nodes`` (ours): how many members a node's own fresh write is pushed to at once, before
       any gossip (news it receives goes on to ``gossip_nodes``). Up to this many members, a write reaches
       everyone in one hop; beyond, the infection carries it on.
@@ -191,7 +193,7 @@ _LAN = Timings(
     connect_retry_max=2.0,
     handshake_timeout=5.0,
     unreachable_suspicion_timeout=1.0,
-    state_sync_interval=5.0,
+    state_sync_interval=10.0,
     state_push_nodes=32,
     tombstone_grace=300.0,
     dead_owner_grace=120.0,
@@ -214,7 +216,7 @@ PRESETS: Mapping[str, Timings] = MappingProxyType(
             connect_retry_max=10.0,
             handshake_timeout=10.0,
             unreachable_suspicion_timeout=5.0,
-            state_sync_interval=10.0,
+            state_sync_interval=20.0,
             state_push_nodes=16,
             tombstone_grace=600.0,
             dead_owner_grace=300.0,
@@ -231,7 +233,7 @@ PRESETS: Mapping[str, Timings] = MappingProxyType(
             connect_retry_min=0.05,
             connect_retry_max=1.0,
             handshake_timeout=2.0,
-            state_sync_interval=2.0,
+            state_sync_interval=5.0,
             tombstone_grace=60.0,
             dead_owner_grace=30.0,
         ),
