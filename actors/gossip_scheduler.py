@@ -143,7 +143,7 @@ class GossipSchedulerActor(OwnTimers, CoreShell[StateGossip]):
             effects = [*effects, *self.core.push_fresh()]
         generic: list[fx.Effect] = []
         applied: list[SyncableState] = []
-        for effect in effects:
+        for effect in self.set_own_timers(effects):
             match effect:
                 case SendStateDatagram(address, payload):
                     self._send_datagram(address, payload)
@@ -154,10 +154,6 @@ class GossipSchedulerActor(OwnTimers, CoreShell[StateGossip]):
                 case OwnerFailed() | LiveChanged():
                     for provider in self._providers.values():
                         tell_if_alive(provider, effect)
-                case fx.StartTimer(key, deadline):
-                    self.timers.arm(key, deadline)
-                case fx.CancelTimer(key):
-                    self.timers.cancel(key)
                 case _:
                     generic.append(effect)
         if applied:

@@ -154,7 +154,7 @@ class MembershipActor(OwnTimers, CoreShell[Membership]):
 
     def apply(self, effects: Iterable[Any]) -> None:
         generic: list[fx.Effect] = []
-        for effect in effects:
+        for effect in self.set_own_timers(effects):
             match effect:
                 case SendDatagram(address, payload):
                     self._send_datagram(address, payload)
@@ -162,10 +162,6 @@ class MembershipActor(OwnTimers, CoreShell[Membership]):
                     name = self._names.get(address)
                     if name is not None:
                         self.neighbours.transport.tell(SendTo(name, stream_message))
-                case fx.StartTimer(key, deadline):
-                    self.timers.arm(key, deadline)
-                case fx.CancelTimer(key):
-                    self.timers.cancel(key)
                 case _:
                     generic.append(effect)
         carry_out(generic, self.neighbours, self.actor_ref)

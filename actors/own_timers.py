@@ -28,6 +28,7 @@ from typing import Any
 
 from actors.clock import Clock, ManualClock
 from actors.messages import TimerFired
+from cluster import effects as fx
 from cluster.timers import DueTimer, TimerSet
 
 
@@ -155,6 +156,19 @@ class OwnTimers:
 
     def _create_actor_inbox(self) -> TimedInbox:
         return TimedInbox(self._own_clock)
+
+    def set_own_timers(self, effects: Iterable[Any]) -> list[Any]:
+        """Arm and cancel the timers among a core's effects in this inbox; the other effects are
+        returned for the actor to carry out."""
+        rest: list[Any] = []
+        for effect in effects:
+            if isinstance(effect, fx.StartTimer):
+                self.timers.arm(effect.key, effect.deadline)
+            elif isinstance(effect, fx.CancelTimer):
+                self.timers.cancel(effect.key)
+            else:
+                rest.append(effect)
+        return rest
 
     @property
     def timers(self) -> TimedInbox:
