@@ -158,7 +158,7 @@ class StateGossip:
         self._continuations: dict[str, int] = {}
         self._catching_up = False  # the last exchange left us behind: sync at the gossip pace
         self._sync_due = now + timings.state_sync_interval
-        self._fresh: list[OwnerDelta] = []  # our writes, to push at once, not pushed yet
+        self._fresh: list[tuple[OwnerDelta, int]] = []  # our writes not pushed yet, with their sizes
         self._news: list[bytes] = []  # news received, as received, to pass on at once
         self._deferred_push = deferred_push
         self.stats = {"sent_datagrams": 0, "sent_bytes": 0, "received_rejected": 0, "oversized": 0}
@@ -208,7 +208,17 @@ class StateGossip:
         tombstone: bool = False,
     ) -> list[StateEffect]:
         """Our own write: stamped, stored, queued for retransmission and pushed at once."""
-        size = encoded_size(SyncableState(state_type, key, value, 0, self.local, 0, tombstone))  # type: ignore[arg-type]
+        # Measured as it will be stamped, once: the push below packs by these sizes.
+        entry = SyncableState(
+            state_type,
+            key,
+            None if tombstone else value,
+            self.clock.current + 1,
+            self.local,  # type: ignore[arg-type]
+            self.store.generation,
+            tombstone,
+        )
+        size = encoded_size(entry)
         limit = self.max_entry_size()
         if size > limit:
             raise EntryTooLarge(
@@ -217,7 +227,7 @@ class StateGossip:
         version = self.clock.next()
         delta = self.store.write(state_type, key, value, version, now, tombstone=tombstone)
         self._queue_update(delta)
-        self._fresh.append(delta)
+        self._fresh.append((delta, size))
         effects: list[StateEffect] = [Applied(delta.states)]
         return self._arm(effects + self._push_now(), now)
 
@@ -245,18 +255,18 @@ class StateGossip:
                 effects += self._datagram(name, news)
         return effects
 
-    def _push_ours(self, fresh: list[OwnerDelta]) -> list[StateEffect]:
+    def _push_ours(self, fresh: list[tuple[OwnerDelta, int]]) -> list[StateEffect]:
+        """Our writes follow one another in our versions, so any run of them merges into one delta."""
         room = self._datagram_room() - PUSH_OVERHEAD
         parts: list[bytes] = []
         chunk: list[OwnerDelta] = []
         size = 0
-        for delta in fresh:
-            grows = sum(encoded_size(entry) + 1 for entry in delta.states)
-            if chunk and (size + grows > room or not _continues(chunk[-1], delta)):
+        for delta, grows in fresh:
+            if chunk and size + grows + 1 > room:
                 parts.append(self._encode_push(_merge(chunk)))
                 chunk, size = [], 0
             chunk.append(delta)
-            size += grows
+            size += grows + 1
         parts.append(self._encode_push(_merge(chunk)))
         # Straight to up to `state_push_nodes` members: one hop to everyone in a cluster of that size.
         effects: list[StateEffect] = []
@@ -417,7 +427,7 @@ class StateGossip:
         for delta in deltas:
             one = self.store.apply([delta], now)
             report.merge(one)
-            if forward and self.store.owners().get(delta.owner, (0, 0)) < (delta.generation, delta.through):
+            if forward and self.store.vouched(delta.owner) < (delta.generation, delta.through):
                 effects += self._fall_behind(now)  # a write above a gap: we missed the one before it
             if forward and one.applied:
                 # Infection style: news is passed on at once, on first receipt. Where its owner could not
@@ -519,12 +529,3 @@ def _merge(deltas: list[OwnerDelta]) -> OwnerDelta:
     first, last = deltas[0], deltas[-1]
     states = tuple(sorted(latest.values(), key=lambda e: e.version))
     return OwnerDelta(first.owner, first.generation, first.after, last.through, False, last.floor, states)
-
-
-def _continues(previous: OwnerDelta, delta: OwnerDelta) -> bool:
-    """Whether `delta` takes up the same owner's life where `previous` ended, so the two can merge."""
-    return (delta.owner, delta.generation, delta.after) == (
-        previous.owner,
-        previous.generation,
-        previous.through,
-    )

@@ -115,6 +115,11 @@ class StateStore:
     def digest(self) -> Digest:
         return digest_from_dict({name: (o.generation, o.watermark) for name, o in self._owners.items()})
 
+    def vouched(self, owner: str) -> tuple[int, int]:
+        """(generation, watermark) we hold of `owner`; (0, 0) for an owner we know nothing of."""
+        known = self._owners.get(owner)
+        return (0, 0) if known is None else (known.generation, known.watermark)
+
     def owners(self) -> dict[str, tuple[int, int]]:
         return {name: (o.generation, o.watermark) for name, o in self._owners.items()}
 
