@@ -55,15 +55,20 @@ def test_in_process_everyone_joins_and_a_graceful_stop_is_left(events: ProbeHand
 # -- real processes ------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def cli(tmp_path: Path) -> Iterator[Cli]:
+def ten_node_cli(tmp_path: Path, cluster: str) -> Iterator[Cli]:
+    """A `Cli` on a ten-node layout (fast preset, free ports); every process it started is killed after."""
     runner = Cli(tmp_path)
-    runner.layout_file.write_text(ten_node_layout())
+    runner.layout_file.write_text(ten_node_layout(cluster))
     runner.names = parse_layout(runner.layout_file.read_text()).names
     try:
         yield runner
     finally:
         runner.kill_everything()
+
+
+@pytest.fixture
+def cli(tmp_path: Path) -> Iterator[Cli]:
+    yield from ten_node_cli(tmp_path, "members")
 
 
 def views(cli: Cli) -> dict[str, dict[str, str]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +13,8 @@ import pytest
 from actors.inprocess import InProcessCluster
 from actors.messages import ProviderCommand
 from actors.testkit import ProbeHandle
-from cluster.layout_yaml import parse_layout
 from tests.conftest import shipped_layout_on_free_ports
-from tests.test_membership_live import ten_node_layout
+from tests.test_membership_live import ten_node_cli
 from tests.test_processes import Cli
 
 pytestmark = pytest.mark.timeout(120)
@@ -48,25 +47,28 @@ def test_in_process_a_write_is_seen_everywhere_and_a_delete_too(events: ProbeHan
 
 @pytest.fixture
 def cli(tmp_path: Path) -> Iterator[Cli]:
-    runner = Cli(tmp_path)
-    runner.layout_file.write_text(ten_node_layout("state"))
-    runner.names = parse_layout(runner.layout_file.read_text()).names
-    try:
-        yield runner
-    finally:
-        runner.kill_everything()
+    yield from ten_node_cli(tmp_path, "state")
 
 
-def state_everywhere(cli: Cli, key: str, names: list[str], timeout: float = 20.0) -> dict[str, Any]:
-    """Each node's view of `key`, once every one of `names` agrees (or the timeout says they don't)."""
+def state_everywhere(
+    cli: Cli,
+    key: str,
+    names: list[str],
+    done: Callable[[dict[str, Any]], bool] | None = None,
+    *,
+    provider: str = "kv",
+    timeout: float = 20.0,
+) -> dict[str, Any]:
+    """Each node's view of `key`, polled until `done(views)` holds (by default: all of `names` agree) or
+    the timeout passes; the caller's assertions then say what was wrong."""
+    agree = done or (lambda views: len({json.dumps(v, sort_keys=True) for v in views.values()}) == 1)
     deadline = time.monotonic() + timeout
     while True:
         seen = {}
         for name in names:
-            result = cli("state", "get", key, "--node", name, "--json", check=False)
-            entries = json.loads(result.stdout)["entries"] if result.returncode == 0 else {}
-            seen[name] = entries.get(key)
-        if len({json.dumps(v, sort_keys=True) for v in seen.values()}) == 1 or time.monotonic() > deadline:
+            result = cli("state", "get", key, "--provider", provider, "--node", name, "--json", check=False)
+            seen[name] = json.loads(result.stdout)["entries"].get(key) if result.returncode == 0 else None
+        if agree(seen) or time.monotonic() > deadline:
             return seen
         time.sleep(0.1)
 
@@ -103,12 +105,16 @@ def test_sessions_of_a_killed_owner_are_claimed_by_exactly_one_survivor_each(cli
         )
     survivors = [name for name in cli.names if name != "worker-2"]
     for session in sessions:
-        seen = state_sessions(cli, session, survivors, lambda v: v is not None and v["owner"] == "worker-2")
+        seen = state_everywhere(
+            cli, session, survivors, owned_by(lambda o: o == "worker-2"), provider="sessions"
+        )
         assert all(v["owner"] == "worker-2" for v in seen.values())
     marks = {name: len(cli.events(name)) for name in survivors}
     cli("kill", "worker-2")
     for session in sessions:
-        seen = state_sessions(cli, session, survivors, lambda v: v is not None and v["owner"] != "worker-2")
+        seen = state_everywhere(
+            cli, session, survivors, owned_by(lambda o: o != "worker-2"), provider="sessions"
+        )
         owners = {v["owner"] for v in seen.values()}
         assert len(owners) == 1 and owners <= set(survivors), seen
         assert seen[survivors[0]]["value"] == {"user": session}
@@ -123,17 +129,8 @@ def test_sessions_of_a_killed_owner_are_claimed_by_exactly_one_survivor_each(cli
     cli("down")
 
 
-def state_sessions(cli: Cli, key: str, names: list[str], done: Any, timeout: float = 20.0) -> dict[str, Any]:
-    """Each node's view of session `key`, once `done` holds for every node's view (or the timeout)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        seen = {}
-        for name in names:
-            result = cli("state", "get", key, "--provider", "sessions", "--node", name, "--json", check=False)
-            seen[name] = json.loads(result.stdout)["entries"].get(key) if result.returncode == 0 else None
-        if all(done(v) for v in seen.values()) or time.monotonic() > deadline:
-            return seen
-        time.sleep(0.2)
+def owned_by(owner_ok: Callable[[str], bool]) -> Callable[[dict[str, Any]], bool]:
+    return lambda views: all(v is not None and owner_ok(v["owner"]) for v in views.values())
 
 
 def test_a_drain_set_on_one_node_is_drained_once_all_nodes_report(cli: Cli) -> None:
