@@ -9,10 +9,8 @@ socket late and takes late acks for missing ones (Lifeguard's scenario).
 
 from __future__ import annotations
 
-import heapq
-import itertools
 import random
-from collections.abc import Hashable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +18,7 @@ from cluster.effects import CancelTimer, Emit, StartTimer
 from cluster.membership import Address, Membership, SendDatagram, SendStream
 from cluster.messages import NodeInfo, WireMessage
 from cluster.presets import Timings
+from cluster.virtual_time import TimerDue, VirtualTime
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +59,7 @@ class Simulation:
         self.rng = random.Random(seed)
         self.timings = timings
         self.conditions = conditions or NetworkConditions()
-        self.now = 0.0
+        self.time = VirtualTime()
         self.events: list[SimEvent] = []
         self.slow: dict[str, float] = {}  # node -> handling lag in seconds
         self.datagrams_sent = 0
@@ -69,9 +68,10 @@ class Simulation:
         self._by_address = {address: name for name, address in self._addresses.items()}
         self.nodes: dict[str, Membership] = {}
         self._lives: dict[str, int] = {}
-        self._heap: list[tuple[float, int, str, Any]] = []
-        self._order = itertools.count()
-        self._timers: dict[tuple[str, Hashable], tuple[float, int]] = {}
+
+    @property
+    def now(self) -> float:
+        return self.time.now
 
     # -- control --------------------------------------------------------------------------------
 
@@ -93,8 +93,7 @@ class Simulation:
     def crash(self, name: str) -> None:
         """Gone without a word, like kill -9: its timers and inbound datagrams vanish."""
         self.nodes.pop(name, None)
-        for key in [key for key in self._timers if key[0] == name]:
-            del self._timers[key]
+        self.time.forget(name)
 
     def leave(self, name: str) -> None:
         core = self.nodes[name]
@@ -102,18 +101,13 @@ class Simulation:
         self.crash(name)
 
     def run_until(self, until: float) -> None:
-        while self._heap and self._heap[0][0] <= until:
-            time, _, name, item = heapq.heappop(self._heap)
-            self.now = time
+        for name, item in self.time.until(until):
             core = self.nodes.get(name)
             if core is None or (
                 isinstance(item, _Datagram | _Stream | _Unreachable) and item.life != self._lives[name]
             ):
                 continue  # crashed, or addressed to a previous life
-            if isinstance(item, _Timer):
-                if self._timers.get((name, item.key)) != (item.deadline, item.seq):
-                    continue  # re-armed, or from a previous life
-                del self._timers[(name, item.key)]
+            if isinstance(item, TimerDue):
                 self._carry_out(name, core.timer(item.key, self.now))
             elif isinstance(item, _Stream):
                 self._carry_out(name, core.stream(item.source, item.message, self.now))
@@ -124,8 +118,7 @@ class Simulation:
             else:
                 # A starved node reads its socket late while its timers still fire: acks look missing.
                 late = _Datagram(item.source, item.payload, item.life, lagged=True)
-                heapq.heappush(self._heap, (self.now + self.slow[name], next(self._order), name, late))
-        self.now = max(self.now, until)
+                self.time.at(self.now + self.slow[name], name, late)
 
     def run_for(self, seconds: float) -> None:
         self.run_until(self.now + seconds)
@@ -152,11 +145,9 @@ class Simulation:
                 case SendStream(address, message):
                     self._deliver_stream(name, address, message)
                 case CancelTimer(key):
-                    self._timers.pop((name, key), None)
+                    self.time.cancel(name, key)
                 case StartTimer(key, deadline):
-                    seq = next(self._order)
-                    self._timers[(name, key)] = (deadline, seq)
-                    heapq.heappush(self._heap, (deadline, seq, name, _Timer(key, deadline, seq)))
+                    self.time.arm(name, key, deadline)
                 case Emit(event, fields):
                     self.events.append(SimEvent(self.now, name, event, dict(fields)))
 
@@ -167,8 +158,7 @@ class Simulation:
         if not self.conditions.reachable(sender, receiver):
             return
         arrival = self.now + 2 * self.conditions.delay + self.rng.uniform(0, self.conditions.jitter)
-        stream = _Stream(self._addresses[sender], message, self._lives[receiver])
-        heapq.heappush(self._heap, (arrival, next(self._order), receiver, stream))
+        self.time.at(arrival, receiver, _Stream(self._addresses[sender], message, self._lives[receiver]))
 
     def _deliver(self, sender: str, address: Address, payload: bytes) -> None:
         self.datagrams_sent += 1
@@ -182,10 +172,10 @@ class Simulation:
             # nobody listens at that port
             if self.conditions.closed_ports_reply:
                 report = _Unreachable(address, self._lives[sender])
-                heapq.heappush(self._heap, (2 * arrival - self.now, next(self._order), sender, report))
+                self.time.at(2 * arrival - self.now, sender, report)
             return
         datagram = _Datagram(self._addresses[sender], payload, self._lives[receiver])
-        heapq.heappush(self._heap, (arrival, next(self._order), receiver, datagram))
+        self.time.at(arrival, receiver, datagram)
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,10 +201,3 @@ class _Unreachable:
 
     address: Address
     life: int
-
-
-@dataclass(frozen=True, slots=True)
-class _Timer:
-    key: Hashable
-    deadline: float
-    seq: int

@@ -1,17 +1,16 @@
 """Many gossip scheduler cores in one thread, in virtual time, over a network that loses and delays.
 
-The `StateGossip` core that runs in a live node's gossip scheduler runs here, fed by a discrete-event loop
-(as `cluster.simulator` does for membership): datagrams and timers are events on one heap, and every
-random choice comes from one seeded generator, so a run is exactly repeatable. Membership is taken as
-settled (everyone alive), so what is measured is the state protocol alone.
+The `StateGossip` core that runs in a live node's gossip scheduler runs here, fed by the same
+discrete-event loop as membership's `cluster.simulator` (`cluster.virtual_time`): datagrams and timers are
+events on one heap, and every random choice comes from one seeded generator, so a run is exactly
+repeatable. Membership is taken as settled (everyone alive), so what is measured is the state protocol
+alone.
 """
 
 from __future__ import annotations
 
-import heapq
-import itertools
 import random
-from collections.abc import Hashable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +18,7 @@ from cluster.effects import CancelTimer, Send, StartTimer
 from cluster.messages import WireMessage
 from cluster.presets import Timings
 from cluster.state_gossip import SendStateDatagram, StateGossip
+from cluster.virtual_time import TimerDue, VirtualTime
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,13 +33,6 @@ class _Stream:
     source: str
     message: WireMessage
     life: int
-
-
-@dataclass(frozen=True, slots=True)
-class _Timer:
-    key: Hashable
-    deadline: float
-    seq: int
 
 
 class StateSimulation:
@@ -58,7 +51,7 @@ class StateSimulation:
         self.loss = loss
         self.delay = delay
         self.jitter = jitter
-        self.now = 0.0
+        self.time = VirtualTime()
         self.datagrams_sent = 0
         self.bytes_sent = 0
         self._names = list(names)
@@ -66,9 +59,10 @@ class StateSimulation:
         self._by_address = {address: name for name, address in self._addresses.items()}
         self.nodes: dict[str, StateGossip] = {}
         self._lives: dict[str, int] = {}
-        self._heap: list[tuple[float, int, str, Any]] = []
-        self._order = itertools.count()
-        self._timers: dict[tuple[str, Hashable], tuple[float, int]] = {}
+
+    @property
+    def now(self) -> float:
+        return self.time.now
 
     # -- control --------------------------------------------------------------------------------
 
@@ -86,30 +80,23 @@ class StateSimulation:
 
     def crash(self, name: str) -> None:
         self.nodes.pop(name, None)
-        for key in [key for key in self._timers if key[0] == name]:
-            del self._timers[key]
+        self.time.forget(name)
 
     def write(self, name: str, key: str, value: object, *, tombstone: bool = False) -> None:
         core = self.nodes[name]
         self._carry_out(name, core.write("kv", key, value, self.now, tombstone=tombstone))
 
     def run_until(self, until: float) -> None:
-        while self._heap and self._heap[0][0] <= until:
-            time, _, name, item = heapq.heappop(self._heap)
-            self.now = time
+        for name, item in self.time.until(until):
             core = self.nodes.get(name)
             if core is None or (isinstance(item, _Datagram | _Stream) and item.life != self._lives[name]):
                 continue
-            if isinstance(item, _Timer):
-                if self._timers.get((name, item.key)) != (item.deadline, item.seq):
-                    continue
-                del self._timers[(name, item.key)]
+            if isinstance(item, TimerDue):
                 self._carry_out(name, core.timer(item.key, self.now))
             elif isinstance(item, _Stream):
                 self._carry_out(name, core.stream(item.source, item.message, self.now))
             else:
                 self._carry_out(name, core.datagram(item.source, item.payload, self.now))
-        self.now = max(self.now, until)
 
     def run_for(self, seconds: float) -> None:
         self.run_until(self.now + seconds)
@@ -134,11 +121,9 @@ class StateSimulation:
                 case Send(peer, message):
                     self._deliver_stream(name, peer, message)
                 case CancelTimer(key):
-                    self._timers.pop((name, key), None)
+                    self.time.cancel(name, key)
                 case StartTimer(key, deadline):
-                    seq = next(self._order)
-                    self._timers[(name, key)] = (deadline, seq)
-                    heapq.heappush(self._heap, (deadline, seq, name, _Timer(key, deadline, seq)))
+                    self.time.arm(name, key, deadline)
 
     def _deliver(self, sender: str, address: tuple[str, int], payload: bytes) -> None:
         self.datagrams_sent += 1
@@ -147,12 +132,10 @@ class StateSimulation:
         if receiver is None or receiver not in self.nodes or self.rng.random() < self.loss:
             return
         arrival = self.now + self.delay + self.rng.uniform(0, self.jitter)
-        item = _Datagram(self._addresses[sender], payload, self._lives[receiver])
-        heapq.heappush(self._heap, (arrival, next(self._order), receiver, item))
+        self.time.at(arrival, receiver, _Datagram(self._addresses[sender], payload, self._lives[receiver]))
 
     def _deliver_stream(self, sender: str, receiver: str, message: WireMessage) -> None:
         if receiver not in self.nodes:
             return
         arrival = self.now + 2 * self.delay + self.rng.uniform(0, self.jitter)
-        item = _Stream(sender, message, self._lives[receiver])
-        heapq.heappush(self._heap, (arrival, next(self._order), receiver, item))
+        self.time.at(arrival, receiver, _Stream(sender, message, self._lives[receiver]))
