@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 import pykka
 
 from actors.messages import AnswerControl, Barrier, Reply
-from cluster.messages import ControlReply
+from cluster.wire.messages import ControlReply
 
 log = logging.getLogger(__name__)
 

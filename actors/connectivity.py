@@ -1,4 +1,4 @@
-"""The connectivity tracker actor: the shell of `cluster.connectivity.ConnectivityTracker`."""
+"""The connectivity tracker actor: the shell of `cluster.readiness.connectivity.ConnectivityTracker`."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from typing import Any
 from actors.base import handles
 from actors.effects import CoreShell
 from actors.messages import MessageReceived, PeerIsDown, PeerIsUp, StartTracking
-from cluster.connectivity import ConnectivityTracker
-from cluster.messages import ClusterStarted
+from cluster.readiness.connectivity import ConnectivityTracker
+from cluster.wire.messages import ClusterStarted
 
 
 class ConnectivityActor(CoreShell[ConnectivityTracker]):

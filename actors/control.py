@@ -21,7 +21,7 @@ from actors.messages import (
     StatusChanged,
     ViewChanged,
 )
-from cluster.messages import ControlReply
+from cluster.wire.messages import ControlReply
 
 
 class ControlEndpoint(NodeActor):

@@ -1,4 +1,4 @@
-"""The manager coordinator actor: the shell of `cluster.coordinator.Coordinator` (manager only)."""
+"""The manager coordinator actor: the shell of `cluster.readiness.coordinator.Coordinator` (manager only)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from typing import Any
 from actors.base import handles
 from actors.effects import CoreShell
 from actors.messages import MessageReceived, PeerIsDown, PeerIsUp
-from cluster.coordinator import Coordinator
-from cluster.messages import NodeConnectivityLost, NodeFullyConnected
+from cluster.readiness.coordinator import Coordinator
+from cluster.wire.messages import NodeConnectivityLost, NodeFullyConnected
 
 
 class CoordinatorActor(CoreShell[Coordinator]):

@@ -1,4 +1,4 @@
-"""Core-wrapping actors: carrying out a core's generic effects (cluster.effects) by telling neighbours.
+"""Core-wrapping actors: carrying out a core's generic effects (cluster.core.effects) by telling neighbours.
 
 Every core-wrapping actor does the same translation, so it lives once here; an actor with effects of its
 own (the transport) handles those first and passes the rest on.
@@ -14,7 +14,7 @@ import pykka
 
 from actors import messages as msg
 from actors.base import CrashHandler, NodeActor
-from cluster import effects as fx
+from cluster.core import effects as fx
 
 CoreT = TypeVar("CoreT")
 

@@ -21,8 +21,8 @@ import traceback
 from pathlib import Path
 
 from actors.node import EXIT_BAD_LAYOUT, EXIT_CRASHED, run
-from cluster.layout_yaml import LayoutError, load_layout
-from cluster.rundir import RunDir
+from actors.rundir import RunDir
+from cluster.layout.loader import LayoutError, load_layout
 
 
 def fork_node(layout_file: Path, run_dir: RunDir, name: str, layout: object) -> int:

@@ -1,4 +1,4 @@
-"""The gossip scheduler actor: the shell of `cluster.state_gossip.StateGossip` (replicated state).
+"""The gossip scheduler actor: the shell of `cluster.state.gossip.StateGossip` (replicated state).
 
 It owns the node's state store. Providers ask it to write their own entries (`WriteState`) and hear of
 every entry of their type that lands in the store (`Applied`), leaves it (`Forgotten`), whose owner fails
@@ -31,9 +31,8 @@ from actors.messages import (
     WriteStates,
 )
 from actors.own_timers import OwnTimers
-from cluster import effects as fx
-from cluster.messages import ControlReply, SyncableState
-from cluster.state_gossip import (
+from cluster.core import effects as fx
+from cluster.state.gossip import (
     Address,
     Applied,
     EntryTooLarge,
@@ -43,6 +42,7 @@ from cluster.state_gossip import (
     SendStateDatagram,
     StateGossip,
 )
+from cluster.wire.messages import ControlReply, SyncableState
 
 log = logging.getLogger(__name__)
 

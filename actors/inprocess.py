@@ -12,9 +12,9 @@ import pykka
 
 from actors.clock import Clock
 from actors.node import NodeRuntime
+from actors.rundir import RunDir
 from actors.testkit import wait_idle
-from cluster.layout import Layout
-from cluster.rundir import RunDir
+from cluster.layout.model import Layout
 
 
 class InProcessCluster:

@@ -1,4 +1,4 @@
-"""The membership actor: the shell of `cluster.membership.Membership` (SWIM with Lifeguard).
+"""The membership actor: the shell of `cluster.membership.swim.Membership` (SWIM with Lifeguard).
 
 Datagrams reach it undecoded, straight from the transport's I/O thread (the core unpacks compound
 datagrams itself); its probes and gossip leave through the transport's UDP socket. Both skip a hop through
@@ -34,10 +34,10 @@ from actors.messages import (
 )
 from actors.own_timers import OwnTimers
 from actors.udp_reader import DatagramReceived, UdpReader
-from cluster import effects as fx
-from cluster.membership import Address, Membership, SendDatagram, SendStream
-from cluster.messages import MemberSync
-from cluster.state_gossip import STATE_DATAGRAM_MARKER
+from cluster.core import effects as fx
+from cluster.membership.swim import Address, Membership, SendDatagram, SendStream
+from cluster.state.gossip import STATE_DATAGRAM_MARKER
+from cluster.wire.messages import MemberSync
 
 
 class MembershipActor(OwnTimers, CoreShell[Membership]):

@@ -1,6 +1,6 @@
 """Internal messages (between the actors of one node) and ticks (from the timer service).
 
-Wire messages live in `cluster.messages`; these never cross the network, so they may carry actor
+Wire messages live in `cluster.wire.messages`; these never cross the network, so they may carry actor
 references. Every one is frozen: actors never share mutable objects.
 """
 
@@ -12,7 +12,7 @@ from typing import Any
 
 import pykka
 
-from cluster.messages import ControlReply, ControlRequest, WireMessage
+from cluster.wire.messages import ControlReply, ControlRequest, WireMessage
 
 # -- test kit ----------------------------------------------------------------------------------------
 

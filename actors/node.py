@@ -45,15 +45,19 @@ from actors.messages import (
 )
 from actors.provider import ProviderActor
 from actors.reactor import PortInUse, Reactor
+from actors.rundir import RunDir
 from actors.timer import TimerService
 from actors.transport import Transport
 from actors.udp_reader import UdpReader
-from cluster.connectivity import ConnectivityTracker
-from cluster.coordinator import Coordinator
-from cluster.layout import Layout
-from cluster.layout_yaml import LayoutError, load_layout
-from cluster.membership import Membership
-from cluster.messages import (
+from cluster.layout.loader import LayoutError, load_layout
+from cluster.layout.model import Layout
+from cluster.membership.swim import Membership
+from cluster.readiness.connectivity import ConnectivityTracker
+from cluster.readiness.coordinator import Coordinator
+from cluster.readiness.peering import Address, Identity
+from cluster.state.gossip import StateGossip
+from cluster.state.providers import PROVIDERS
+from cluster.wire.messages import (
     ClusterStarted,
     ControlRequest,
     MemberSync,
@@ -65,10 +69,6 @@ from cluster.messages import (
     PushPull,
     generate_node_id,
 )
-from cluster.peering import Address, Identity
-from cluster.providers import PROVIDERS
-from cluster.rundir import RunDir
-from cluster.state_gossip import StateGossip
 
 log = logging.getLogger(__name__)
 

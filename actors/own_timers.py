@@ -28,8 +28,8 @@ from typing import Any
 
 from actors.clock import Clock, ManualClock
 from actors.messages import TimerFired
-from cluster import effects as fx
-from cluster.timers import DueTimer, TimerSet
+from cluster.core import effects as fx
+from cluster.core.timers import DueTimer, TimerSet
 
 
 @dataclass(frozen=True, slots=True)

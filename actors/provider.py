@@ -1,4 +1,4 @@
-"""A state provider actor: the shell of one `cluster.provider.Provider` core (kv, health, ...).
+"""A state provider actor: the shell of one `cluster.state.provider.Provider` core (kv, health, ...).
 
 It hears from the gossip scheduler what landed in or left the store for its type and which owners
 failed, and from users (through the control endpoint) what they ask of it. Its own writes go to the
@@ -22,9 +22,9 @@ from actors.messages import (
     WriteState,
     WriteStates,
 )
-from cluster.messages import ControlReply
-from cluster.provider import CommandError, Provider, ProviderOutput
-from cluster.state_gossip import Applied, Forgotten, LiveChanged, OwnerFailed
+from cluster.state.gossip import Applied, Forgotten, LiveChanged, OwnerFailed
+from cluster.state.provider import CommandError, Provider, ProviderOutput
+from cluster.wire.messages import ControlReply
 
 
 class ProviderActor(NodeActor):

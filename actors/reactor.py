@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from actors.udp_reader import enable_unreachable_reports, enlarge_receive_buffer, send_datagram
-from cluster.codec import CodecError, FrameReader
+from cluster.wire.codec import CodecError, FrameReader
 
 log = logging.getLogger(__name__)
 

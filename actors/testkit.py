@@ -20,7 +20,7 @@ import pykka
 import yaml
 
 from actors.messages import Barrier, EventRaised
-from cluster.layout import Layout
+from cluster.layout.model import Layout
 
 
 class Recording:

@@ -12,7 +12,7 @@ import threading
 from actors.base import CrashHandler, NodeActor, handles, tell_if_alive
 from actors.clock import Clock, ManualClock
 from actors.messages import CancelTimer, StartTimer, TimerFired
-from cluster.timers import TimerSet
+from cluster.core.timers import TimerSet
 
 
 class TimerService(NodeActor):

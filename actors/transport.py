@@ -1,4 +1,4 @@
-"""The transport actor: the I/O shell around `cluster.peering.PeeringTable`.
+"""The transport actor: the I/O shell around `cluster.readiness.peering.PeeringTable`.
 
 It turns reactor events into core inputs and core effects into socket commands and tells. It decodes
 every frame; a frame that does not decode is counted and dropped with a rate-limited log line, never
@@ -42,10 +42,8 @@ from actors.reactor import (
     FrameReceived,
     Reactor,
 )
-from cluster import effects as fx
-from cluster.codec import CodecError, decode, encode, frame
-from cluster.messages import WireMessage
-from cluster.peering import (
+from cluster.core import effects as fx
+from cluster.readiness.peering import (
     Address,
     Close,
     Deliver,
@@ -59,6 +57,8 @@ from cluster.peering import (
     PeerUp,
     SendOn,
 )
+from cluster.wire.codec import CodecError, decode, encode, frame
+from cluster.wire.messages import WireMessage
 
 log = logging.getLogger(__name__)
 

@@ -61,11 +61,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from actors.rundir import RunDir
 from actors.testkit import free_ports
-from cluster.control import ControlError
-from cluster.launcher import Cluster, LaunchError, prepare
-from cluster.processes import node_process_alive
-from cluster.rundir import RunDir
+from cluster.ops.control_client import ControlError
+from cluster.ops.launcher import Cluster, LaunchError, prepare
+from cluster.ops.processes import node_process_alive
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 POLL = 0.1

@@ -23,9 +23,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from actors.rundir import RunDir
 from actors.testkit import free_ports
-from cluster.launcher import Cluster, prepare
-from cluster.rundir import RunDir
+from cluster.ops.launcher import Cluster, prepare
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 SHAPES = {6: (1, 1, 3), 26: (1, 2, 22), 51: (2, 4, 44)}  # loggers, proxies, workers besides the manager

@@ -6,8 +6,8 @@ import pykka
 import pytest
 
 from actors.testkit import layout_with_ports
-from cluster.layout import Layout
-from cluster.layout_yaml import load_layout, parse_layout
+from cluster.layout.loader import load_layout, parse_layout
+from cluster.layout.model import Layout
 
 ROOT = Path(__file__).resolve().parent.parent
 LAYOUTS = ROOT / "layouts"

@@ -31,10 +31,10 @@ from actors.messages import (
 )
 from actors.testkit import ProbeHandle, wait_idle
 from actors.timer import TimerService
-from cluster.connectivity import ConnectivityTracker
-from cluster.coordinator import Coordinator
-from cluster.effects import Effect
-from cluster.messages import ClusterStarted, NodeFullyConnected
+from cluster.core.effects import Effect
+from cluster.readiness.connectivity import ConnectivityTracker
+from cluster.readiness.coordinator import Coordinator
+from cluster.wire.messages import ClusterStarted, NodeFullyConnected
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cluster.awareness import (
+from cluster.membership.awareness import (
     FAILED_PROBE,
     MISSED_NACK,
     REFUTED,

@@ -9,10 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cluster.broadcast_queue import QueuedUpdate, TransmitLimitedQueue
-from cluster.codec import encode
-from cluster.messages import Suspect
-from cluster.swim_formulas import retransmit_limit
+from cluster.core.broadcast_queue import QueuedUpdate, TransmitLimitedQueue, retransmit_limit
+from cluster.wire.codec import encode
+from cluster.wire.messages import Suspect
 
 BIG = 1_000_000
 

@@ -13,8 +13,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cluster.codec import MAX_DATAGRAM, MAX_FRAME, CodecError, FrameReader, decode, encode, frame
-from cluster.messages import MESSAGE_TYPES, Hello, NodeInfo, OwnerDelta, Ping, Push, SyncableState, to_plain
+from cluster.wire.codec import MAX_DATAGRAM, MAX_FRAME, CodecError, FrameReader, decode, encode, frame
+from cluster.wire.messages import (
+    MESSAGE_TYPES,
+    Hello,
+    NodeInfo,
+    OwnerDelta,
+    Ping,
+    Push,
+    SyncableState,
+    to_plain,
+)
 
 # The strategies derive from the message annotations; they live beside the schema's own tests.
 from tests.test_messages import all_messages, example_message, message_classes, plain_values, records

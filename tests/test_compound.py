@@ -11,10 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cluster.broadcast_queue import TransmitLimitedQueue
-from cluster.codec import MAX_DATAGRAM, decode, encode
-from cluster.compound import HEADER_OVERHEAD, PART_OVERHEAD, UnpackResult, pack, piggyback_room, unpack
-from cluster.messages import (
+from cluster.core.broadcast_queue import TransmitLimitedQueue
+from cluster.wire.codec import MAX_DATAGRAM, decode, encode
+from cluster.wire.compound import HEADER_OVERHEAD, PART_OVERHEAD, UnpackResult, pack, piggyback_room, unpack
+from cluster.wire.messages import (
     MESSAGE_TYPES,
     Alive,
     CodecError,

@@ -10,10 +10,10 @@ import pytest
 
 from actors.inprocess import InProcessCluster
 from actors.testkit import ProbeHandle
-from cluster.codec import encode, frame
-from cluster.control import request
-from cluster.layout import Layout
-from cluster.messages import Hello, NodeFullyConnected
+from cluster.layout.model import Layout
+from cluster.ops.control_client import request
+from cluster.wire.codec import encode, frame
+from cluster.wire.messages import Hello, NodeFullyConnected
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cluster.lamport import MAX_TIME, LamportClock
+from cluster.core.lamport import MAX_TIME, LamportClock
 
 times = st.integers(min_value=0, max_value=MAX_TIME)
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cluster.layout import DEFAULT_CONNECT, ROLES, Layout, NodeSpec
-from cluster.layout_yaml import LayoutError, LayoutProblem, load_layout, parse_layout
-from cluster.presets import PRESETS
+from cluster.layout.loader import LayoutError, LayoutProblem, load_layout, parse_layout
+from cluster.layout.model import DEFAULT_CONNECT, ROLES, Layout, NodeSpec
+from cluster.layout.presets import PRESETS
 
 LAYOUTS = Path(__file__).resolve().parent.parent / "layouts"
 

@@ -6,8 +6,8 @@ from dataclasses import replace
 
 import pytest
 
-from cluster.members import MemberTable, State
-from cluster.messages import NodeInfo
+from cluster.membership.members import MemberTable, State
+from cluster.wire.messages import NodeInfo
 
 ME = NodeInfo(node_id="me-1", name="me", host="127.0.0.1", port=1, role="worker", incarnation=3)
 PEER = NodeInfo(node_id="peer-1", name="peer", host="127.0.0.1", port=2, role="worker", incarnation=5)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import random
 
-from cluster.compound import unpack
-from cluster.effects import Emit, StartTimer
-from cluster.membership import (
+from cluster.core.effects import Emit, StartTimer
+from cluster.layout.presets import PRESETS
+from cluster.membership.swim import (
     GossipTick,
     Membership,
     ProbeDeadline,
@@ -15,8 +15,8 @@ from cluster.membership import (
     SendDatagram,
     SuspicionTimeout,
 )
-from cluster.messages import Alive, Dead, Nack, NodeInfo, Ping, PingAck, PingReq, Suspect
-from cluster.presets import PRESETS
+from cluster.wire.compound import unpack
+from cluster.wire.messages import Alive, Dead, Nack, NodeInfo, Ping, PingAck, PingReq, Suspect
 
 LAN = PRESETS["lan"]
 

@@ -12,7 +12,7 @@ import pytest
 
 from actors.inprocess import InProcessCluster
 from actors.testkit import ProbeHandle, free_ports
-from cluster.layout_yaml import parse_layout
+from cluster.layout.loader import parse_layout
 from tests.conftest import shipped_layout_on_free_ports
 from tests.test_processes import Cli
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from cluster.presets import PRESETS
-from cluster.simulator import NetworkConditions, Simulation
+from cluster.layout.presets import PRESETS
+from cluster.sim.membership import NetworkConditions, Simulation
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from cluster.effects import CancelTimer, StartTimer
-from cluster.membership import (
+from cluster.core.effects import CancelTimer, StartTimer
+from cluster.membership.swim import (
     Membership,
     ProbeDeadline,
     ProbeTick,
@@ -11,7 +11,7 @@ from cluster.membership import (
     RelayTimeout,
     SuspicionTimeout,
 )
-from cluster.messages import Nack, Ping, PingAck, PingReq, Suspect
+from cluster.wire.messages import Nack, Ping, PingAck, PingReq, Suspect
 from tests.test_membership_core import LAN, PEERS, core_with_peers, datagrams, events
 
 

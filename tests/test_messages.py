@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cluster.messages import (
+from cluster.wire.messages import (
     INT64_MAX,
     INT64_MIN,
     MAX_PLAIN_DEPTH,

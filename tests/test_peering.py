@@ -7,9 +7,8 @@ from dataclasses import replace
 
 import pytest
 
-from cluster.effects import CancelTimer, Emit, StartTimer
-from cluster.messages import PROTOCOL_VERSION, ControlRequest, Hello, HelloRefused, NodeFullyConnected
-from cluster.peering import (
+from cluster.core.effects import CancelTimer, Emit, StartTimer
+from cluster.readiness.peering import (
     Address,
     Close,
     Deliver,
@@ -23,6 +22,7 @@ from cluster.peering import (
     SendOn,
     redial_key,
 )
+from cluster.wire.messages import PROTOCOL_VERSION, ControlRequest, Hello, HelloRefused, NodeFullyConnected
 
 ME = Identity(cluster="c", name="worker-1", node_id="w1", generation=3, layout_digest="abc")
 ADDRESSES = {"manager": Address("127.0.0.1", 1), "proxy-1": Address("127.0.0.1", 2)}

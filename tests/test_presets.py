@@ -8,7 +8,14 @@ import pickle
 
 import pytest
 
-from cluster.presets import DEFAULT_PRESET, PRESETS, Timings, TimingsError, timings_for, timings_problems
+from cluster.layout.presets import (
+    DEFAULT_PRESET,
+    PRESETS,
+    Timings,
+    TimingsError,
+    timings_for,
+    timings_problems,
+)
 
 # name: (probe_interval, probe_timeout, gossip_interval, gossip_nodes, suspicion_mult, retransmit_mult,
 #        push_pull_interval, indirect_checks, connect_retry_min, connect_retry_max, handshake_timeout)

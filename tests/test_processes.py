@@ -19,11 +19,11 @@ from typing import Any
 
 import pytest
 
+from actors.rundir import RunDir
 from actors.testkit import layout_with_ports
-from cluster.launcher import Cluster
-from cluster.layout_yaml import load_layout
-from cluster.processes import node_process_alive
-from cluster.rundir import RunDir
+from cluster.layout.loader import load_layout
+from cluster.ops.launcher import Cluster
+from cluster.ops.processes import node_process_alive
 from tests.conftest import LAYOUTS, ROOT
 
 pytestmark = pytest.mark.timeout(120)
@@ -42,7 +42,7 @@ class Cli:
     def __call__(
         self, *args: str, check: bool = True, timeout: float = 60
     ) -> subprocess.CompletedProcess[str]:
-        command = [sys.executable, "-m", "cluster.cli", "--run-dir", str(self.run_dir.root), *args]
+        command = [sys.executable, "-m", "cluster.ops.cli", "--run-dir", str(self.run_dir.root), *args]
         result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
         if check and result.returncode != 0:
             raise AssertionError(

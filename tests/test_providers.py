@@ -10,14 +10,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cluster.circuit_breaker import CircuitBreakerProvider
-from cluster.drain import DrainProvider
-from cluster.health import HealthProvider
-from cluster.kv import KvProvider
-from cluster.messages import SyncableState
-from cluster.provider import CommandError, Provider
-from cluster.providers import PROVIDERS
-from cluster.sessions import SessionsProvider, rendezvous_owner
+from cluster.state.provider import CommandError, Provider
+from cluster.state.providers import PROVIDERS
+from cluster.state.providers.circuit_breaker import CircuitBreakerProvider
+from cluster.state.providers.drain import DrainProvider
+from cluster.state.providers.health import HealthProvider
+from cluster.state.providers.kv import KvProvider
+from cluster.state.providers.sessions import SessionsProvider, rendezvous_owner
+from cluster.wire.messages import SyncableState
 
 NODES = ["a", "b", "c", "d"]
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cluster.layout_yaml import parse_layout
-from tests.readiness_net import ReadinessNet
+from cluster.layout.loader import parse_layout
+from cluster.sim.readiness import ReadinessNet
 from tests.test_readiness_scenarios import WITH_LOGGER
 
 LAYOUT = parse_layout(WITH_LOGGER)

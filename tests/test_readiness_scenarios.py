@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from cluster.layout_yaml import parse_layout
-from tests.readiness_net import ReadinessNet
+from cluster.layout.loader import parse_layout
+from cluster.sim.readiness import ReadinessNet
 
 ZEEK_SMALL = """
 cluster: zeek
@@ -110,7 +110,7 @@ def test_duplicate_reports_are_harmless() -> None:
     net = formed(ZEEK_SMALL)
     coordinator = net.nodes["manager"].coordinator
     report = net.nodes["worker-1"]
-    from cluster.messages import NodeFullyConnected
+    from cluster.wire.messages import NodeFullyConnected
 
     effects = coordinator.node_fully_connected(
         NodeFullyConnected("worker-1", report.node_id, False), "worker-1"
@@ -120,7 +120,7 @@ def test_duplicate_reports_are_harmless() -> None:
 
 
 def test_unknown_names_and_impersonation_are_refused() -> None:
-    from cluster.messages import NodeFullyConnected
+    from cluster.wire.messages import NodeFullyConnected
 
     net = ReadinessNet(parse_layout(ZEEK_SMALL))
     net.start("manager")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from cluster.rundir import RunDir
+from actors.rundir import RunDir
 
 
 def test_run_dir_files_survive_concurrent_writers(tmp_path: Path) -> None:

@@ -8,11 +8,10 @@ from typing import Any
 
 import pytest
 
-from cluster.compound import unpack
-from cluster.effects import Send, StartTimer
-from cluster.messages import Pull, Push, PushPull, WireMessage
-from cluster.presets import PRESETS
-from cluster.state_gossip import (
+from cluster.core.effects import Send, StartTimer
+from cluster.layout.presets import PRESETS
+from cluster.sim.state import StateSimulation
+from cluster.state.gossip import (
     STATE_DATAGRAM_MARKER,
     Applied,
     CollectTick,
@@ -23,7 +22,8 @@ from cluster.state_gossip import (
     StateGossip,
     SyncTick,
 )
-from cluster.state_simulator import StateSimulation
+from cluster.wire.compound import unpack
+from cluster.wire.messages import Pull, Push, PushPull, WireMessage
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -80,7 +80,7 @@ def test_news_is_forwarded_on_first_receipt_only() -> None:
 
 
 def encode_one(message: WireMessage) -> bytes:
-    from cluster.codec import encode
+    from cluster.wire.codec import encode
 
     return encode(message)
 
@@ -228,7 +228,7 @@ def test_an_entry_that_fits_no_push_pull_beside_a_big_digest_goes_in_a_push_of_i
 
 
 def delta_of(owner: str, i: int) -> Any:
-    from cluster.messages import OwnerDelta, SyncableState
+    from cluster.wire.messages import OwnerDelta, SyncableState
 
     entry = SyncableState("kv", f"k{i}", i, 1, owner, 1)
     return OwnerDelta(owner, 1, 0, 1, False, 0, (entry,))

@@ -13,8 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cluster.messages import OwnerDelta, SyncableState
-from cluster.state_store import FIRST_GENERATION_LIMIT, GENERATION_STEP_LIMIT, StateStore, StoreError
+from cluster.state.store import FIRST_GENERATION_LIMIT, GENERATION_STEP_LIMIT, StateStore, StoreError
+from cluster.wire.messages import OwnerDelta, SyncableState
 
 pytestmark = pytest.mark.timeout(120)
 

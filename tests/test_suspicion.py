@@ -4,8 +4,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cluster.presets import PRESETS
-from cluster.suspicion import Suspicion
+from cluster.layout.presets import PRESETS
+from cluster.membership.suspicion import Suspicion
 
 
 def preset_suspicion(

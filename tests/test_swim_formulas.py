@@ -7,12 +7,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cluster.presets import PRESETS
-from cluster.swim_formulas import (
+from cluster.core.broadcast_queue import retransmit_limit
+from cluster.layout.presets import PRESETS
+from cluster.membership.formulas import (
     expected_confirmations,
     probe_interval_scaled,
     push_pull_interval,
-    retransmit_limit,
     suspicion_deadline,
     suspicion_timeout_bounds,
 )

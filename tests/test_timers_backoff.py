@@ -4,8 +4,8 @@ import random
 
 import pytest
 
-from cluster.backoff import backoff_delay
-from cluster.timers import TimerSet
+from cluster.core.backoff import backoff_delay
+from cluster.core.timers import TimerSet
 
 
 def test_timers_fire_in_order_and_rearming_replaces() -> None:

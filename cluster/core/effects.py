@@ -1,0 +1,60 @@
+"""Effects: what a pure core asks its actor to do.
+
+Cores never perform I/O; they return these values and the actor shell carries them out. Keeping the
+vocabulary small and shared means every core can be driven the same way by a live node, a unit test
+and the simulator.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from cluster.wire.messages import WireMessage
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    """Deliver `message` to the node called `peer`; to the own name it is delivered locally."""
+
+    peer: str
+    message: WireMessage
+
+
+@dataclass(frozen=True, slots=True)
+class Emit:
+    """Raise a cluster event: written to the event log and told to the event subscribers."""
+
+    event: str
+    fields: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class StartTimer:
+    """Ask for a tick named `key` at `deadline` (same clock as the `now` the core was given)."""
+
+    key: Hashable
+    deadline: float
+
+
+@dataclass(frozen=True, slots=True)
+class CancelTimer:
+    key: Hashable
+
+
+@dataclass(frozen=True, slots=True)
+class Connect:
+    """Keep a peering with `peer` up: the transport dials it and redials it whenever it is lost."""
+
+    peer: str
+
+
+@dataclass(frozen=True, slots=True)
+class SetReadiness:
+    """The cluster is known to have started; hellos from now on say so (DESIGN.md §3, replay)."""
+
+    started: bool
+
+
+Effect = Send | Emit | StartTimer | CancelTimer | Connect | SetReadiness

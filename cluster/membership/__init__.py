@@ -1,0 +1,1 @@
+"""SWIM membership with Lifeguard: the core, the member table, suspicion, awareness, formulas."""

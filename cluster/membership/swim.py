@@ -1,0 +1,689 @@
+"""The SWIM failure detector with Lifeguard, as a pure core (DESIGN.md §3 "Membership").
+
+Each probe interval the node pings the next member of a shuffled round-robin list. With no ack within
+the probe timeout it asks `indirect_checks` other members to ping the target for it (`ping-req`); they
+answer with an ack relayed from the target or a nack. With no ack by the end of the probe interval the
+target is suspected. A suspicion becomes a death when its timer runs out; the timer starts long and
+shrinks with independent confirmations (Lifeguard). The suspect refutes by announcing itself alive at a
+higher incarnation; a ping to a suspect carries the suspicion, so the suspect hears of it at once.
+
+A probe whose target's address answers "port unreachable" (ICMP, reported by the transport) needs no
+waiting: nothing listens there, so the probe goes indirect at once, helpers that get the same answer nack
+at once, and the suspicion that follows is cut to `unreachable_suspicion_timeout`. SIGSTOP, partitions and
+loss give no such answer and keep Lifeguard's timings; see `port_unreachable`.
+
+Lifeguard's local health (awareness) stretches this node's own probe interval and timeouts after missed
+nacks and refutations, so a node starved of CPU probes less and accuses less.
+
+Membership news (alive, suspect, dead, leave) rides on probe traffic: a transmit-limited queue hands out
+each update a bounded number of times, packed into compound datagrams within the UDP budget.
+
+Like every core, it takes the time as an argument and returns effects; randomness comes from the
+`random.Random` it is given. Sources: SWIM (Das, Gupta, Motivala, 2002); Lifeguard (Dadgar, Phillips,
+Currey, 2018); memberlist's state.go for the probe/ack/nack sequence.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+from cluster.core.broadcast_queue import TransmitLimitedQueue
+from cluster.core.effects import CancelTimer, Emit, StartTimer
+from cluster.layout.presets import Timings
+from cluster.membership.awareness import REFUTED, SUCCESSFUL_PROBE, Awareness, failed_probe_delta
+from cluster.membership.formulas import push_pull_interval
+from cluster.membership.members import Change, Member, MemberTable, State
+from cluster.membership.suspicion import Suspicion
+from cluster.wire.codec import CodecError, encode
+from cluster.wire.compound import HEADER_OVERHEAD, PART_OVERHEAD, pack, piggyback_room, unpack
+from cluster.wire.messages import (
+    Alive,
+    Dead,
+    Join,
+    Leave,
+    MemberRecord,
+    MemberSync,
+    Nack,
+    NodeInfo,
+    Ping,
+    PingAck,
+    PingReq,
+    Suspect,
+    WireMessage,
+)
+
+Address = tuple[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class SendDatagram:
+    address: Address
+    payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class SendStream:
+    """A message too large for a datagram (membership push-pull): over TCP in a live node."""
+
+    address: Address
+    message: WireMessage
+
+
+@dataclass(frozen=True, slots=True)
+class PushPullTick:
+    """Timer key: exchange whole member lists with one random member (anti-entropy)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeTick:
+    """Timer key: time to probe the next member."""
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeTimeout:
+    """Timer key: the direct ack for probe `seq` is late; go indirect."""
+
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeDeadline:
+    """Timer key: the probe period of `seq` is over; no ack means suspect."""
+
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class RelayTimeout:
+    """Timer key: as an intermediary, no ack from the target for `seq`: nack the asker."""
+
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class SuspicionTimeout:
+    member: str
+    incarnation: int
+
+
+@dataclass(frozen=True, slots=True)
+class GossipTick:
+    """Timer key: send queued news to a few random members (armed only while there is news)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SeedRetry:
+    """Timer key: say hello again to layout seeds we do not see as alive (heals partitions)."""
+
+
+MembershipEffect = SendDatagram | SendStream | Emit | StartTimer | CancelTimer
+
+
+@dataclass(slots=True)
+class _Probe:
+    target: str
+    started: float
+    indirect: bool = False
+    nacks_expected: int = 0
+    nacks: int = 0
+
+
+@dataclass(slots=True)
+class _Relay:
+    asker: Address
+    asker_seq: int
+    target: str
+
+
+@dataclass(slots=True)
+class _Round:
+    order: list[str] = field(default_factory=list)
+    index: int = 0
+
+
+class Membership:
+    """Pure core of the membership actor."""
+
+    def __init__(
+        self,
+        local: NodeInfo,
+        seeds: dict[str, Address],
+        timings: Timings,
+        rng: random.Random,
+        now: float,
+        *,
+        streams_need_peering: bool = False,
+    ) -> None:
+        """`streams_need_peering`: push-pull goes only to members with a TCP peering (a live node, whose
+        streams ride on the handshaken connections of the layout); the simulator can reach anyone."""
+        self.timings = timings
+        self.table = MemberTable(local, now=now)
+        self._seeds = {name: address for name, address in seeds.items() if name != local.name}
+        self._rng = rng
+        self._awareness = Awareness(timings.awareness_max_multiplier)
+        self._queue = TransmitLimitedQueue()
+        self._round = _Round()
+        self._seq = 0
+        self._probes: dict[int, _Probe] = {}
+        self._relays: dict[int, _Relay] = {}
+        self._suspicions: dict[str, Suspicion] = {}
+        self._unreachable: dict[str, float] = {}  # member -> when its address last answered "unreachable"
+        self._gossip_armed = False
+        self._stream_peers: set[str] | None = set() if streams_need_peering else None
+        # Greetings are datagrams and seeds start in any order: retry soon, backing off to push-pull's pace.
+        self._seed_retry = timings.probe_interval
+
+    # -- queries --------------------------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        return self.table.local.name
+
+    @property
+    def health_score(self) -> int:
+        return self._awareness.score
+
+    def members(self) -> list[Member]:
+        return sorted(self.table, key=lambda member: member.name)
+
+    # -- inputs ---------------------------------------------------------------------------------
+
+    def start(self, now: float) -> list[MembershipEffect]:
+        """Announce ourselves to every seed and start probing."""
+        effects = self._greet_seeds(list(self._seeds))
+        effects.append(StartTimer(ProbeTick(), now + self._scaled(self.timings.probe_interval)))
+        effects.append(StartTimer(SeedRetry(), now + self._seed_retry))
+        # The first push-pull comes as soon as the TCP peerings are likely up: it is the join's full sync.
+        effects.append(StartTimer(PushPullTick(), now + self.timings.probe_interval))
+        return effects
+
+    def stream(self, source: Address, message: WireMessage, now: float) -> list[MembershipEffect]:
+        """A message that came over a stream: the membership push-pull."""
+        if not isinstance(message, MemberSync) or message.source == self.name:
+            return []
+        effects: list[MembershipEffect] = []
+        for record in message.members:
+            effects += self._merge(record, message.source, now)
+        if not message.reply:
+            effects.append(SendStream(source, self._sync(reply=True)))
+        return self._arm_gossip(effects, now)
+
+    def leave(self, now: float) -> list[MembershipEffect]:
+        """Graceful leave: a dead message about ourselves, sent straight to every live member."""
+        self.table = self.table.leave()
+        local = self.table.local
+        self.table, change = self.table.dead(local.name, local.incarnation, local.name, now)
+        message = Leave(local.name, local.incarnation)
+        effects = self._events(change)
+        payload = encode(message)
+        effects += [
+            SendDatagram(_address(m), payload)
+            for m in self.table.in_state(State.ALIVE, State.SUSPECT)
+            if m.name != self.name
+        ]
+        return effects
+
+    def timer(self, key: object, now: float) -> list[MembershipEffect]:
+        return self._arm_gossip(self._timer(key, now), now)
+
+    def _timer(self, key: object, now: float) -> list[MembershipEffect]:
+        match key:
+            case GossipTick():
+                self._gossip_armed = False
+                return self._gossip_round(now)
+            case PushPullTick():
+                effects: list[MembershipEffect] = [
+                    StartTimer(PushPullTick(), now + self._push_pull_interval())
+                ]
+                others = [
+                    m
+                    for m in self.table.in_state(State.ALIVE)
+                    if m.name != self.name and (self._stream_peers is None or m.name in self._stream_peers)
+                ]
+                if others:
+                    partner = self._rng.choice(others)
+                    effects.append(SendStream(_address(partner), self._sync(reply=False)))
+                return effects
+            case ProbeTick():
+                return self._probe_next(now)
+            case ProbeTimeout(seq):
+                return self._go_indirect(seq, now)
+            case ProbeDeadline(seq):
+                return self._conclude(seq, now)
+            case RelayTimeout(seq):
+                relay = self._relays.pop(seq, None)
+                return [] if relay is None else self._send(relay.asker, Nack(relay.asker_seq, self.name))
+            case SuspicionTimeout(member, incarnation):
+                return self._suspicion_expired(member, incarnation, now)
+            case SeedRetry():
+                missing = [n for n in self._seeds if (m := self.table.get(n)) is None or m.state.gone]
+                effects = self._greet_seeds(missing)
+                self._seed_retry = min(2 * self._seed_retry, self.timings.push_pull_interval)
+                if not missing:
+                    self._seed_retry = self.timings.push_pull_interval
+                return [*effects, StartTimer(SeedRetry(), now + self._seed_retry)]
+        return []
+
+    def peer_up_hint(self, name: str) -> None:
+        """A TCP peering is up: push-pull can reach that member."""
+        if self._stream_peers is not None:
+            self._stream_peers.add(name)
+
+    def peer_down_hint(self, name: str, now: float) -> list[MembershipEffect]:
+        """A TCP peering reset: probe that member now instead of in its turn. Never a verdict by itself."""
+        if self._stream_peers is not None:
+            self._stream_peers.discard(name)
+        member = self.table.get(name)
+        if member is None or member.state.gone or name == self.name:
+            return []
+        if any(probe.target == name for probe in self._probes.values()):
+            return []
+        return self._arm_gossip(self._probe(member, now), now)
+
+    def port_unreachable(self, address: Address, now: float) -> list[MembershipEffect]:
+        """A datagram to `address` drew "port unreachable": no process is bound to that member's port.
+
+        That is what a crashed member looks like from its host's kernel, and what a stopped (SIGSTOP),
+        partitioned or overloaded one never does: their sockets stay bound, so they keep Lifeguard's full
+        timings. Without this, kill -9 waits out the same suspicion floor as a silent member (memberlist
+        has no use for ICMP). What it changes, and why each is safe:
+
+        - a direct probe of the member stops waiting for its ack and goes indirect at once; the helpers
+          still have to fail too, so our own broken path cannot accuse anyone alone;
+        - a helper relaying a ping to it nacks at once instead of at its relay timeout;
+        - a suspicion of it, running or raised within two probe intervals, is cut to
+          `unreachable_suspicion_timeout`. A restarted process at the same address has a new id and
+          takes the name over by itself; the cut only ends the old life sooner.
+
+        The evidence alone never suspects anyone: a datagram that went astray to a reused port must not.
+        """
+        member = next(
+            (m for m in self.table if (m.info.host, m.info.port) == address and not m.state.gone), None
+        )
+        if member is None or member.name == self.name:
+            return []
+        self._unreachable[member.name] = now
+        effects: list[MembershipEffect] = []
+        for seq, probe in list(self._probes.items()):
+            if probe.target == member.name and not probe.indirect:
+                effects += [CancelTimer(ProbeTimeout(seq)), *self._go_indirect(seq, now)]
+        for seq, relay in list(self._relays.items()):
+            if relay.target == member.name:
+                del self._relays[seq]
+                effects += [
+                    CancelTimer(RelayTimeout(seq)),
+                    *self._send(relay.asker, Nack(relay.asker_seq, self.name)),
+                ]
+        effects += self._cut_suspicion(member.name, now)
+        return self._arm_gossip(effects, now)
+
+    def datagram(self, source: Address, payload: bytes, now: float) -> tuple[list[MembershipEffect], int]:
+        """Handle one datagram; returns the effects and how many of its parts were dropped as garbage."""
+        try:
+            result = unpack(payload, max_size=self.timings.udp_buffer_size)
+        except CodecError:
+            return [], 1
+        effects: list[MembershipEffect] = []
+        for message in result.messages:
+            effects += self._received(source, message, now)
+        return self._arm_gossip(effects, now), result.dropped
+
+    def received(self, source: Address, message: WireMessage, now: float) -> list[MembershipEffect]:
+        return self._arm_gossip(self._received(source, message, now), now)
+
+    def _received(self, source: Address, message: WireMessage, now: float) -> list[MembershipEffect]:
+        match message:
+            case Ping(seq, _source, target):
+                if target != self.name:
+                    return []
+                return self._send(source, PingAck(seq, self.name))
+            case PingAck(seq, _source):
+                return self._on_ack(seq, now)
+            case Nack(seq, _source):
+                probe = self._probes.get(seq)
+                if probe is None:
+                    return []
+                probe.nacks += 1
+                if probe.nacks < probe.nacks_expected:
+                    return []
+                # Every helper has already given up on the target, so no indirect ack can still come:
+                # conclude now rather than at the end of the probe period (memberlist waits it out).
+                return [CancelTimer(ProbeDeadline(seq)), *self._conclude(seq, now)]
+            case PingReq(seq, _source, target, _intermediary):
+                return self._relay(source, seq, target, now)
+            case Alive(info) if self._meta_too_large(info):
+                return []
+            case Join(info) if self._meta_too_large(info):
+                return []
+            case Join(info):
+                # A greeting, sent only by the joiner itself: answered with our own, so that both sides
+                # know each other at once (memberlist gets there with a push-pull on join). What we pass
+                # on is the plain alive news, so that nobody else answers it.
+                effects = self._apply(self.table.alive(info, now), Alive(info), now)
+                if info.name != self.name:
+                    effects += self._send(source, Alive(self.table.local.info))
+                return effects + self._reveal_stale_view(source, info)
+            case Alive(info):
+                effects = self._apply(self.table.alive(info, now), message, now)
+                return effects + self._reveal_stale_view(source, info)
+            case Suspect(member, incarnation, by):
+                return self._apply(self.table.suspect(member, incarnation, by, now), message, now)
+            case Dead(member, incarnation, by):
+                return self._apply(self.table.dead(member, incarnation, by, now), message, now)
+            case Leave(member, incarnation):
+                return self._apply(self.table.dead(member, incarnation, member, now), message, now)
+        return []
+
+    # -- probing --------------------------------------------------------------------------------
+
+    def _probe_next(self, now: float) -> list[MembershipEffect]:
+        effects: list[MembershipEffect] = [
+            StartTimer(ProbeTick(), now + self._scaled(self.timings.probe_interval))
+        ]
+        target = self._next_target()
+        if target is not None:
+            effects += self._probe(target, now)
+        return effects
+
+    def _next_target(self) -> Member | None:
+        """Round robin over a shuffled list; a new round reshuffles (SWIM §4.3)."""
+        for _ in range(2):
+            while self._round.index < len(self._round.order):
+                name = self._round.order[self._round.index]
+                self._round.index += 1
+                member = self.table.get(name)
+                if member is not None and not member.state.gone and name != self.name:
+                    return member
+            order = [m.name for m in self.table if m.name != self.name and not m.state.gone]
+            self._rng.shuffle(order)
+            self._round = _Round(order)
+            if not order:
+                return None
+        return None
+
+    def _probe(self, target: Member, now: float) -> list[MembershipEffect]:
+        seq = self._next_seq()
+        self._probes[seq] = _Probe(target.name, now)
+        extra: list[bytes] = []
+        if target.state is State.SUSPECT:
+            # Lifeguard: tell the suspect it is suspected, so that it can refute at once.
+            extra.append(encode(Suspect(target.name, target.incarnation, target.by or self.name)))
+        effects = self._send(_address(target), Ping(seq, self.name, target.name), extra)
+        # memberlist scales the probe period by local health, not the ack timeout (state.go probeNode).
+        effects.append(StartTimer(ProbeTimeout(seq), now + self.timings.probe_timeout))
+        return effects
+
+    def _go_indirect(self, seq: int, now: float) -> list[MembershipEffect]:
+        probe = self._probes.get(seq)
+        if probe is None:
+            return []
+        helpers = [m for m in self.table.in_state(State.ALIVE) if m.name not in (self.name, probe.target)]
+        chosen = self._rng.sample(helpers, min(self.timings.indirect_checks, len(helpers)))
+        probe.nacks_expected = len(chosen)
+        probe.indirect = True
+        # The end of the probe period is armed only now: most probes are acked in time and never need it.
+        # Helpers nack only after their own probe timeout: the period must outlast that, or every nack
+        # would arrive late and count against our own health (memberlist's TCP fallback wait gives them
+        # this time). With all nacks in, the probe concludes at once anyway.
+        deadline = max(
+            probe.started + self._scaled(self.timings.probe_interval), now + 2 * self.timings.probe_timeout
+        )
+        effects: list[MembershipEffect] = [StartTimer(ProbeDeadline(seq), deadline)]
+        for helper in chosen:
+            effects += self._send(_address(helper), PingReq(seq, self.name, probe.target, helper.name))
+        return effects
+
+    def _on_ack(self, seq: int, now: float) -> list[MembershipEffect]:
+        relay = self._relays.pop(seq, None)
+        if relay is not None:
+            return [
+                *self._send(relay.asker, PingAck(relay.asker_seq, self.name)),
+                CancelTimer(RelayTimeout(seq)),
+            ]
+        probe = self._probes.pop(seq, None)
+        if probe is None:
+            return []
+        self._unreachable.pop(probe.target, None)
+        # Concluded at once (memberlist's probeNode returns on the ack): the probe's timers are moot.
+        self._awareness = self._awareness.apply(SUCCESSFUL_PROBE)
+        return [CancelTimer(ProbeDeadline(seq) if probe.indirect else ProbeTimeout(seq))]
+
+    def _conclude(self, seq: int, now: float) -> list[MembershipEffect]:
+        probe = self._probes.pop(seq, None)
+        if probe is None:
+            return []
+        # Lifeguard: missing nacks mean our own network or process is the likelier culprit.
+        self._awareness = self._awareness.apply(failed_probe_delta(probe.nacks_expected, probe.nacks))
+        target = self.table.get(probe.target)
+        if target is None or target.state.gone:
+            return []
+        # Of a member already suspected, our own failed probe is an independent confirmation (memberlist's
+        # suspectNode confirms the running timer and re-gossips): without it only the accuser's probe
+        # counts, and a crash waits out nearly the maximum suspicion timeout.
+        return self._received(
+            _address(self.table.local), Suspect(target.name, target.incarnation, self.name), now
+        )
+
+    def _relay(self, asker: Address, asker_seq: int, target_name: str, now: float) -> list[MembershipEffect]:
+        target = self.table.get(target_name)
+        if target is None or target.state.gone:
+            return self._send(asker, Nack(asker_seq, self.name))
+        seq = self._next_seq()
+        self._relays[seq] = _Relay(asker, asker_seq, target_name)
+        effects = self._send(_address(target), Ping(seq, self.name, target_name))
+        effects.append(StartTimer(RelayTimeout(seq), now + self.timings.probe_timeout))
+        return effects
+
+    # -- news -----------------------------------------------------------------------------------
+
+    def _apply(
+        self, outcome: tuple[MemberTable, Change], message: WireMessage, now: float
+    ) -> list[MembershipEffect]:
+        self.table, change = outcome
+        effects: list[MembershipEffect] = []
+        if change.refute:
+            self.table = self.table.refuted(change.refute_above)
+            self._awareness = self._awareness.apply(REFUTED)
+            self._gossip(self.name, Alive(self.table.local.info))
+            return effects
+        if change.confirmed_by is not None:
+            return self._confirm(change, message, now)
+        if change.gossip:
+            member = change.member
+            assert member is not None
+            self._gossip(member.name, message)
+        effects += self._events(change)
+        effects += self._track_suspicion(change, now)
+        return effects
+
+    def _meta_too_large(self, info: NodeInfo) -> bool:
+        """Node metadata (role, host, tags) is bounded, as memberlist's MetaMaxSize: news that carries
+        more is dropped rather than let one member bloat every datagram."""
+        size = len(info.role) + len(info.host) + sum(len(k) + len(v) for k, v in info.tags)
+        return size > self.timings.meta_max_size
+
+    def _merge(self, record: MemberRecord, source: str, now: float) -> list[MembershipEffect]:
+        """memberlist's mergeState: a death we did not witness is only a suspicion to us."""
+        info = record.member
+        if record.state == State.ALIVE.value:
+            return self._received(_address_of(info), Alive(info), now)
+        if record.state == State.LEFT.value:
+            return self._received(_address_of(info), Leave(info.name, info.incarnation), now)
+        if record.state in (State.SUSPECT.value, State.DEAD.value) and self.table.get(info.name) is not None:
+            return self._received(_address_of(info), Suspect(info.name, info.incarnation, source), now)
+        return []
+
+    def _sync(self, *, reply: bool) -> MemberSync:
+        records = tuple(MemberRecord(member.info, member.state.value) for member in self.members())
+        return MemberSync(self.name, records, reply)
+
+    def _push_pull_interval(self) -> float:
+        return push_pull_interval(self.timings.push_pull_interval, max(self.table.live_count(), 1))
+
+    def _reveal_stale_view(self, source: Address, info: NodeInfo) -> list[MembershipEffect]:
+        """A member we hold as dead speaks up at an incarnation we already buried: tell it so.
+
+        After a partition heals, each side holds the other as dead at the incarnation it last heard, and
+        a greeting at that same incarnation cannot win (alive never beats dead at equal incarnation). The
+        member learns of its death, refutes it at a higher incarnation, and that news does win; memberlist
+        reaches the same point through the full state exchange of push-pull.
+        """
+        known = self.table.get(info.name)
+        if known is None or not known.state.gone or known.info.node_id != info.node_id:
+            return []
+        if known.incarnation < info.incarnation:
+            return []
+        return self._send(source, Dead(info.name, known.incarnation, self.name))
+
+    def _track_suspicion(self, change: Change, now: float) -> list[MembershipEffect]:
+        member = change.member
+        if member is None:
+            return []
+        if member.state is not State.SUSPECT:
+            self._suspicions.pop(member.name, None)
+            if member.state is State.ALIVE:
+                self._unreachable.pop(member.name, None)
+            return []
+        suspicion = Suspicion.begin(
+            member=member.name,
+            incarnation=member.incarnation,
+            accuser=member.by,
+            now=now,
+            n_members=self.table.live_count(),
+            probe_interval=self.timings.probe_interval,
+            suspicion_mult=self.timings.suspicion_mult,
+            suspicion_max_timeout_mult=self.timings.suspicion_max_timeout_mult,
+        )
+        self._suspicions[member.name] = suspicion
+        return [
+            StartTimer(SuspicionTimeout(member.name, member.incarnation), suspicion.deadline),
+            *self._cut_suspicion(member.name, now),
+        ]
+
+    def _cut_suspicion(self, name: str, now: float) -> list[MembershipEffect]:
+        """Cut the running suspicion of `name` if its port answered "unreachable" lately."""
+        suspicion = self._suspicions.get(name)
+        seen = self._unreachable.get(name)
+        if suspicion is None or seen is None or now - seen > 2 * self.timings.probe_interval:
+            return []
+        cut = suspicion.cut(now + self.timings.unreachable_suspicion_timeout)
+        if cut is suspicion:
+            return []
+        self._suspicions[name] = cut
+        return [StartTimer(SuspicionTimeout(name, cut.incarnation), cut.deadline)]
+
+    def _confirm(self, change: Change, message: WireMessage, now: float) -> list[MembershipEffect]:
+        member = change.member
+        assert member is not None and change.confirmed_by is not None
+        suspicion = self._suspicions.get(member.name)
+        if suspicion is None:
+            return []
+        suspicion, fresh = suspicion.confirm(change.confirmed_by)
+        if not fresh:
+            return []
+        self._suspicions[member.name] = suspicion
+        self._gossip(member.name, message)
+        return [StartTimer(SuspicionTimeout(member.name, suspicion.incarnation), suspicion.deadline)]
+
+    def _suspicion_expired(self, name: str, incarnation: int, now: float) -> list[MembershipEffect]:
+        member = self.table.get(name)
+        if member is None or member.state is not State.SUSPECT or member.incarnation != incarnation:
+            return []
+        return self._received(_address(self.table.local), Dead(name, incarnation, self.name), now)
+
+    def _events(self, change: Change) -> list[MembershipEffect]:
+        if change.event is None or change.member is None:
+            return []
+        member = change.member
+        fields: dict[str, object] = {
+            "member": member.name,
+            "id": member.info.node_id,
+            "incarnation": member.incarnation,
+        }
+        if member.state in (State.SUSPECT, State.DEAD) and member.by:
+            fields["by"] = member.by
+        return [Emit(change.event, fields)]
+
+    # -- sending --------------------------------------------------------------------------------
+
+    def _arm_gossip(self, effects: list[MembershipEffect], now: float) -> list[MembershipEffect]:
+        if len(self._queue) and not self._gossip_armed:
+            self._gossip_armed = True
+            effects.append(StartTimer(GossipTick(), now + self.timings.gossip_interval))
+        return effects
+
+    def _gossip_round(self, now: float) -> list[MembershipEffect]:
+        """memberlist's gossip(): queued news to `gossip_nodes` random members, one datagram each.
+
+        Members declared dead recently are still candidates (memberlist's GossipToTheDeadTime, which
+        equals the push-pull interval in all its presets): a member wrongly declared dead hears it and
+        refutes, instead of waiting for the next seed retry.
+        """
+        recently = now - self.timings.push_pull_interval
+        others = [
+            m
+            for m in self.table
+            if m.name != self.name and (not m.state.gone or (m.state is State.DEAD and m.since >= recently))
+        ]
+        chosen = self._rng.sample(others, min(self.timings.gossip_nodes, len(others)))
+        effects: list[MembershipEffect] = []
+        for member in chosen:
+            room = self.timings.udp_buffer_size - HEADER_OVERHEAD
+            parts = self._queue.take(
+                room, PART_OVERHEAD, max(self.table.live_count(), 1), self.timings.retransmit_mult
+            )
+            if not parts:
+                break
+            payload, _ = pack(parts[0], parts[1:], self.timings.udp_buffer_size)
+            effects.append(SendDatagram(_address(member), payload))
+        return effects
+
+    def _gossip(self, member: str, message: WireMessage) -> None:
+        """Queue news about `member`. Accusations are kept one per accuser: Lifeguard needs independent
+        confirmations to travel, and when a lost TCP peering makes several peers accuse at once, one
+        queue slot per member let each accuser's re-gossip of another's accusation replace its own.
+        Alive, dead and leave news ends every accusation queued about the member."""
+        if isinstance(message, Suspect):
+            key = f"{member}\x00suspect\x00{message.by}"
+        else:
+            self._queue.discard_under(f"{member}\x00")
+            key = member
+        self._queue.queue(key, message, encode(message))
+
+    def _greet_seeds(self, names: list[str]) -> list[MembershipEffect]:
+        join = Join(self.table.local.info)
+        effects: list[MembershipEffect] = []
+        for name in names:
+            effects += self._send(self._seeds[name], join)
+        return effects
+
+    def _send(
+        self, address: Address, message: WireMessage, extra: list[bytes] | None = None
+    ) -> list[MembershipEffect]:
+        """One datagram: the message, then as much queued news as fits the budget."""
+        first = encode(message)
+        budget = self.timings.udp_buffer_size
+        piggyback = list(extra or [])
+        room = piggyback_room(first, budget) - sum(len(part) + PART_OVERHEAD for part in piggyback)
+        if room > 0:
+            piggyback += self._queue.take(
+                room, PART_OVERHEAD, max(self.table.live_count(), 1), self.timings.retransmit_mult
+            )
+        payload, _left_over = pack(first, piggyback, budget)
+        return [SendDatagram(address, payload)]
+
+    def _next_seq(self) -> int:
+        self._seq += 1
+        return self._seq
+
+    def _scaled(self, interval: float) -> float:
+        return self._awareness.scale(interval)
+
+
+def _address(member: Member) -> Address:
+    return _address_of(member.info)
+
+
+def _address_of(info: NodeInfo) -> Address:
+    return (info.host, info.port)

@@ -1,0 +1,1 @@
+"""The process layer: launcher, CLI, control client and process checks."""

@@ -1,0 +1,361 @@
+"""`clusterctl`: spawn a layout, watch it form, poke it, and bring it down.
+
+Every error the user can cause (a bad layout, a cluster already running, a node that is not running)
+ends as one clear line on stderr and a non-zero exit code, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from actors.rundir import RunDir
+from cluster.layout.loader import LayoutError, load_layout
+from cluster.ops import cli_state
+from cluster.ops.control_client import ControlError
+from cluster.ops.launcher import Cluster, EventTail, LaunchError, NodeState, prepare
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+def _say(line: str) -> None:
+    print(line, flush=True)
+
+
+def _find_cluster(args: argparse.Namespace) -> Cluster:
+    """The run directory from --run-dir or --cluster NAME, else the one cluster under ./.cluster that is
+    running, else the one started last."""
+    if args.run_dir:
+        return Cluster.from_run_dir(RunDir(Path(args.run_dir)))
+    base = Path.cwd() / ".cluster"
+    if args.cluster:
+        return Cluster.from_run_dir(RunDir(base / args.cluster))
+    candidates = sorted(path.parent for path in base.glob("*/layout.yaml"))
+    if not candidates:
+        raise LaunchError("no cluster here: start one with `clusterctl up LAYOUT` (or pass --run-dir)")
+    clusters = [Cluster.from_run_dir(RunDir(path)) for path in candidates]
+    running = [cluster for cluster in clusters if cluster.running()]
+    if len(running) == 1:
+        return running[0]
+    if not running:  # the one started last: `up` copies its layout in afresh
+        return max(clusters, key=lambda cluster: cluster.run_dir.layout_file.stat().st_mtime)
+    names = ", ".join(cluster.run_dir.root.name for cluster in running)
+    raise LaunchError(f"several clusters are running under {base} ({names}): choose one with --cluster NAME")
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    run_dir = RunDir(Path(args.run_dir)) if args.run_dir else None
+    cluster = prepare(Path(args.layout), run_dir)
+    result = cluster.up(timeout=args.timeout, progress=_say)
+    if result.started:
+        return 0
+    print(
+        f"error: cluster {cluster.layout.cluster!r} did not start within {result.elapsed:.1f}s "
+        f"({len(result.reported)}/{len(cluster.layout.nodes)} reported)",
+        file=sys.stderr,
+    )
+    for name, problem in result.problems.items():
+        print(f"  {name}: {problem}", file=sys.stderr)
+    print("the nodes are left running for inspection; `clusterctl down` stops them", file=sys.stderr)
+    return EXIT_FAILED
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    cluster = _find_cluster(args)
+    states = cluster.states()
+    if args.json:
+        for state in states:
+            print(json.dumps(_state_json(state)))
+        return 0
+    manager_view = next(
+        (s.status.get("readiness") for s in states if s.status and "readiness" in s.status), None
+    )
+    header = f"cluster {cluster.layout.cluster!r} ({cluster.run_dir.root})"
+    if manager_view:
+        header += f": {manager_view['state']}"
+        if manager_view["missing"]:
+            header += f", missing {', '.join(manager_view['missing'])}"
+    print(header)
+    rows = [("NODE", "ROLE", "ADDRESS", "PID", "ALIVE", "READINESS", "MEMBERS", "PEERS UP")]
+    rows += [_state_row(state) for state in states]
+    _print_table(rows)
+    return 0
+
+
+def _state_row(state: NodeState) -> tuple[str, ...]:
+    running = {"T": "stopped"}.get(state.process, "yes") if state.alive else "no"
+    readiness, members, peers = "-", "-", "-"
+    if state.status:
+        seen = state.status.get("membership", {}).get("members", [])
+        alive = sum(1 for row in seen if row["state"] == "alive")
+        members = f"{alive}/{len(seen)} alive" if seen else "-"
+        connectivity = state.status.get("connectivity", {})
+        outgoing = connectivity.get("outgoing", [])
+        up = connectivity.get("peers_up", [])
+        readiness = (
+            "started"
+            if connectivity.get("cluster_started")
+            else ("connected" if connectivity.get("fully_connected") else "connecting")
+        )
+        missing = [peer for peer in outgoing if peer not in up]
+        peers = f"{len(up)}" + (f" (missing {', '.join(missing)})" if missing else "")
+    elif state.error:
+        readiness = "unreachable"
+    return (state.name, state.role, state.address, str(state.pid or "-"), running, readiness, members, peers)
+
+
+def _state_json(state: NodeState) -> dict[str, Any]:
+    return {
+        "node": state.name,
+        "role": state.role,
+        "address": state.address,
+        "pid": state.pid,
+        "alive": state.alive,
+        "process_state": state.process,
+        "status": state.status,
+        "error": state.error,
+    }
+
+
+def cmd_members(args: argparse.Namespace) -> int:
+    """The membership as one node sees it (by default the first node that answers)."""
+    cluster = _find_cluster(args)
+    names = [args.node] if args.node else list(cluster.layout.names)
+    for name in names:
+        cluster.layout.node(name)
+        if not cluster.alive(name):
+            continue
+        try:
+            membership = cluster.query(name, timeout=1.0).get("membership", {})
+        except ControlError:
+            continue
+        rows = membership.get("members", [])
+        if args.json:
+            for row in rows:
+                print(json.dumps({"observer": name, **row}))
+            return 0
+        print(f"membership as {name} sees it (health score {membership.get('health_score', 0)}):")
+        table = [("MEMBER", "STATE", "INCARNATION", "ROLE", "ADDRESS", "ID")]
+        table += [
+            (r["member"], r["state"], str(r["incarnation"]), r["role"], r["address"], r["id"][:12])
+            for r in rows
+        ]
+        _print_table(table)
+        return 0
+    raise LaunchError(
+        f"no node of {cluster.layout.cluster!r} answered" + (f" ({args.node})" if args.node else "")
+    )
+
+
+def _print_table(rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+
+
+def cmd_events(args: argparse.Namespace) -> int:
+    cluster = _find_cluster(args)
+    records = (
+        cluster.follow_events(duration=args.duration)
+        if args.follow or args.duration
+        else iter(cluster.all_events())
+    )
+    try:
+        for record in records:
+            print(json.dumps(record) if args.json else _event_line(record), flush=True)
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def _event_line(record: dict[str, Any]) -> str:
+    stamp = (
+        time.strftime("%H:%M:%S", time.localtime(record.get("ts", 0)))
+        + f".{int(record.get('ts', 0) * 1000) % 1000:03d}"
+    )
+    fields = " ".join(
+        f"{key}={json.dumps(value)}" for key, value in record.items() if key not in ("ts", "node", "event")
+    )
+    return f"{stamp} {record.get('node', '?'):<12} {record.get('event', '?'):<24} {fields}".rstrip()
+
+
+def cmd_kill(args: argparse.Namespace) -> int:
+    cluster = _find_cluster(args)
+    cluster.layout.node(args.node)
+    signum = signal.Signals["SIG" + args.signal.upper().removeprefix("SIG")]
+    pid = cluster.signal(args.node, signum)
+    _say(f"sent {signum.name} to {args.node} (pid {pid})")
+    return 0
+
+
+def cmd_start(args: argparse.Namespace) -> int:
+    cluster = _find_cluster(args)
+    cluster.layout.node(args.node)
+    pid = cluster.spawn(args.node)
+    _say(f"started {args.node} (pid {pid})")
+    return 0
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    cluster = _find_cluster(args)
+    cluster.down(grace=args.grace, progress=_say)
+    return 0
+
+
+def cmd_layout_check(args: argparse.Namespace) -> int:
+    layout = load_layout(args.file)
+    _say(
+        f"{args.file}: ok: cluster {layout.cluster!r}, preset {layout.preset!r}, {len(layout.nodes)} nodes "
+        f"(digest {layout.digest})"
+    )
+    for spec in layout.nodes:
+        peers = ", ".join(layout.outgoing(spec.name)) or "-"
+        _say(f"  {spec.name:<12} {spec.role:<8} {spec.host}:{spec.port}  connects to {peers}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """The quick start: up, status, then a crash and a restart of one worker while the event stream runs,
+    then down. The cluster is stopped even when something fails."""
+    run_dir = RunDir(Path(args.run_dir)) if args.run_dir else None
+    cluster = prepare(Path(args.layout), run_dir)
+    args.run_dir = str(cluster.run_dir.root)
+    try:
+        result = cluster.up(timeout=args.timeout, progress=_say)
+        if not result.started:
+            for name, problem in result.problems.items():
+                print(f"  {name}: {problem}", file=sys.stderr)
+            return EXIT_FAILED
+        _say("")
+        cmd_status(argparse.Namespace(run_dir=args.run_dir, cluster=None, json=False))
+        tail = cluster.event_tail()
+        _say("\nthe event stream (clusterctl events --follow):")
+        _show(tail, 0.0)
+        workers = cluster.layout.roles("worker")
+        _demo_state(cluster, tail, reader=workers[-1].name if workers else cluster.layout.manager.name)
+        if workers and args.seconds > 0:
+            victim = workers[-1].name
+            _say(f"\n$ clusterctl kill {victim}        # SIGKILL: the manager notices the lost peering")
+            cluster.signal(victim, signal.SIGKILL)
+            _show(tail, args.seconds / 2)
+            _say(f"\n$ clusterctl start {victim}       # a new life: it reports again and gets a replay")
+            _say(f"started {victim} (pid {cluster.spawn(victim)})")
+            _show(tail, args.seconds / 2)
+        return 0
+    finally:
+        _say("")
+        cluster.down(progress=_say)
+
+
+def _demo_state(cluster: Cluster, tail: EventTail, *, reader: str) -> None:
+    """Write through the manager, read on another node: replicated state in two commands."""
+    writer = cluster.layout.manager.name
+    _say(f"\n$ clusterctl state set greeting '\"hello\"' --node {writer}")
+    try:
+        body = cluster.query(writer, "state-set", {"provider": "kv", "key": "greeting", "value": "hello"})
+        _say(f'{writer}: kv/greeting = "hello" (version {body.get("version")})')
+        _show(tail, 0.3)
+        _say(f"\n$ clusterctl state get greeting --node {reader}")
+        seen = cluster.query(reader, "state-get", {"provider": "kv", "key": "greeting"}).get("entries", {})
+        entry = seen.get("greeting")
+        _say(
+            f"greeting = {json.dumps(entry['value'])}  (owner {entry['owner']})" if entry else "not there yet"
+        )
+    except ControlError as error:
+        _say(f"state: {error}")
+
+
+def _show(tail: EventTail, seconds: float) -> None:
+    """Print new events as they come, for `seconds` (at least one poll)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        for record in tail.poll():
+            _say(_event_line(record))
+        if time.monotonic() >= deadline:
+            return
+        time.sleep(0.1)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="clusterctl", description=__doc__.splitlines()[0])
+    parser.add_argument("--run-dir", help="the cluster's run directory (default .cluster/<cluster name>)")
+    parser.add_argument("--cluster", help="which cluster under ./.cluster, when there are several")
+    verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+
+    up = verbs.add_parser("up", help="spawn every node of a layout and wait for cluster_started")
+    up.add_argument("layout", help="layout YAML file")
+    up.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for cluster_started")
+    up.set_defaults(run=cmd_up)
+
+    status = verbs.add_parser("status", help="nodes, roles, pids, readiness and peers")
+    status.add_argument("--json", action="store_true", help="one JSON object per node")
+    status.set_defaults(run=cmd_status)
+
+    members = verbs.add_parser("members", help="the membership as one node sees it")
+    members.add_argument("--node", help="whose view (default: the first node that answers)")
+    members.add_argument("--json", action="store_true", help="one JSON object per member")
+    members.set_defaults(run=cmd_members)
+
+    events = verbs.add_parser("events", help="every node's events in time order")
+    events.add_argument("--follow", "-f", action="store_true", help="keep printing new events")
+    events.add_argument("--duration", type=float, help="with --follow, stop after this many seconds")
+    events.add_argument("--json", action="store_true", help="one JSON object per line, as in the event log")
+    events.set_defaults(run=cmd_events)
+
+    kill = verbs.add_parser("kill", help="send a signal to one node (default KILL)")
+    kill.add_argument("node")
+    kill.add_argument(
+        "--signal", "-s", default="KILL", choices=["KILL", "TERM", "STOP", "CONT", "INT"], type=str.upper
+    )
+    kill.set_defaults(run=cmd_kill)
+
+    start = verbs.add_parser("start", help="start a stopped node of the running layout again")
+    start.add_argument("node")
+    start.set_defaults(run=cmd_start)
+
+    down = verbs.add_parser("down", help="stop every node: SIGTERM, then SIGKILL after a grace period")
+    down.add_argument("--grace", type=float, default=5.0, help="seconds before SIGKILL")
+    down.set_defaults(run=cmd_down)
+
+    layout = verbs.add_parser("layout", help="layout tools")
+    layout_verbs = layout.add_subparsers(dest="layout_verb", required=True, metavar="VERB")
+    check = layout_verbs.add_parser("check", help="validate a layout file and show its topology")
+    check.add_argument("file")
+    check.set_defaults(run=cmd_layout_check)
+
+    cli_state.add_parser(verbs, _find_cluster)
+
+    demo = verbs.add_parser("demo", help="up, status, crash and restart a worker while showing events, down")
+    demo.add_argument("layout", nargs="?", default="layouts/local.yaml")
+    demo.add_argument("--seconds", type=float, default=4.0, help="how long to show the event stream")
+    demo.add_argument("--timeout", type=float, default=30.0)
+    demo.set_defaults(run=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.run(args))
+    except LayoutError as error:
+        print(f"error: invalid layout:\n{error}", file=sys.stderr)
+        return EXIT_USAGE
+    except (LaunchError, ControlError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyError as error:
+        print(f"error: no such node: {error.args[0]}", file=sys.stderr)
+        return EXIT_USAGE
+    except BrokenPipeError:  # `clusterctl events | head`: the reader has all it wanted
+        sys.stderr.close()
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,87 @@
+"""`clusterctl state`: read and write replicated state through a node's providers.
+
+`set` and `del` go to one node (the one named, else the first that answers), which writes its own entry
+and spreads it; `get` and `list` show what that node sees. VALUE is read as JSON when it parses (so
+`3`, `true` and `{"a": 1}` keep their types), else taken as text.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from cluster.ops.control_client import ControlError, ControlRefused
+from cluster.ops.launcher import Cluster, LaunchError
+
+
+def add_parser(verbs: Any, find_cluster: Any) -> None:
+    state = verbs.add_parser("state", help="read and write replicated state (kv by default)")
+    state_verbs = state.add_subparsers(dest="state_verb", required=True, metavar="VERB")
+    for verb, helptext in [
+        ("get", "the value of KEY as a node sees it"),
+        ("set", "write KEY=VALUE as a node's own entry"),
+        ("del", "delete KEY (a tombstone of the node's own)"),
+        ("list", "every key a node sees"),
+    ]:
+        sub = state_verbs.add_parser(verb, help=helptext)
+        if verb != "list":
+            sub.add_argument("key")
+        if verb == "set":
+            sub.add_argument("value", help="JSON, or text")
+        sub.add_argument("--provider", "-p", default="kv", help="state type (default kv)")
+        sub.add_argument("--node", help="the node that reads or writes (default: any that answers)")
+        sub.add_argument("--json", action="store_true", help="machine-readable output")
+        sub.set_defaults(run=lambda args: cmd_state(args, find_cluster(args)))
+
+
+def parse_value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def cmd_state(args: argparse.Namespace, cluster: Cluster) -> int:
+    request_args: dict[str, Any] = {"provider": args.provider}
+    if args.state_verb != "list":
+        request_args["key"] = args.key
+    if args.state_verb == "set":
+        request_args["value"] = parse_value(args.value)
+    name, body = _ask(cluster, args.node, f"state-{args.state_verb}", request_args)
+    if args.json:
+        print(json.dumps({"node": name, **body}))
+        return 0
+    if args.state_verb in ("set", "del"):
+        what = "deleted" if args.state_verb == "del" else f"= {json.dumps(body.get('value'))}"
+        print(f"{name}: {body.get('provider')}/{body.get('key')} {what} (version {body.get('version')})")
+        return 0
+    entries: dict[str, Any] = body.get("entries", {})
+    if args.state_verb == "get" and args.key not in entries:
+        print(f"{name}: {args.provider}/{args.key} is not set")
+        return 1
+    for key, entry in entries.items():
+        print(f"{key} = {json.dumps(entry['value'])}  (owner {entry['owner']}, version {entry['version']})")
+    return 0
+
+
+def _ask(
+    cluster: Cluster, node: str | None, command: str, args: dict[str, Any]
+) -> tuple[str, dict[str, Any]]:
+    """The named node, or the first running one that answers; a node's refusal is the user's error."""
+    names = [node] if node else list(cluster.layout.names)
+    problems = []
+    for name in names:
+        cluster.layout.node(name)
+        if not cluster.alive(name):
+            problems.append(f"{name}: not running")
+            continue
+        try:
+            return name, cluster.query(name, command, args, timeout=5.0)
+        except ControlRefused:
+            raise
+        except ControlError as error:
+            if node is not None:
+                raise
+            problems.append(str(error))
+    raise LaunchError("no node answered: " + "; ".join(problems))

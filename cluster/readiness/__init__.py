@@ -1,0 +1,1 @@
+"""Zeek's readiness handshake: peering (hello), the connectivity tracker and the coordinator."""

@@ -1,0 +1,361 @@
+"""The transport's rules: dialing, the cluster-level hello, and which connection is which peer.
+
+This is the sans-I/O half of the transport actor (DESIGN.md §3, step 2). It sees connections only as
+numbers and returns effects; the actor's reactor thread does the socket work. Keeping it pure is what lets
+the hello refusal table and the redial policy be tested without a single socket.
+
+A peering is the set of handshaken connections to one node id: it is up from the first valid hello and
+down when its last connection closes. Both sides send `hello` as soon as a connection exists.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from cluster.core.backoff import backoff_delay
+from cluster.core.effects import CancelTimer, Emit, StartTimer
+from cluster.wire.messages import (
+    PROTOCOL_VERSION,
+    ControlRequest,
+    Hello,
+    HelloRefused,
+    WireMessage,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """Who this node is, as its hello says."""
+
+    cluster: str
+    name: str
+    node_id: str
+    generation: int
+    layout_digest: str
+
+
+@dataclass(frozen=True, slots=True)
+class Address:
+    host: str
+    port: int
+
+
+# -- transport-only effects --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Dial:
+    conn_id: int
+    peer: str
+    address: Address
+
+
+@dataclass(frozen=True, slots=True)
+class SendOn:
+    conn_id: int
+    message: WireMessage
+
+
+@dataclass(frozen=True, slots=True)
+class Close:
+    """Close after what is already queued on the connection has been written."""
+
+    conn_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class PeerUp:
+    name: str
+    node_id: str
+    cluster_started: bool
+
+
+@dataclass(frozen=True, slots=True)
+class PeerDown:
+    name: str
+    node_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Deliver:
+    """A message from a handshaken peer, for the actor subscribed to its type."""
+
+    peer: str
+    message: WireMessage
+
+
+@dataclass(frozen=True, slots=True)
+class DeliverControl:
+    conn_id: int
+    request: ControlRequest
+
+
+@dataclass(frozen=True, slots=True)
+class Dropped:
+    """Something was thrown away; the actor counts it and logs at a limited rate."""
+
+    reason: str
+    detail: str
+
+
+PeeringEffect = (
+    Dial
+    | SendOn
+    | Close
+    | PeerUp
+    | PeerDown
+    | Deliver
+    | DeliverControl
+    | Dropped
+    | Emit
+    | StartTimer
+    | CancelTimer
+)
+
+
+@dataclass(slots=True)
+class _Conn:
+    dialed: str | None  # the peer we dialed, or None for an accepted connection
+    peer: str | None = None  # set by a valid hello
+    node_id: str | None = None
+    generation: int = -1
+
+
+@dataclass(slots=True)
+class _Peering:
+    node_id: str
+    generation: int
+    conns: set[int] = field(default_factory=set)
+
+
+def redial_key(peer: str) -> tuple[str, str]:
+    return ("redial", peer)
+
+
+def handshake_key(conn_id: int) -> tuple[str, int]:
+    return ("handshake", conn_id)
+
+
+class PeeringTable:
+    """Pure core of the transport: connection table, hello checks and the redial policy."""
+
+    def __init__(
+        self,
+        identity: Identity,
+        addresses: Mapping[str, Address],
+        *,
+        retry_min: float,
+        retry_max: float,
+        handshake_timeout: float,
+        rng: random.Random,
+    ) -> None:
+        self.identity = identity
+        self._addresses = dict(addresses)
+        self._retry = (retry_min, retry_max)
+        self._handshake_timeout = handshake_timeout
+        self._rng = rng
+        self._conn_ids = itertools.count(1)
+        self._conns: dict[int, _Conn] = {}
+        self._peerings: dict[str, _Peering] = {}
+        self._wanted: dict[str, int] = {}  # peer -> failed attempts since its last handshake
+        self._dialing: dict[str, int] = {}  # peer -> conn id not yet handshaken
+        self.cluster_started = False
+
+    # -- queries --------------------------------------------------------------------------------
+
+    def is_up(self, peer: str) -> bool:
+        return peer in self._peerings
+
+    def peers_up(self) -> dict[str, str]:
+        return {name: peering.node_id for name, peering in self._peerings.items()}
+
+    def hello(self) -> Hello:
+        me = self.identity
+        return Hello(
+            cluster=me.cluster,
+            name=me.name,
+            node_id=me.node_id,
+            generation=me.generation,
+            protocol_version=PROTOCOL_VERSION,
+            layout_digest=me.layout_digest,
+            cluster_started=self.cluster_started,
+        )
+
+    # -- inputs from the node -------------------------------------------------------------------
+
+    def want(self, peer: str) -> list[PeeringEffect]:
+        if peer not in self._addresses:
+            return [Dropped("unknown-peer", f"no address for {peer!r} in the layout")]
+        self._wanted.setdefault(peer, 0)
+        return self._dial_if_needed(peer)
+
+    def send(self, peer: str, message: WireMessage) -> list[PeeringEffect]:
+        peering = self._peerings.get(peer)
+        if peering is None:
+            return [Dropped("no-peering", f"{type(message).__name__} to {peer}: not connected")]
+        return [SendOn(min(peering.conns), message)]
+
+    # -- inputs from the reactor ----------------------------------------------------------------
+
+    def connected(self, conn_id: int, now: float) -> list[PeeringEffect]:
+        """An outgoing dial completed; `conn_id` came from our own Dial effect."""
+        if conn_id not in self._conns:
+            return [Close(conn_id)]
+        return self._open(conn_id, now)
+
+    def accepted(self, conn_id: int, now: float) -> list[PeeringEffect]:
+        """An incoming connection; the reactor numbers these negatively, our dials are positive."""
+        if conn_id in self._conns:
+            raise ValueError(f"connection {conn_id} is already open")
+        self._conns[conn_id] = _Conn(dialed=None)
+        return self._open(conn_id, now)
+
+    def closed(self, conn_id: int, now: float, reason: str = "") -> list[PeeringEffect]:
+        conn = self._conns.pop(conn_id, None)
+        if conn is None:
+            return []
+        effects: list[PeeringEffect] = [] if conn.peer is not None else [CancelTimer(handshake_key(conn_id))]
+        if conn.peer is not None:
+            peering = self._peerings.get(conn.peer)
+            if peering is not None and conn_id in peering.conns:
+                peering.conns.discard(conn_id)
+                if not peering.conns:
+                    del self._peerings[conn.peer]
+                    effects.append(PeerDown(conn.peer, peering.node_id))
+        if conn.dialed is not None and self._dialing.get(conn.dialed) == conn_id:
+            del self._dialing[conn.dialed]
+        for peer in sorted({conn.dialed, conn.peer} & self._wanted.keys()):
+            effects += self._schedule_redial(peer, now)
+        return effects
+
+    def received(self, conn_id: int, message: WireMessage, now: float) -> list[PeeringEffect]:
+        conn = self._conns.get(conn_id)
+        if conn is None:
+            return [Dropped("closed-connection", f"{type(message).__name__} on closed connection {conn_id}")]
+        if isinstance(message, Hello):
+            return self._on_hello(conn_id, conn, message, now)
+        if isinstance(message, HelloRefused):
+            return [
+                Emit(
+                    "handshake_refused",
+                    {
+                        "peer": conn.dialed or conn.peer or "?",
+                        "by": "peer",
+                        "reason": message.reason,
+                        "detail": message.detail,
+                    },
+                ),
+                Close(conn_id),
+            ]
+        if conn.peer is None:
+            if isinstance(message, ControlRequest):
+                return [DeliverControl(conn_id, message)]
+            return [
+                Dropped("before-hello", f"{type(message).__name__} before the hello"),
+                Close(conn_id),
+            ]
+        return [Deliver(conn.peer, message)]
+
+    def timer(self, key: tuple[str, object], now: float) -> list[PeeringEffect]:
+        kind, what = key
+        if kind == "redial" and isinstance(what, str):
+            return self._dial_if_needed(what) if what in self._wanted else []
+        if kind == "handshake" and isinstance(what, int):
+            conn = self._conns.get(what)
+            if conn is not None and conn.peer is None and conn.dialed is not None:
+                return [Dropped("handshake-timeout", f"no hello from {conn.dialed}"), Close(what)]
+        return []
+
+    # -- rules ----------------------------------------------------------------------------------
+
+    def _open(self, conn_id: int, now: float) -> list[PeeringEffect]:
+        return [
+            SendOn(conn_id, self.hello()),
+            StartTimer(handshake_key(conn_id), now + self._handshake_timeout),
+        ]
+
+    def _dial_if_needed(self, peer: str) -> list[PeeringEffect]:
+        if peer in self._peerings or peer in self._dialing:
+            return []
+        conn_id = next(self._conn_ids)
+        self._conns[conn_id] = _Conn(dialed=peer)
+        self._dialing[peer] = conn_id
+        return [Dial(conn_id, peer, self._addresses[peer])]
+
+    def _schedule_redial(self, peer: str, now: float) -> list[PeeringEffect]:
+        if peer in self._peerings or peer in self._dialing:
+            return []
+        attempt = self._wanted[peer]
+        self._wanted[peer] = attempt + 1
+        delay = backoff_delay(attempt, *self._retry, self._rng)
+        return [StartTimer(redial_key(peer), now + delay)]
+
+    def _refusal(self, conn: _Conn, hello: Hello) -> HelloRefused | None:
+        """Why this hello must be refused, or None; the reasons are DESIGN.md §3's table."""
+        me = self.identity
+        if hello.protocol_version != PROTOCOL_VERSION:
+            return HelloRefused(
+                "protocol-version",
+                f"{hello.name} speaks {hello.protocol_version}, we speak {PROTOCOL_VERSION}",
+            )
+        if hello.cluster != me.cluster:
+            return HelloRefused(
+                "other-cluster", f"{hello.name} is in cluster {hello.cluster!r}, not {me.cluster!r}"
+            )
+        if hello.name not in self._addresses and hello.name != me.name:
+            return HelloRefused("unknown-node", f"{hello.name!r} is not a node of cluster {me.cluster!r}")
+        if hello.layout_digest != me.layout_digest:
+            return HelloRefused(
+                "other-layout",
+                f"{hello.name} runs layout {hello.layout_digest}, {me.name} runs {me.layout_digest}",
+            )
+        if hello.name == me.name:
+            return HelloRefused("name-held", f"{me.name} is this node ({me.node_id})")
+        if conn.dialed is not None and hello.name != conn.dialed:
+            return HelloRefused("unexpected-node", f"dialed {conn.dialed} but {hello.name} answered")
+        held = self._peerings.get(hello.name)
+        if held is not None and held.node_id != hello.node_id and held.generation >= hello.generation:
+            return HelloRefused(
+                "name-held",
+                f"{hello.name} is held by live id {held.node_id} (generation {held.generation}); "
+                f"refused id {hello.node_id} (generation {hello.generation})",
+            )
+        return None
+
+    def _on_hello(self, conn_id: int, conn: _Conn, hello: Hello, now: float) -> list[PeeringEffect]:
+        if conn.peer is not None:
+            return [Dropped("second-hello", f"{hello.name} said hello twice on one connection")]
+        refused = self._refusal(conn, hello)
+        if refused is not None:
+            return [
+                SendOn(conn_id, refused),
+                Close(conn_id),
+                Emit(
+                    "handshake_refused",
+                    {"peer": hello.name, "by": "self", "reason": refused.reason, "detail": refused.detail},
+                ),
+            ]
+        effects: list[PeeringEffect] = [CancelTimer(handshake_key(conn_id))]
+        held = self._peerings.get(hello.name)
+        if held is not None and held.node_id != hello.node_id:
+            # A newer life of the node: its old connections are half-open leftovers.
+            del self._peerings[hello.name]
+            effects += [Close(old) for old in sorted(held.conns)]
+            for old in held.conns:
+                self._conns[old].peer = None
+            effects.append(PeerDown(hello.name, held.node_id))
+            held = None
+        conn.peer, conn.node_id, conn.generation = hello.name, hello.node_id, hello.generation
+        if conn.dialed is not None and self._dialing.get(conn.dialed) == conn_id:
+            del self._dialing[conn.dialed]
+        if hello.name in self._wanted:
+            self._wanted[hello.name] = 0
+        if held is None:
+            self._peerings[hello.name] = _Peering(hello.node_id, hello.generation, {conn_id})
+            effects.append(PeerUp(hello.name, hello.node_id, hello.cluster_started))
+        else:
+            held.conns.add(conn_id)
+        return effects

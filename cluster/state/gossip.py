@@ -1,0 +1,531 @@
+"""The gossip scheduler's core: when and to whom replicated state travels (DESIGN.md §3 "Replicated state").
+
+- A write is stamped with this node's Lamport clock and pushed at once to up to `state_push_nodes`
+  members (everyone, in clusters of up to that size); a member that receives a write it did not have
+  forwards it at once to `gossip_nodes` random members, on first receipt only (infection style), which
+  covers loss and larger clusters. Both are also retransmitted from a transmit-limited queue (each update
+  sent retransmit_mult * ceil(log10(n + 1)) times, as membership news), batched into compound datagrams
+  on each gossip tick while there is news.
+- Every `state_sync_interval`, anti-entropy with one random member: `pull` (our digest) -> `push-pull` (the
+  delta we lack, theirs digest) -> `push` (the delta they lack). Deltas are cut to the datagram budget
+  (safe: see `cluster.state.store`); when a cut was needed and a TCP peering to that member is up, the
+  rest goes over it with the frame limit instead. A node that joins does this exchange at once with the
+  first member it sees, and goes on while it is behind: its full sync.
+- Idle cost is one pull per sync interval: nothing else is sent while nothing changes.
+- A failed member's entries are kept for `dead_owner_grace`, then dropped (see the store); tombstones are
+  collected after `tombstone_grace`.
+
+State datagrams share the node's UDP port with membership: they start with the byte 0xC1, which msgpack
+never uses, so the transport can route them without decoding.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+
+from cluster.core.broadcast_queue import TransmitLimitedQueue
+from cluster.core.effects import Send, StartTimer
+from cluster.core.lamport import LamportClock
+from cluster.layout.presets import Timings
+from cluster.state.store import ApplyReport, StateStore
+from cluster.wire.codec import CodecError, encode, encoded_size
+from cluster.wire.compound import HEADER_OVERHEAD, PART_OVERHEAD, pack, unpack
+from cluster.wire.messages import (
+    MAX_NAME_CHARS,
+    Digest,
+    OwnerDelta,
+    Pull,
+    Push,
+    PushPull,
+    SyncableState,
+    WireMessage,
+)
+
+__all__ = [
+    "STATE_DATAGRAM_MARKER",
+    "Applied",
+    "CollectTick",
+    "EntryTooLarge",
+    "Forgotten",
+    "LiveChanged",
+    "OwnerFailed",
+    "SendStateDatagram",
+    "StateGossip",
+    "StateGossipTick",
+    "SyncTick",
+]
+
+PUSH_OVERHEAD = 160
+"""Bytes of a push of one delta beyond its entries (names of fields, source, clock, range): generous."""
+
+MAX_QUEUED_UPDATES = 64
+"""Updates waiting to be forwarded; the oldest go first past this (anti-entropy still carries them)."""
+
+MAX_CONTINUATIONS = 256
+"""Exchanges that go on at once with one peer within one sync interval (about 300 KB by datagram)."""
+
+STATE_DATAGRAM_MARKER = 0xC1
+"""First byte of a state datagram: 0xC1 is the one byte msgpack never uses, so no membership datagram
+starts with it."""
+
+Address = tuple[str, int]
+
+
+class EntryTooLarge(ValueError):
+    """A write whose entry cannot travel in one datagram."""
+
+
+@dataclass(frozen=True, slots=True)
+class SendStateDatagram:
+    address: Address
+    payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """Entries now in the store (written here or received): for the providers of their types."""
+
+    entries: tuple[SyncableState, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Forgotten:
+    """Entries the store dropped: a dead owner's after its grace, a former life's, a snapshot's."""
+
+    entries: tuple[SyncableState, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class OwnerFailed:
+    """A member was declared failed or left; `live` are the members alive now, this node included."""
+
+    owner: str
+    live: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class LiveChanged:
+    """The members alive now, this node included, whenever that set changes."""
+
+    live: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class StateGossipTick:
+    """Timer key: forward queued updates (armed only while there are some)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SyncTick:
+    """Timer key: anti-entropy with one random member."""
+
+
+@dataclass(frozen=True, slots=True)
+class CollectTick:
+    """Timer key: collect old tombstones and the entries of owners dead for long enough."""
+
+
+StateEffect = SendStateDatagram | Send | StartTimer | Applied | Forgotten | OwnerFailed | LiveChanged
+
+
+class StateGossip:
+    def __init__(
+        self,
+        local: str,
+        generation: int,
+        timings: Timings,
+        rng: random.Random,
+        now: float,
+        *,
+        deferred_push: bool = False,
+    ) -> None:
+        """`deferred_push`: what is to be pushed at once waits for `push_fresh`, which the actor calls when
+        its inbox is empty, so that a burst of writes or news travels together in few datagrams."""
+        self.local = local
+        self.timings = timings
+        self.store = StateStore(local, generation)
+        # A life's clock starts above any earlier life's: a restarted owner's writes must not lose to what
+        # it wrote before, nor (under last-writer-wins) to others' writes it simply has not heard of yet.
+        self.clock = LamportClock(generation << 32)
+        self._rng = rng
+        self._queue = TransmitLimitedQueue()
+        self._gossip_armed = False
+        self._members: dict[str, Address] = {}
+        self._joined = False
+        self._stream_peers: set[str] = set()
+        self._continuations: dict[str, int] = {}
+        self._catching_up = False  # the last exchange left us behind: sync at the gossip pace
+        self._sync_due = now + timings.state_sync_interval
+        self._fresh: list[tuple[OwnerDelta, int]] = []  # our writes not pushed yet, with their sizes
+        self._news: list[bytes] = []  # news received, as received, to pass on at once
+        self._deferred_push = deferred_push
+        self.stats = {"sent_datagrams": 0, "sent_bytes": 0, "received_rejected": 0, "oversized": 0}
+
+    # -- inputs ---------------------------------------------------------------------------------
+
+    def start(self, now: float) -> list[StateEffect]:
+        self._sync_due = now + self.timings.state_sync_interval
+        return [
+            StartTimer(SyncTick(), self._sync_due),
+            StartTimer(CollectTick(), now + self.timings.tombstone_grace / 4),
+        ]
+
+    def members(self, alive: Mapping[str, Address], now: float) -> list[StateEffect]:
+        """The membership's current view: who is alive, and where."""
+        effects: list[StateEffect] = []
+        live = tuple(sorted({*alive, self.local}))
+        for gone in sorted(set(self._members) - set(alive)):
+            self.store.owner_failed(gone, now)
+            effects.append(OwnerFailed(gone, live))
+        for name in alive:
+            self.store.owner_alive(name)
+        if set(alive) - {self.local} != set(self._members):
+            effects.append(LiveChanged(live))
+        self._members = {name: address for name, address in alive.items() if name != self.local}
+        if not self._joined and self._members:
+            # The joiner's full sync: it pulls from one member as soon as it sees any (and the exchange
+            # goes on while it is behind). The others do not pull from every newcomer: fifty nodes
+            # starting together would make 2,450 exchanges at once.
+            self._joined = True
+            effects += self.pull(self._rng.choice(sorted(self._members)))
+        return effects
+
+    def peer_up(self, name: str) -> None:
+        self._stream_peers.add(name)
+
+    def peer_down(self, name: str) -> None:
+        self._stream_peers.discard(name)
+
+    def write(
+        self,
+        state_type: str,
+        key: str,
+        value: object,
+        now: float,
+        *,
+        tombstone: bool = False,
+    ) -> list[StateEffect]:
+        """Our own write: stamped, stored, queued for retransmission and pushed at once."""
+        # Measured as it will be stamped, once: the push below packs by these sizes.
+        entry = SyncableState(
+            state_type,
+            key,
+            None if tombstone else value,
+            self.clock.current + 1,
+            self.local,  # type: ignore[arg-type]
+            self.store.generation,
+            tombstone,
+        )
+        size = encoded_size(entry)
+        limit = self.max_entry_size()
+        if size > limit:
+            raise EntryTooLarge(
+                f"{state_type}/{key}: {size} bytes encoded; an entry must fit one datagram ({limit} bytes)"
+            )
+        version = self.clock.next()
+        delta = self.store.write(state_type, key, value, version, now, tombstone=tombstone)
+        self._queue_update(delta)
+        self._fresh.append((delta, size))
+        effects: list[StateEffect] = [Applied(delta.states)]
+        return self._arm(effects + self._push_now(), now)
+
+    def _push_now(self) -> list[StateEffect]:
+        return [] if self._deferred_push else self.push_fresh()
+
+    def max_entry_size(self) -> int:
+        """Largest entry, encoded: every entry must travel by datagram, since most members have no TCP
+        peering with each other (Serf caps user events at 512 bytes for the same reason)."""
+        return self._datagram_room() - PUSH_OVERHEAD - 2 * MAX_NAME_CHARS
+
+    def push_fresh(self) -> list[StateEffect]:
+        """Writes and news not pushed yet, merged into as few deltas and datagrams as fit: our writes to
+        up to `state_push_nodes` members, news to `gossip_nodes`, news its owner pushed to everyone to
+        one member. Consecutive deltas of one owner's life cover one range of its versions, so they merge
+        into one delta that vouches for all of it."""
+        fresh, self._fresh = self._fresh, []
+        news, self._news = self._news, []
+        effects = self._push_ours(fresh) if fresh else []
+        if news:
+            # News goes on as an infection to `gossip_nodes` members; in a cluster small enough that
+            # its owner pushed it to every member, one is enough to cover a copy lost somewhere.
+            small = len(self._members) <= self.timings.state_push_nodes
+            for name in self._sample(1 if small else self.timings.gossip_nodes):
+                effects += self._datagram(name, news)
+        return effects
+
+    def _push_ours(self, fresh: list[tuple[OwnerDelta, int]]) -> list[StateEffect]:
+        """Our writes follow one another in our versions, so any run of them merges into one delta."""
+        room = self._datagram_room() - PUSH_OVERHEAD
+        parts: list[bytes] = []
+        chunk: list[OwnerDelta] = []
+        size = 0
+        for delta, grows in fresh:
+            if chunk and size + grows + 1 > room:
+                parts.append(self._encode_push(_merge(chunk)))
+                chunk, size = [], 0
+            chunk.append(delta)
+            size += grows + 1
+        parts.append(self._encode_push(_merge(chunk)))
+        # Straight to up to `state_push_nodes` members: one hop to everyone in a cluster of that size.
+        effects: list[StateEffect] = []
+        for name in self._sample(self.timings.state_push_nodes):
+            effects += self._datagram(name, parts)
+        return effects
+
+    def _encode_push(self, delta: OwnerDelta) -> bytes:
+        return encode(Push(self.local, self.clock.current, (delta,)))
+
+    def datagram(self, source: Address, payload: bytes, now: float) -> list[StateEffect]:
+        """A state datagram (marker byte first); garbage is counted, never raised."""
+        if not payload or payload[0] != STATE_DATAGRAM_MARKER:
+            self.stats["received_rejected"] += 1
+            return []
+        try:
+            result = unpack(payload[1:], max_size=self.timings.udp_buffer_size)
+        except CodecError:
+            self.stats["received_rejected"] += 1
+            return []
+        self.stats["received_rejected"] += result.dropped
+        effects: list[StateEffect] = []
+        for message, raw in zip(result.messages, result.parts, strict=True):
+            effects += self._received(message, now, stream=False, raw=raw)
+        return self._arm(effects + self._push_now(), now)
+
+    def stream(self, peer: str, message: WireMessage, now: float) -> list[StateEffect]:
+        """A state message over the TCP peering with `peer`, which must be who the message says it is from."""
+        if getattr(message, "source", None) != peer:
+            self.stats["received_rejected"] += 1
+            return []
+        return self._arm(self._received(message, now, stream=True) + self._push_now(), now)
+
+    def timer(self, key: object, now: float) -> list[StateEffect]:
+        match key:
+            case StateGossipTick():
+                self._gossip_armed = False
+                return self._arm(self._forward(), now)
+            case SyncTick():
+                self._continuations.clear()
+                pace = self.timings.gossip_interval if self._catching_up else self.timings.state_sync_interval
+                self._sync_due = now + pace
+                effects: list[StateEffect] = [StartTimer(SyncTick(), self._sync_due)]
+                for name in self._sample(1):
+                    effects += self.pull(name)
+                return effects
+            case CollectTick():
+                collected = self.store.collect_tombstones(now, self.timings.tombstone_grace)
+                dropped = self.store.drop_dead_owners(now, self.timings.dead_owner_grace)
+                effects = [StartTimer(CollectTick(), now + self.timings.tombstone_grace / 4)]
+                if collected or dropped:
+                    effects.append(Forgotten(tuple(collected + dropped)))
+                return effects
+        return []
+
+    # -- the exchange ---------------------------------------------------------------------------
+
+    def _received(
+        self, message: WireMessage, now: float, *, stream: bool, raw: bytes | None = None
+    ) -> list[StateEffect]:
+        """`raw`: the message's encoding as received, passed on unchanged when it is news."""
+        match message:
+            case Pull(source, lamport, digest):
+                self.clock.update(lamport)
+                answer, _cut = self._answer(
+                    source,
+                    digest,
+                    stream,
+                    lambda deltas: PushPull(self.local, self.clock.current, deltas, self.store.digest()),
+                    skip_empty=False,
+                )
+                return answer
+            case PushPull(source, lamport, deltas, digest):
+                self.clock.update(lamport)
+                effects = self._apply(deltas, now, forward=False)
+                answer, cut = self._answer(
+                    source,
+                    digest,
+                    stream,
+                    lambda theirs: Push(self.local, self.clock.current, theirs),
+                    skip_empty=True,
+                )
+                return effects + answer + self._continue(source, digest, cut)
+            case Push(_source, lamport, deltas):
+                self.clock.update(lamport)
+                return self._apply(deltas, now, forward=True, raw=raw if len(deltas) == 1 else None)
+        return []
+
+    def _answer(
+        self,
+        peer: str,
+        digest: Digest,
+        stream: bool,
+        build: Callable[[tuple[OwnerDelta, ...]], WireMessage],
+        *,
+        skip_empty: bool,
+    ) -> tuple[list[StateEffect], bool]:
+        """Answer a digest with what the peer lacks: in one datagram when it fits, else over the TCP
+        peering with the frame limit, else the datagram's worth. Returns whether something was left out."""
+        if not stream:
+            carries_digest = not skip_empty  # a push-pull carries our digest beside the deltas
+            room = self._datagram_room() - (encoded_size(self.store.digest()) if carries_digest else 0)
+            deltas, cut = self.store.delta_for(digest, room)
+            if not cut or peer not in self._stream_peers:
+                if skip_empty and not deltas:
+                    return [], cut
+                effects: list[StateEffect] = []
+                if cut and not deltas and carries_digest:
+                    # Not even one entry fits beside our digest: the entries go in a push of their own.
+                    alone, _ = self.store.delta_for(digest, self._datagram_room())
+                    if alone:
+                        effects += self._datagram(peer, [encode(Push(self.local, self.clock.current, alone))])
+                return effects + self._datagram(peer, [encode(build(deltas))]), cut
+        deltas, cut = self.store.delta_for(digest, self.timings.max_frame_size // 2)
+        if skip_empty and not deltas:
+            return [], cut
+        return [Send(peer, build(deltas))], cut
+
+    def _continue(self, peer: str, digest: Digest, cut: bool) -> list[StateEffect]:
+        """An exchange that left something out either way goes on at once with the same peer, rather than
+        one datagram's worth per sync interval: a joiner or a replica back from a partition catches up at
+        the speed of round trips. Bounded per sync interval, so a peer we refuse cannot keep us busy. A
+        lost datagram ends the chain, so while we know we are behind, sync ticks come at the gossip pace."""
+        behind = self._behind(digest)
+        self._catching_up = behind
+        if not (cut or behind):
+            self._continuations.pop(peer, None)
+            return []
+        rounds = self._continuations.get(peer, 0)
+        if rounds >= MAX_CONTINUATIONS:
+            return []
+        self._continuations[peer] = rounds + 1
+        return self.pull(peer)
+
+    def _fall_behind(self, now: float) -> list[StateEffect]:
+        """We know we lack something: the next sync comes at the gossip pace, not a sync interval away."""
+        self._catching_up = True
+        soon = now + self.timings.gossip_interval
+        if self._sync_due <= soon:
+            return []
+        self._sync_due = soon
+        return [StartTimer(SyncTick(), soon)]
+
+    def _behind(self, digest: Digest) -> bool:
+        ours = self.store.owners()
+        for owner, generation, watermark in digest:
+            if owner == self.local or self.store.refuses(owner, generation):
+                continue
+            if (generation, watermark) > ours.get(owner, (0, 0)):
+                return True
+        return False
+
+    def _apply(
+        self, deltas: Iterable[OwnerDelta], now: float, *, forward: bool, raw: bytes | None = None
+    ) -> list[StateEffect]:
+        effects: list[StateEffect] = []
+        report = ApplyReport()
+        for delta in deltas:
+            one = self.store.apply([delta], now)
+            report.merge(one)
+            if forward and self.store.vouched(delta.owner) < (delta.generation, delta.through):
+                effects += self._fall_behind(now)  # a write above a gap: we missed the one before it
+            if forward and one.applied:
+                # Infection style: news is passed on at once, on first receipt. Where its owner could not
+                # push it to every member, it is also queued for a few more transmissions on gossip
+                # ticks; where it could, every member has had a copy and one more from us covers a loss
+                # (a queue of retransmissions would double what every node decodes under load).
+                if len(self._members) <= self.timings.state_push_nodes:
+                    self._news.append(raw or self._encode_one(delta))
+                else:
+                    self._news.append(self._queue_update(delta, raw))
+        for entry in report.changed:
+            self.clock.update(entry.version)
+        self.stats["received_rejected"] += report.rejected
+        if report.changed:
+            effects.append(Applied(tuple(report.changed)))
+        if report.dropped:
+            effects.append(Forgotten(tuple(report.dropped)))
+        return effects
+
+    def pull(self, name: str) -> list[StateEffect]:
+        """Start an exchange. The pull goes by datagram whenever it fits: TCP goes through two more actor
+        hand-offs on each side, which an idle node's periodic sync should not pay (the answer still
+        takes the TCP peering when it does not fit a datagram)."""
+        message = Pull(self.local, self.clock.current, self.store.digest())
+        encoded = encode(message)
+        if len(encoded) > self._datagram_room() and name in self._stream_peers:
+            return [Send(name, message)]
+        if len(encoded) > self._datagram_room():
+            # More owners than one datagram can list (about 80 at 1,400 bytes): list a random share of
+            # them; the answer covers those, and other rounds the rest.
+            owners = list(message.digest)
+            self._rng.shuffle(owners)
+            while len(encoded) > self._datagram_room():
+                owners = owners[: len(owners) * 3 // 4]
+                encoded = encode(Pull(self.local, self.clock.current, tuple(sorted(owners))))
+        return self._datagram(name, [encoded])
+
+    # -- datagrams ------------------------------------------------------------------------------
+
+    def _encode_one(self, delta: OwnerDelta) -> bytes:
+        return encode(Push(self.local, self.clock.current, (delta,)))
+
+    def _queue_update(self, delta: OwnerDelta, encoded: bytes | None = None) -> bytes:
+        """Queue one update for retransmission; updates never replace each other (each covers its own
+        range of the owner's versions). `encoded`: the push that brought it, passed on as it came."""
+        push = Push(self.local, self.clock.current, (delta,))
+        encoded = encoded or encode(push)
+        self._queue.queue(f"{delta.owner}\x00{delta.generation}\x00{delta.through}", push, encoded)
+        # Faster writes than the ticks can carry would only queue news that anti-entropy delivers first:
+        # keep what a few ticks can send (memberlist prunes its broadcast queue the same way).
+        self._queue.prune(MAX_QUEUED_UPDATES)
+        return encoded
+
+    def _forward(self) -> list[StateEffect]:
+        effects: list[StateEffect] = []
+        n = max(len(self._members) + 1, 1)
+        for name in self._sample(self.timings.gossip_nodes):
+            parts = self._queue.take(self._datagram_room(), PART_OVERHEAD, n, self.timings.retransmit_mult)
+            if not parts:
+                break
+            effects += self._datagram(name, parts)
+        return effects
+
+    def _datagram(self, name: str, parts: list[bytes]) -> list[StateEffect]:
+        """As many datagrams as the parts need (each part fits one on its own)."""
+        address = self._members.get(name)
+        if address is None:
+            return []
+        budget = self.timings.udp_buffer_size - 1
+        fitting = [part for part in parts if len(part) <= budget]
+        self.stats["oversized"] += len(parts) - len(fitting)  # a digest of very many owners: TCP only
+        parts = fitting
+        effects: list[StateEffect] = []
+        while parts:
+            body, parts = pack(parts[0], parts[1:], budget)
+            payload = bytes([STATE_DATAGRAM_MARKER]) + body
+            self.stats["sent_datagrams"] += 1
+            self.stats["sent_bytes"] += len(payload)
+            effects.append(SendStateDatagram(address, payload))
+        return effects
+
+    def _datagram_room(self) -> int:
+        return self.timings.udp_buffer_size - 1 - HEADER_OVERHEAD - 64
+
+    def _arm(self, effects: list[StateEffect], now: float) -> list[StateEffect]:
+        if len(self._queue) and not self._gossip_armed:
+            self._gossip_armed = True
+            effects.append(StartTimer(StateGossipTick(), now + self.timings.gossip_interval))
+        return effects
+
+    def _sample(self, count: int) -> list[str]:
+        names = sorted(self._members)
+        return self._rng.sample(names, min(count, len(names)))
+
+
+def _merge(deltas: list[OwnerDelta]) -> OwnerDelta:
+    """Consecutive deltas of one owner's life as one: the union of their ranges, the latest entry per key."""
+    latest = {(e.state_type, e.key): e for delta in deltas for e in delta.states}
+    first, last = deltas[0], deltas[-1]
+    states = tuple(sorted(latest.values(), key=lambda e: e.version))
+    return OwnerDelta(first.owner, first.generation, first.after, last.through, False, last.floor, states)

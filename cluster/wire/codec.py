@@ -1,0 +1,133 @@
+"""The msgpack codec and TCP framing (DESIGN.md §4).
+
+Bytes from the network are hostile until proven otherwise. `decode` checks the size before reading anything,
+bounds what msgpack may allocate, and then hands the plain value to the schema in `cluster.wire.messages`;
+every way of failing ends as `CodecError`, the one error a transport counts and drops. `encode` runs the same
+schema over what it is about to send, so a bad field is caught at the sender, with its path, and never
+becomes a peer's mystery drop.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import struct
+
+import msgpack
+
+from cluster.wire.messages import MAX_TEXT_BYTES, CodecError, WireMessage, from_plain, tag_of, to_plain
+
+__all__ = [
+    "MAX_DATAGRAM",
+    "MAX_FRAME",
+    "CodecError",
+    "FrameReader",
+    "decode",
+    "encode",
+    "encoded_size",
+    "frame",
+]
+
+MAX_DATAGRAM = 1400
+"""Largest UDP payload we send: fits an Ethernet MTU with room for IP/UDP headers, so nothing fragments."""
+MAX_FRAME = 4 * 1024 * 1024
+"""Largest TCP frame (and decoded message): bounds the memory one peer can make us hold."""
+
+_HEADER = struct.Struct(">I")
+
+
+def _check_size(size: int, max_size: int, what: str) -> None:
+    if size > max_size:
+        raise CodecError(f"{what} of {size} bytes exceeds the limit of {max_size}")
+
+
+def encode(msg: WireMessage, *, max_size: int = MAX_FRAME) -> bytes:
+    """The bytes of `msg`. CodecError if a field breaks the schema or the result is over `max_size`;
+    TypeError if `msg` is not a wire message at all (a programming error, not a bad value)."""
+    tag = tag_of(msg)
+    plain = to_plain(msg)
+    from_plain(plain)
+    data = msgpack.packb(plain, use_bin_type=True)
+    _check_size(len(data), max_size, tag)
+    return data
+
+
+def encoded_size(item: object) -> int:
+    """Bytes that `item` (a message, a record or a plain value nested in one) takes inside an encoded
+    message: what a sender fitting a delta to a datagram's budget counts."""
+    plain = to_plain(item) if dataclasses.is_dataclass(item) else item
+    return len(msgpack.packb(plain, use_bin_type=True))
+
+
+def _unpack(data: bytes, max_size: int) -> object:
+    try:
+        return msgpack.unpackb(
+            data,
+            raw=False,
+            strict_map_key=True,
+            use_list=True,
+            max_str_len=MAX_TEXT_BYTES,
+            max_bin_len=max_size,
+            max_array_len=max_size,
+            max_map_len=max_size // 2,
+            max_ext_len=0,
+        )
+    # msgpack reports bad input with a spread of types (ValueError and subclasses, StackError, FormatError,
+    # UnicodeDecodeError, TypeError): none of them may escape to the caller.
+    except Exception as exc:
+        reason = str(exc) or type(exc).__name__
+        raise CodecError(f"not valid msgpack: {reason}") from exc
+
+
+def decode(data: bytes, *, max_size: int = MAX_FRAME) -> WireMessage:
+    """The message in `data` (one datagram or one frame's payload), or CodecError saying why not."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise CodecError(f"expected bytes, got {type(data).__name__}")
+    _check_size(len(data), max_size, "message")
+    return from_plain(_unpack(data, max_size))
+
+
+def frame(payload: bytes, *, max_size: int = MAX_FRAME) -> bytes:
+    """`payload` behind a 4-byte big-endian length, ready for a TCP stream."""
+    _check_size(len(payload), max_size, "frame")
+    return _HEADER.pack(len(payload)) + payload
+
+
+class FrameReader:
+    """Splits a TCP byte stream into frame payloads, however the stream was chunked.
+
+    A length prefix over `max_size` raises CodecError before any of that frame is buffered; the stream
+    cannot be resynchronised after that, so the reader stays failed and the caller closes the connection.
+    """
+
+    __slots__ = ("_buffer", "_failed", "max_size")
+
+    def __init__(self, max_size: int = MAX_FRAME) -> None:
+        self.max_size = max_size
+        self._buffer = bytearray()
+        self._failed = ""
+
+    @property
+    def pending(self) -> int:
+        """Bytes held for a frame not yet complete."""
+        return len(self._buffer)
+
+    def feed(self, data: bytes) -> list[bytes]:
+        """Add `data` and return the payloads of every frame it completed, in order."""
+        if self._failed:
+            raise CodecError(self._failed)
+        self._buffer += data
+        payloads: list[bytes] = []
+        start = 0
+        while len(self._buffer) - start >= _HEADER.size:
+            (size,) = _HEADER.unpack_from(self._buffer, start)
+            if size > self.max_size:
+                self._failed = f"frame of {size} bytes exceeds the limit of {self.max_size}"
+                self._buffer.clear()
+                raise CodecError(self._failed)
+            end = start + _HEADER.size + size
+            if len(self._buffer) < end:
+                break
+            payloads.append(bytes(self._buffer[start + _HEADER.size : end]))
+            start = end
+        del self._buffer[:start]
+        return payloads
