@@ -36,9 +36,9 @@ def carry_out(effects: Iterable[fx.Effect], neighbours: Neighbours, me: pykka.Ac
             case fx.Emit(event, fields):
                 neighbours.events.tell(msg.RaiseEvent(event, dict(fields)))
             case fx.StartTimer(key, deadline):
-                neighbours.timer.tell(msg.StartTimer(key, deadline, me))
+                neighbours.timer.tell(msg.ArmTimer(key, deadline, me))
             case fx.CancelTimer(key):
-                neighbours.timer.tell(msg.CancelTimer(key, me))
+                neighbours.timer.tell(msg.DisarmTimer(key, me))
             case fx.Connect(peer):
                 neighbours.transport.tell(msg.KeepConnected(peer))
             case fx.SetReadiness(started):

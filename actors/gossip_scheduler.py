@@ -32,14 +32,13 @@ from actors.messages import (
 )
 from actors.own_timers import OwnTimers
 from cluster.core import effects as fx
+from cluster.core.effects import Address
 from cluster.state.gossip import (
-    Address,
     Applied,
     EntryTooLarge,
     Forgotten,
     LiveChanged,
     OwnerFailed,
-    SendStateDatagram,
     StateGossip,
 )
 from cluster.wire.messages import ControlReply, SyncableState
@@ -145,7 +144,7 @@ class GossipSchedulerActor(OwnTimers, CoreShell[StateGossip]):
         applied: list[SyncableState] = []
         for effect in self.set_own_timers(effects):
             match effect:
-                case SendStateDatagram(address, payload):
+                case fx.SendDatagram(address, payload):
                     self._send_datagram(address, payload)
                 case Applied(entries):
                     applied += entries

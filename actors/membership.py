@@ -26,7 +26,6 @@ from actors.messages import (
     MessageReceived,
     PeerIsDown,
     PeerIsUp,
-    SendTo,
     StartMembership,
     StateDatagram,
     SubscribeMembers,
@@ -35,7 +34,8 @@ from actors.messages import (
 from actors.own_timers import OwnTimers
 from actors.udp_reader import DatagramReceived, UdpReader
 from cluster.core import effects as fx
-from cluster.membership.swim import Address, Membership, SendDatagram, SendStream
+from cluster.core.effects import Address
+from cluster.membership.swim import Membership
 from cluster.state.gossip import STATE_DATAGRAM_MARKER
 from cluster.wire.messages import MemberSync
 
@@ -49,7 +49,6 @@ class MembershipActor(OwnTimers, CoreShell[Membership]):
         neighbours: Neighbours,
         *,
         clock: Clock,
-        names_by_address: Mapping[Address, str],
         send_datagram: Callable[[Address, bytes], None],
         udp: UdpReader | None = None,
         state_sink: pykka.ActorRef[Any] | None = None,
@@ -63,7 +62,6 @@ class MembershipActor(OwnTimers, CoreShell[Membership]):
         self._send_datagram = send_datagram
         self._udp = udp
         self._clock = clock
-        self._names = dict(names_by_address)
         self._published: tuple[object, int] | None = None
         self._state_sink = state_sink
         self._member_subscribers: list[pykka.ActorRef[Any]] = []
@@ -135,9 +133,7 @@ class MembershipActor(OwnTimers, CoreShell[Membership]):
     @handles(MessageReceived)
     def _stream(self, message: MessageReceived) -> None:
         if isinstance(message.message, MemberSync):
-            member = self.core.table.get(message.peer)
-            address = (member.info.host, member.info.port) if member else ("", 0)
-            self.apply(self.core.stream(address, message.message, self._clock.now()))
+            self.apply(self.core.stream(message.peer, message.message, self._clock.now()))
 
     @handles(PeerIsUp)
     def _peer_up(self, message: PeerIsUp) -> None:
@@ -156,12 +152,8 @@ class MembershipActor(OwnTimers, CoreShell[Membership]):
         generic: list[fx.Effect] = []
         for effect in self.set_own_timers(effects):
             match effect:
-                case SendDatagram(address, payload):
+                case fx.SendDatagram(address, payload):
                     self._send_datagram(address, payload)
-                case SendStream(address, stream_message):
-                    name = self._names.get(address)
-                    if name is not None:
-                        self.neighbours.transport.tell(SendTo(name, stream_message))
                 case _:
                     generic.append(effect)
         carry_out(generic, self.neighbours, self.actor_ref)

@@ -154,14 +154,18 @@ class StatusChanged:
 
 
 @dataclass(frozen=True, slots=True)
-class StartTimer:
+class ArmTimer:
+    """Ask the timer service for a `TimerFired(key, due)` to `target` at `deadline`; re-arming a key
+    replaces its deadline. (A core asks for the same with the effect `StartTimer`; this is the message
+    that carries it to the timer service, so it names the actor the tick is for.)"""
+
     key: Hashable
     deadline: float
     target: pykka.ActorRef[Any]
 
 
 @dataclass(frozen=True, slots=True)
-class CancelTimer:
+class DisarmTimer:
     key: Hashable
     target: pykka.ActorRef[Any]
 

@@ -49,12 +49,13 @@ from actors.rundir import RunDir
 from actors.timer import TimerService
 from actors.transport import Transport
 from actors.udp_reader import UdpReader
+from cluster.core.effects import Address
 from cluster.layout.loader import LayoutError, load_layout
 from cluster.layout.model import Layout
 from cluster.membership.swim import Membership
 from cluster.readiness.connectivity import ConnectivityTracker
 from cluster.readiness.coordinator import Coordinator
-from cluster.readiness.peering import Address, Identity
+from cluster.readiness.peering import Identity
 from cluster.state.gossip import StateGossip
 from cluster.state.providers import PROVIDERS
 from cluster.wire.messages import (
@@ -196,7 +197,6 @@ class NodeRuntime:
             port=self.spec.port,
             role=self.spec.role,
         )
-        seeds = {name: (address.host, address.port) for name, address in addresses.items()}
         state_core = StateGossip(
             self.name,
             self.generation,
@@ -224,7 +224,7 @@ class NodeRuntime:
         control.tell(AttachProviders(providers))
         membership_core = Membership(
             local,
-            seeds,
+            addresses,
             timings,
             random.Random(self.rng.getrandbits(64)),
             self.clock.now(),
@@ -234,7 +234,6 @@ class NodeRuntime:
             membership_core,
             neighbours,
             clock=self.clock,
-            names_by_address={address: name for name, address in seeds.items()},
             send_datagram=reactor.send_datagram,
             udp=UdpReader(reactor.datagrams, timings.udp_buffer_size),
             state_sink=scheduler,

@@ -1,6 +1,6 @@
 """The node's timer service: the only thing in a node that waits for time to pass.
 
-Actors ask for a tick with `StartTimer(key, deadline, target)` and receive `TimerFired(key, due)`.
+Actors ask for a tick with `ArmTimer(key, deadline, target)` and receive `TimerFired(key, due)`.
 Re-arming a key replaces the earlier deadline. With a real clock a waiter thread sleeps until the next
 deadline; with a `ManualClock` there is no thread and ticks fire when the test advances the clock.
 """
@@ -11,7 +11,7 @@ import threading
 
 from actors.base import CrashHandler, NodeActor, handles, tell_if_alive
 from actors.clock import Clock, ManualClock
-from actors.messages import CancelTimer, StartTimer, TimerFired
+from actors.messages import ArmTimer, DisarmTimer, TimerFired
 from cluster.core.timers import TimerSet
 
 
@@ -41,8 +41,8 @@ class TimerService(NodeActor):
         if self._waiter is not None:
             self._waiter.join(timeout=2)
 
-    @handles(StartTimer)
-    def _start(self, message: StartTimer) -> None:
+    @handles(ArmTimer)
+    def _arm(self, message: ArmTimer) -> None:
         with self._changed:
             self._timers.schedule((message.target.actor_urn, message.key), message.deadline, message)
             # Wake the waiter only if it would otherwise sleep past this deadline: most timers are
@@ -50,8 +50,8 @@ class TimerService(NodeActor):
             if self._waiting_until is None or message.deadline < self._waiting_until:
                 self._changed.notify_all()
 
-    @handles(CancelTimer)
-    def _cancel(self, message: CancelTimer) -> None:
+    @handles(DisarmTimer)
+    def _disarm(self, message: DisarmTimer) -> None:
         with self._changed:
             self._timers.cancel((message.target.actor_urn, message.key))
 
@@ -59,7 +59,7 @@ class TimerService(NodeActor):
         with self._changed:
             due = self._timers.pop_due(self._clock.now())
         for timer in due:
-            request: StartTimer = timer.payload
+            request: ArmTimer = timer.payload
             tell_if_alive(request.target, TimerFired(request.key, timer.deadline))
 
     def _wait_loop(self) -> None:

@@ -19,8 +19,9 @@ from actors.base import CrashHandler, NodeActor, handles, tell_if_alive
 from actors.clock import Clock
 from actors.messages import (
     AnswerControl,
-    CancelTimer,
+    ArmTimer,
     ControlRequestReceived,
+    DisarmTimer,
     KeepConnected,
     MessageReceived,
     PeerIsDown,
@@ -29,7 +30,6 @@ from actors.messages import (
     SendTo,
     SetHelloReadiness,
     StartListening,
-    StartTimer,
     SubscribeMessages,
     SubscribePeers,
     TimerFired,
@@ -43,8 +43,8 @@ from actors.reactor import (
     Reactor,
 )
 from cluster.core import effects as fx
+from cluster.core.effects import Address
 from cluster.readiness.peering import (
-    Address,
     Close,
     Deliver,
     DeliverControl,
@@ -198,9 +198,9 @@ class Transport(NodeActor):
                 case fx.Emit(event, fields):
                     self._events.tell(RaiseEvent(event, fields))
                 case fx.StartTimer(key, deadline):
-                    self._timer.tell(StartTimer(key, deadline, self.actor_ref))
+                    self._timer.tell(ArmTimer(key, deadline, self.actor_ref))
                 case fx.CancelTimer(key):
-                    self._timer.tell(CancelTimer(key, self.actor_ref))
+                    self._timer.tell(DisarmTimer(key, self.actor_ref))
                 case _:
                     raise TypeError(f"transport cannot carry out {effect!r}")
 

@@ -15,6 +15,7 @@ from actors.coordinator import CoordinatorActor
 from actors.effects import Neighbours
 from actors.events import EventLog
 from actors.messages import (
+    ArmTimer,
     EventRaised,
     KeepConnected,
     MessageReceived,
@@ -23,7 +24,6 @@ from actors.messages import (
     RaiseEvent,
     SendTo,
     SetHelloReadiness,
-    StartTimer,
     StartTracking,
     StatusChanged,
     SubscribeEvents,
@@ -111,9 +111,9 @@ def test_timer_service_fires_due_ticks_with_a_manual_clock(probes: dict[str, Pro
     timer = TimerService.start(clock)
     target = probes["transport"]
     try:
-        timer.tell(StartTimer("late", 105.0, target.ref))
-        timer.tell(StartTimer("soon", 101.0, target.ref))
-        timer.tell(StartTimer("soon", 102.0, target.ref))  # re-armed: replaces
+        timer.tell(ArmTimer("late", 105.0, target.ref))
+        timer.tell(ArmTimer("soon", 101.0, target.ref))
+        timer.tell(ArmTimer("soon", 102.0, target.ref))  # re-armed: replaces
         wait_idle([timer])
         clock.advance(1.5)
         wait_idle([timer, target.ref])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from cluster.core.effects import Emit, StartTimer
+from cluster.core.effects import Emit, SendDatagram, StartTimer
 from cluster.layout.presets import PRESETS
 from cluster.membership.swim import (
     GossipTick,
@@ -12,7 +12,6 @@ from cluster.membership.swim import (
     ProbeDeadline,
     ProbeTick,
     ProbeTimeout,
-    SendDatagram,
     SuspicionTimeout,
 )
 from cluster.wire.compound import unpack

@@ -7,9 +7,8 @@ from dataclasses import replace
 
 import pytest
 
-from cluster.core.effects import CancelTimer, Emit, StartTimer
+from cluster.core.effects import Address, CancelTimer, Emit, StartTimer
 from cluster.readiness.peering import (
-    Address,
     Close,
     Deliver,
     DeliverControl,

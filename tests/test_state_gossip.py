@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from cluster.core.effects import Send, StartTimer
+from cluster.core.effects import Send, SendDatagram, StartTimer
 from cluster.layout.presets import PRESETS
 from cluster.sim.state import StateSimulation
 from cluster.state.gossip import (
@@ -18,7 +18,6 @@ from cluster.state.gossip import (
     EntryTooLarge,
     Forgotten,
     OwnerFailed,
-    SendStateDatagram,
     StateGossip,
     SyncTick,
 )
@@ -40,7 +39,7 @@ def node(name: str, generation: int = 1) -> StateGossip:
 def sent(effects: list[object]) -> list[tuple[tuple[str, int], list[WireMessage]]]:
     out = []
     for effect in effects:
-        if isinstance(effect, SendStateDatagram):
+        if isinstance(effect, SendDatagram):
             assert effect.payload[0] == STATE_DATAGRAM_MARKER
             assert len(effect.payload) <= LAN.udp_buffer_size
             out.append((effect.address, list(unpack(effect.payload[1:], max_size=1400).messages)))
@@ -99,7 +98,7 @@ def test_pull_push_pull_push_brings_both_sides_level() -> None:
 def exchange(puller: StateGossip, answerer: StateGossip) -> None:
     """One anti-entropy exchange by datagram, carried to the end (continuations included)."""
     cores = {puller.local: puller, answerer.local: answerer}
-    (pull,) = [e for e in puller.pull(answerer.local) if isinstance(e, SendStateDatagram)]
+    (pull,) = [e for e in puller.pull(answerer.local) if isinstance(e, SendDatagram)]
     pending = [(puller.local, pull)]
     while pending:
         sender, datagram = pending.pop(0)
@@ -107,7 +106,7 @@ def exchange(puller: StateGossip, answerer: StateGossip) -> None:
         if receiver is None:
             continue
         for effect in receiver.datagram(ADDRESSES[sender], datagram.payload, 2.0):
-            if isinstance(effect, SendStateDatagram) and name_at(effect.address) in cores:
+            if isinstance(effect, SendDatagram) and name_at(effect.address) in cores:
                 message = unpack(effect.payload[1:], max_size=1400).messages[0]
                 if isinstance(message, Pull | PushPull | Push):
                     pending.append((receiver.local, effect))

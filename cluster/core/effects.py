@@ -9,17 +9,33 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from cluster.wire.messages import WireMessage
 
 
+class Address(NamedTuple):
+    """Where a node listens (one port for UDP and TCP). A tuple, so it is what sockets take and report."""
+
+    host: str
+    port: int
+
+
 @dataclass(frozen=True, slots=True)
 class Send:
-    """Deliver `message` to the node called `peer`; to the own name it is delivered locally."""
+    """Deliver `message` to the node called `peer` over the TCP peering with it; to the own name it is
+    delivered locally. For what is too large for a datagram, or must arrive in order."""
 
     peer: str
     message: WireMessage
+
+
+@dataclass(frozen=True, slots=True)
+class SendDatagram:
+    """Send `payload` (already encoded, at most one datagram's budget) to `address` over UDP."""
+
+    address: Address
+    payload: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,4 +73,4 @@ class SetReadiness:
     started: bool
 
 
-Effect = Send | Emit | StartTimer | CancelTimer | Connect | SetReadiness
+Effect = Send | SendDatagram | Emit | StartTimer | CancelTimer | Connect | SetReadiness

@@ -29,7 +29,7 @@ import random
 from dataclasses import dataclass, field
 
 from cluster.core.broadcast_queue import TransmitLimitedQueue
-from cluster.core.effects import CancelTimer, Emit, StartTimer
+from cluster.core.effects import Address, CancelTimer, Emit, Send, SendDatagram, StartTimer
 from cluster.layout.presets import Timings
 from cluster.membership.awareness import REFUTED, SUCCESSFUL_PROBE, Awareness, failed_probe_delta
 from cluster.membership.formulas import push_pull_interval
@@ -52,22 +52,6 @@ from cluster.wire.messages import (
     Suspect,
     WireMessage,
 )
-
-Address = tuple[str, int]
-
-
-@dataclass(frozen=True, slots=True)
-class SendDatagram:
-    address: Address
-    payload: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class SendStream:
-    """A message too large for a datagram (membership push-pull): over TCP in a live node."""
-
-    address: Address
-    message: WireMessage
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +101,7 @@ class SeedRetry:
     """Timer key: say hello again to layout seeds we do not see as alive (heals partitions)."""
 
 
-MembershipEffect = SendDatagram | SendStream | Emit | StartTimer | CancelTimer
+MembershipEffect = SendDatagram | Send | Emit | StartTimer | CancelTimer
 
 
 @dataclass(slots=True)
@@ -198,15 +182,15 @@ class Membership:
         effects.append(StartTimer(PushPullTick(), now + self.timings.probe_interval))
         return effects
 
-    def stream(self, source: Address, message: WireMessage, now: float) -> list[MembershipEffect]:
-        """A message that came over a stream: the membership push-pull."""
+    def stream(self, peer: str, message: WireMessage, now: float) -> list[MembershipEffect]:
+        """A message that came over the TCP peering with `peer`: the membership push-pull."""
         if not isinstance(message, MemberSync) or message.source == self.name:
             return []
         effects: list[MembershipEffect] = []
         for record in message.members:
             effects += self._merge(record, message.source, now)
         if not message.reply:
-            effects.append(SendStream(source, self._sync(reply=True)))
+            effects.append(Send(peer, self._sync(reply=True)))
         return self._arm_gossip(effects, now)
 
     def leave(self, now: float) -> list[MembershipEffect]:
@@ -243,7 +227,7 @@ class Membership:
                 ]
                 if others:
                     partner = self._rng.choice(others)
-                    effects.append(SendStream(_address(partner), self._sync(reply=False)))
+                    effects.append(Send(partner.name, self._sync(reply=False)))
                 return effects
             case ProbeTick():
                 return self._probe_next(now)
@@ -686,4 +670,4 @@ def _address(member: Member) -> Address:
 
 
 def _address_of(info: NodeInfo) -> Address:
-    return (info.host, info.port)
+    return Address(info.host, info.port)

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from cluster.core.backoff import backoff_delay
-from cluster.core.effects import CancelTimer, Emit, StartTimer
+from cluster.core.effects import Address, CancelTimer, Emit, StartTimer
 from cluster.wire.messages import (
     PROTOCOL_VERSION,
     ControlRequest,
@@ -35,12 +35,6 @@ class Identity:
     node_id: str
     generation: int
     layout_digest: str
-
-
-@dataclass(frozen=True, slots=True)
-class Address:
-    host: str
-    port: int
 
 
 # -- transport-only effects --------------------------------------------------------------------------

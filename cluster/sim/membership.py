@@ -14,10 +14,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from cluster.core.effects import CancelTimer, Emit, StartTimer
+from cluster.core.effects import Address, CancelTimer, Emit, Send, SendDatagram, StartTimer
 from cluster.core.virtual_time import TimerDue, VirtualTime
 from cluster.layout.presets import Timings
-from cluster.membership.swim import Address, Membership, SendDatagram, SendStream
+from cluster.membership.swim import Membership
 from cluster.wire.messages import NodeInfo, WireMessage
 
 
@@ -64,7 +64,9 @@ class Simulation:
         self.slow: dict[str, float] = {}  # node -> handling lag in seconds
         self.datagrams_sent = 0
         self._names = list(names)
-        self._addresses: dict[str, Address] = {name: ("sim", i + 1) for i, name in enumerate(self._names)}
+        self._addresses: dict[str, Address] = {
+            name: Address("sim", i + 1) for i, name in enumerate(self._names)
+        }
         self._by_address = {address: name for name, address in self._addresses.items()}
         self.nodes: dict[str, Membership] = {}
         self._lives: dict[str, int] = {}
@@ -142,8 +144,8 @@ class Simulation:
             match effect:
                 case SendDatagram(address, payload):
                     self._deliver(name, address, payload)
-                case SendStream(address, message):
-                    self._deliver_stream(name, address, message)
+                case Send(peer, message):
+                    self._deliver_stream(name, peer, message)
                 case CancelTimer(key):
                     self.time.cancel(name, key)
                 case StartTimer(key, deadline):
@@ -151,14 +153,13 @@ class Simulation:
                 case Emit(event, fields):
                     self.events.append(SimEvent(self.now, name, event, dict(fields)))
 
-    def _deliver_stream(self, sender: str, address: Address, message: WireMessage) -> None:
-        receiver = self._by_address.get(address)
-        if receiver is None or receiver == sender or receiver not in self.nodes:
+    def _deliver_stream(self, sender: str, receiver: str, message: WireMessage) -> None:
+        if receiver == sender or receiver not in self.nodes:
             return
         if not self.conditions.reachable(sender, receiver):
             return
         arrival = self.now + 2 * self.conditions.delay + self.rng.uniform(0, self.conditions.jitter)
-        self.time.at(arrival, receiver, _Stream(self._addresses[sender], message, self._lives[receiver]))
+        self.time.at(arrival, receiver, _Stream(sender, message, self._lives[receiver]))
 
     def _deliver(self, sender: str, address: Address, payload: bytes) -> None:
         self.datagrams_sent += 1
@@ -182,7 +183,7 @@ class Simulation:
 class _Stream:
     """A TCP exchange: not lost to datagram loss, but cut by partitions and crashes."""
 
-    source: Address
+    source: str
     message: WireMessage
     life: int
 

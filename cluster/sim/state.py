@@ -14,16 +14,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from cluster.core.effects import CancelTimer, Send, StartTimer
+from cluster.core.effects import Address, CancelTimer, Send, SendDatagram, StartTimer
 from cluster.core.virtual_time import TimerDue, VirtualTime
 from cluster.layout.presets import Timings
-from cluster.state.gossip import SendStateDatagram, StateGossip
+from cluster.state.gossip import StateGossip
 from cluster.wire.messages import WireMessage
 
 
 @dataclass(frozen=True, slots=True)
 class _Datagram:
-    source: tuple[str, int]
+    source: Address
     payload: bytes
     life: int
 
@@ -55,7 +55,7 @@ class StateSimulation:
         self.datagrams_sent = 0
         self.bytes_sent = 0
         self._names = list(names)
-        self._addresses = {name: ("sim", i + 1) for i, name in enumerate(self._names)}
+        self._addresses = {name: Address("sim", i + 1) for i, name in enumerate(self._names)}
         self._by_address = {address: name for name, address in self._addresses.items()}
         self.nodes: dict[str, StateGossip] = {}
         self._lives: dict[str, int] = {}
@@ -116,7 +116,7 @@ class StateSimulation:
     def _carry_out(self, name: str, effects: list[Any]) -> None:
         for effect in effects:
             match effect:
-                case SendStateDatagram(address, payload):
+                case SendDatagram(address, payload):
                     self._deliver(name, address, payload)
                 case Send(peer, message):
                     self._deliver_stream(name, peer, message)
@@ -125,7 +125,7 @@ class StateSimulation:
                 case StartTimer(key, deadline):
                     self.time.arm(name, key, deadline)
 
-    def _deliver(self, sender: str, address: tuple[str, int], payload: bytes) -> None:
+    def _deliver(self, sender: str, address: Address, payload: bytes) -> None:
         self.datagrams_sent += 1
         self.bytes_sent += len(payload)
         receiver = self._by_address.get(address)

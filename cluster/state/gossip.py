@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from cluster.core.broadcast_queue import TransmitLimitedQueue
-from cluster.core.effects import Send, StartTimer
+from cluster.core.effects import Address, Send, SendDatagram, StartTimer
 from cluster.core.lamport import LamportClock
 from cluster.layout.presets import Timings
 from cluster.state.store import ApplyReport, StateStore
@@ -51,7 +51,6 @@ __all__ = [
     "Forgotten",
     "LiveChanged",
     "OwnerFailed",
-    "SendStateDatagram",
     "StateGossip",
     "StateGossipTick",
     "SyncTick",
@@ -70,17 +69,9 @@ STATE_DATAGRAM_MARKER = 0xC1
 """First byte of a state datagram: 0xC1 is the one byte msgpack never uses, so no membership datagram
 starts with it."""
 
-Address = tuple[str, int]
-
 
 class EntryTooLarge(ValueError):
     """A write whose entry cannot travel in one datagram."""
-
-
-@dataclass(frozen=True, slots=True)
-class SendStateDatagram:
-    address: Address
-    payload: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +118,7 @@ class CollectTick:
     """Timer key: collect old tombstones and the entries of owners dead for long enough."""
 
 
-StateEffect = SendStateDatagram | Send | StartTimer | Applied | Forgotten | OwnerFailed | LiveChanged
+StateEffect = SendDatagram | Send | StartTimer | Applied | Forgotten | OwnerFailed | LiveChanged
 
 
 class StateGossip:
@@ -506,7 +497,7 @@ class StateGossip:
             payload = bytes([STATE_DATAGRAM_MARKER]) + body
             self.stats["sent_datagrams"] += 1
             self.stats["sent_bytes"] += len(payload)
-            effects.append(SendStateDatagram(address, payload))
+            effects.append(SendDatagram(address, payload))
         return effects
 
     def _datagram_room(self) -> int:
