@@ -147,7 +147,7 @@ class Transport(NodeActor):
 
     @handles(TimerFired)
     def _timer_fired(self, message: TimerFired) -> None:
-        self._apply(self._core.timer(message.key, message.due))  # type: ignore[arg-type]
+        self._apply(self._core.timer(message.key, message.due))
 
     # -- from the reactor -----------------------------------------------------------------------
 

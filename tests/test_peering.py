@@ -14,12 +14,13 @@ from cluster.readiness.peering import (
     DeliverControl,
     Dial,
     Dropped,
+    HandshakeDeadline,
     Identity,
     PeerDown,
     PeeringTable,
     PeerUp,
+    Redial,
     SendOn,
-    redial_key,
 )
 from cluster.wire.messages import PROTOCOL_VERSION, ControlRequest, Hello, HelloRefused, NodeFullyConnected
 
@@ -58,7 +59,7 @@ def test_valid_hello_brings_the_peering_up_once() -> None:
     core = table()
     conn = dial_and_connect(core)
     assert core.received(conn, hello(cluster_started=True), 0.0) == [
-        CancelTimer(("handshake", conn)),
+        CancelTimer(HandshakeDeadline(conn)),
         PeerUp("manager", "manager-id", True),
     ]
     assert core.is_up("manager")
@@ -127,13 +128,13 @@ def test_lost_peering_goes_down_and_redials_with_growing_backoff() -> None:
     effects = core.closed(conn, 10.0)
     assert effects[0] == PeerDown("manager", "manager-id")
     (timer,) = [e for e in effects if isinstance(e, StartTimer)]
-    assert timer.key == redial_key("manager") and 10.05 <= timer.deadline <= 10.1
+    assert timer.key == Redial("manager") and 10.05 <= timer.deadline <= 10.1
     delays = []
     now = 10.0
     for _ in range(6):
-        (dial,) = core.timer(redial_key("manager"), now)
+        (dial,) = core.timer(Redial("manager"), now)
         cancel, retry = core.closed(dial.conn_id, now, "refused")
-        assert cancel == CancelTimer(("handshake", dial.conn_id))
+        assert cancel == CancelTimer(HandshakeDeadline(dial.conn_id))
         delays.append(retry.deadline - now)
     assert all(0.05 <= d <= 1.0 for d in delays)
     assert delays[-1] >= 0.5  # capped window [max/2, max]
@@ -152,7 +153,7 @@ def test_control_request_before_hello_is_delivered_other_messages_are_not() -> N
 def test_handshake_timeout_closes_a_silent_dial() -> None:
     core = table()
     conn = dial_and_connect(core)
-    effects = core.timer(("handshake", conn), 5.0)
+    effects = core.timer(HandshakeDeadline(conn), 5.0)
     assert Close(conn) in effects
 
 

@@ -125,12 +125,21 @@ class _Peering:
     conns: set[int] = field(default_factory=set)
 
 
-def redial_key(peer: str) -> tuple[str, str]:
-    return ("redial", peer)
+@dataclass(frozen=True, slots=True)
+class Redial:
+    """Timer key: dial `peer` again (after a backoff since its last connection failed)."""
+
+    peer: str
 
 
-def handshake_key(conn_id: int) -> tuple[str, int]:
-    return ("handshake", conn_id)
+@dataclass(frozen=True, slots=True)
+class HandshakeDeadline:
+    """Timer key: connection `conn_id` must have said a valid hello by now."""
+
+    conn_id: int
+
+
+PeeringTimer = Redial | HandshakeDeadline
 
 
 class PeeringTable:
@@ -211,7 +220,9 @@ class PeeringTable:
         conn = self._conns.pop(conn_id, None)
         if conn is None:
             return []
-        effects: list[PeeringEffect] = [] if conn.peer is not None else [CancelTimer(handshake_key(conn_id))]
+        effects: list[PeeringEffect] = []
+        if conn.peer is None:
+            effects.append(CancelTimer(HandshakeDeadline(conn_id)))
         if conn.peer is not None:
             peering = self._peerings.get(conn.peer)
             if peering is not None and conn_id in peering.conns:
@@ -253,14 +264,14 @@ class PeeringTable:
             ]
         return [Deliver(conn.peer, message)]
 
-    def timer(self, key: tuple[str, object], now: float) -> list[PeeringEffect]:
-        kind, what = key
-        if kind == "redial" and isinstance(what, str):
-            return self._dial_if_needed(what) if what in self._wanted else []
-        if kind == "handshake" and isinstance(what, int):
-            conn = self._conns.get(what)
-            if conn is not None and conn.peer is None and conn.dialed is not None:
-                return [Dropped("handshake-timeout", f"no hello from {conn.dialed}"), Close(what)]
+    def timer(self, key: object, now: float) -> list[PeeringEffect]:
+        match key:
+            case Redial(peer):
+                return self._dial_if_needed(peer) if peer in self._wanted else []
+            case HandshakeDeadline(conn_id):
+                conn = self._conns.get(conn_id)
+                if conn is not None and conn.peer is None and conn.dialed is not None:
+                    return [Dropped("handshake-timeout", f"no hello from {conn.dialed}"), Close(conn_id)]
         return []
 
     # -- rules ----------------------------------------------------------------------------------
@@ -268,7 +279,7 @@ class PeeringTable:
     def _open(self, conn_id: int, now: float) -> list[PeeringEffect]:
         return [
             SendOn(conn_id, self.hello()),
-            StartTimer(handshake_key(conn_id), now + self._handshake_timeout),
+            StartTimer(HandshakeDeadline(conn_id), now + self._handshake_timeout),
         ]
 
     def _dial_if_needed(self, peer: str) -> list[PeeringEffect]:
@@ -285,7 +296,7 @@ class PeeringTable:
         attempt = self._wanted[peer]
         self._wanted[peer] = attempt + 1
         delay = backoff_delay(attempt, *self._retry, self._rng)
-        return [StartTimer(redial_key(peer), now + delay)]
+        return [StartTimer(Redial(peer), now + delay)]
 
     def _refusal(self, conn: _Conn, hello: Hello) -> HelloRefused | None:
         """Why this hello must be refused, or None; the reasons are DESIGN.md §3's table."""
@@ -332,7 +343,7 @@ class PeeringTable:
                     {"peer": hello.name, "by": "self", "reason": refused.reason, "detail": refused.detail},
                 ),
             ]
-        effects: list[PeeringEffect] = [CancelTimer(handshake_key(conn_id))]
+        effects: list[PeeringEffect] = [CancelTimer(HandshakeDeadline(conn_id))]
         held = self._peerings.get(hello.name)
         if held is not None and held.node_id != hello.node_id:
             # A newer life of the node: its old connections are half-open leftovers.
