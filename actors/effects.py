@@ -33,8 +33,8 @@ def carry_out(effects: Iterable[fx.Effect], neighbours: Neighbours, me: pykka.Ac
         match effect:
             case fx.Send(peer, message):
                 neighbours.transport.tell(msg.SendTo(peer, message))
-            case fx.Emit(event, fields):
-                neighbours.events.tell(msg.RaiseEvent(event, dict(fields)))
+            case fx.Emit(event):
+                neighbours.events.tell(msg.RaiseEvent(event))
             case fx.StartTimer(key, deadline):
                 neighbours.timer.tell(msg.ArmTimer(key, deadline, me))
             case fx.CancelTimer(key):

@@ -18,16 +18,9 @@ import pykka
 
 from actors.base import CrashHandler, NodeActor, handles, tell_if_alive
 from actors.messages import EventRaised, RaiseEvent, RaiseEvents, SubscribeEvents
+from cluster.core.events import Event, StateChangedEvent, event_record
 
 log = logging.getLogger(__name__)
-
-
-def event_record(node: str, event: str, fields: dict[str, Any], ts: float) -> dict[str, Any]:
-    record: dict[str, Any] = {"ts": round(ts, 6), "node": node, "event": event}
-    for key, value in fields.items():
-        if key not in record:
-            record[key] = value
-    return record
 
 
 class EventLog(NodeActor):
@@ -61,19 +54,19 @@ class EventLog(NodeActor):
 
     @handles(RaiseEvent)
     def _raise(self, message: RaiseEvent) -> None:
-        self._record(message)
+        self._record(message.event)
 
     @handles(RaiseEvents)
     def _raise_many(self, message: RaiseEvents) -> None:
         for event in message.events:
             self._record(event)
 
-    def _record(self, message: RaiseEvent) -> None:
-        record = event_record(self._node, message.event, dict(message.fields), time.time())
+    def _record(self, event: Event) -> None:
+        record = event_record(self._node, event, time.time())
         # State changes come by the thousand under load; the node log keeps them only when debugging.
-        level = logging.DEBUG if message.event == "state_changed" else logging.INFO
+        level = logging.DEBUG if isinstance(event, StateChangedEvent) else logging.INFO
         if log.isEnabledFor(level):
-            log.log(level, "event %s %s", message.event, json.dumps(dict(message.fields), default=str))
+            log.log(level, "event %s %s", event.NAME, json.dumps(event.fields, default=str))
         if self._file is not None:
             self._file.write(json.dumps(record, default=str) + "\n")
         if self._subscribers:

@@ -7,11 +7,12 @@ references. Every one is frozen: actors never share mutable objects.
 from __future__ import annotations
 
 from collections.abc import Hashable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pykka
 
+from cluster.core.events import Event
 from cluster.wire.messages import ControlReply, ControlRequest, WireMessage
 
 # -- test kit ----------------------------------------------------------------------------------------
@@ -27,8 +28,9 @@ class Barrier:
 
 @dataclass(frozen=True, slots=True)
 class RaiseEvent:
-    event: str
-    fields: Mapping[str, Any] = field(default_factory=dict)
+    """Write `event` to the node's event log and tell it to the event subscribers."""
+
+    event: Event
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,7 +253,7 @@ class AttachProviders:
 class RaiseEvents:
     """Several events at once (a provider's changes from one batch of entries): one hand-off, one flush."""
 
-    events: tuple[RaiseEvent, ...]
+    events: tuple[Event, ...]
 
 
 @dataclass(frozen=True, slots=True)

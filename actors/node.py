@@ -50,6 +50,7 @@ from actors.timer import TimerService
 from actors.transport import Transport
 from actors.udp_reader import UdpReader
 from cluster.core.effects import Address
+from cluster.core.events import NodeStartedEvent, NodeStoppingEvent
 from cluster.layout.loader import LayoutError, load_layout
 from cluster.layout.model import Layout
 from cluster.membership.swim import Membership
@@ -255,18 +256,14 @@ class NodeRuntime:
         if coordinator is not None:
             transport.tell(SubscribePeers(coordinator))
             transport.tell(SubscribeMessages((NodeFullyConnected, NodeConnectivityLost), coordinator))
-        events.tell(
-            RaiseEvent(
-                "node_started",
-                {
-                    "role": self.spec.role,
-                    "id": self.node_id,
-                    "generation": self.generation,
-                    "pid": os.getpid(),
-                    "address": f"{self.spec.host}:{self.spec.port}",
-                },
-            )
+        started = NodeStartedEvent(
+            role=self.spec.role,
+            id=self.node_id,
+            generation=self.generation,
+            pid=os.getpid(),
+            address=f"{self.spec.host}:{self.spec.port}",
         )
+        events.tell(RaiseEvent(started))
         transport.tell(StartListening())
         tracker.tell(StartTracking())
         membership.tell(StartMembership())
@@ -279,7 +276,7 @@ class NodeRuntime:
         if self.actors is None:
             return
         actors, self.actors = self.actors, None
-        tell_if_alive(actors.events, RaiseEvent("node_stopping", {"id": self.node_id}))
+        tell_if_alive(actors.events, RaiseEvent(NodeStoppingEvent(id=self.node_id)))
         tell_if_alive(actors.membership, LeaveCluster())
         for ref in [
             actors.membership,

@@ -99,20 +99,8 @@ class ProviderActor(NodeActor):
     def _carry_out(self, output: ProviderOutput) -> None:
         self._write([WriteState(w.state_type, w.key, w.value, w.tombstone) for w in output.writes])
         if output.changes:
-            events = tuple(
-                RaiseEvent(
-                    "state_changed",
-                    {
-                        "provider": change.provider,
-                        "key": change.key,
-                        "value": change.value,
-                        "owner": change.owner,
-                        "version": change.version,
-                    },
-                )
-                for change in output.changes
-            )
-            tell_if_alive(self._events, events[0] if len(events) == 1 else RaiseEvents(events))
+            changes = tuple(output.changes)
+            tell_if_alive(self._events, RaiseEvent(changes[0]) if len(changes) == 1 else RaiseEvents(changes))
         if self._control is not None and output.changes:
             shown = tuple((c.key, c.value, c.owner, c.version) for c in output.changes)
             tell_if_alive(self._control, ViewChanged(self.core.provider_type(), shown))

@@ -20,6 +20,7 @@ import pykka
 import yaml
 
 from actors.messages import Barrier, EventRaised
+from cluster.core.events import CATALOGUE, Event
 from cluster.layout.model import Layout
 
 
@@ -81,18 +82,23 @@ class ProbeHandle:
     def of_type(self, message_type: type) -> list[Any]:
         return [message for message in self.messages() if isinstance(message, message_type)]
 
-    def events(self, name: str | None = None) -> list[dict[str, Any]]:
+    def events(self, name: str | type[Event] | None = None) -> list[dict[str, Any]]:
+        """The records of the events told so far (all of them, or those of one event)."""
+        wanted = _event_name(name) if name is not None else None
         records = [dict(m.record) for m in self.of_type(EventRaised)]
-        return [r for r in records if name is None or r["event"] == name]
+        return [r for r in records if wanted is None or r["event"] == wanted]
 
     def wait_for(self, predicate: Callable[[Any], bool], *, timeout: float = 10.0) -> Any:
         return self.probe.wait_for(predicate, timeout=timeout)
 
-    def wait_event(self, name: str, *, timeout: float = 10.0, **fields: Any) -> dict[str, Any]:
+    def wait_event(self, name: str | type[Event], *, timeout: float = 10.0, **fields: Any) -> dict[str, Any]:
+        """The record of the first event `name` (a catalogue class or its name) with these fields."""
+        wanted = _event_name(name)
+
         def matches(message: Any) -> bool:
             return (
                 isinstance(message, EventRaised)
-                and message.record.get("event") == name
+                and message.record.get("event") == wanted
                 and all(message.record.get(key) == value for key, value in fields.items())
             )
 
@@ -101,6 +107,14 @@ class ProbeHandle:
     def stop(self) -> None:
         with contextlib.suppress(pykka.ActorDeadError):
             self.ref.stop(timeout=5)
+
+
+def _event_name(name: str | type[Event]) -> str:
+    if isinstance(name, str):
+        if name not in CATALOGUE:
+            raise ValueError(f"no event {name!r} in the catalogue (cluster.core.events)")
+        return name
+    return name.NAME
 
 
 def wait_idle(refs: Iterable[pykka.ActorRef[Any]], *, timeout: float = 5.0) -> None:

@@ -195,8 +195,8 @@ class Transport(NodeActor):
                     self._route_control(conn_id, request)
                 case Dropped(reason, detail):
                     self._count_drop(reason, detail)
-                case fx.Emit(event, fields):
-                    self._events.tell(RaiseEvent(event, fields))
+                case fx.Emit(event):
+                    self._events.tell(RaiseEvent(event))
                 case fx.StartTimer(key, deadline):
                     self._timer.tell(ArmTimer(key, deadline, self.actor_ref))
                 case fx.CancelTimer(key):

@@ -32,6 +32,7 @@ from actors.messages import (
 from actors.testkit import ProbeHandle, wait_idle
 from actors.timer import TimerService
 from cluster.core.effects import Effect
+from cluster.core.events import ClusterStartedEvent
 from cluster.readiness.connectivity import ConnectivityTracker
 from cluster.readiness.coordinator import Coordinator
 from cluster.wire.messages import ClusterStarted, NodeFullyConnected
@@ -68,7 +69,7 @@ def test_tracker_dials_reports_when_all_peers_are_up_and_learns_the_start(
         assert transport[:2] == [KeepConnected("proxy-1"), KeepConnected("manager")]
         assert SendTo("manager", NodeFullyConnected("worker-1", "w1", False)) in transport
         assert SetHelloReadiness(True) in transport
-        events = [m.event for m in probes["events"].of_type(RaiseEvent)]
+        events = [m.event.NAME for m in probes["events"].of_type(RaiseEvent)]
         assert events == ["node_fully_connected", "cluster_started"]
         assert probes["status"].of_type(StatusChanged)[-1].snapshot["cluster_started"] is True
     finally:
@@ -80,7 +81,7 @@ def test_tracker_ignores_a_start_announced_by_a_non_manager(probes: dict[str, Pr
     try:
         actor.tell(MessageReceived("proxy-1", ClusterStarted("proxy-1")))
         wait_idle([actor, *(p.ref for p in probes.values())])
-        assert [m.event for m in probes["events"].of_type(RaiseEvent)] == ["readiness_refused"]
+        assert [m.event.NAME for m in probes["events"].of_type(RaiseEvent)] == ["readiness_refused"]
     finally:
         actor.stop()
 
@@ -99,7 +100,7 @@ def test_coordinator_announces_once_everyone_reported_and_degrades_on_loss(
         sends = probes["transport"].of_type(SendTo)
         assert sorted(s.peer for s in sends) == ["manager", "worker-1"]
         assert all(isinstance(s.message, ClusterStarted) for s in sends)
-        events = [m.event for m in probes["events"].of_type(RaiseEvent)]
+        events = [m.event.NAME for m in probes["events"].of_type(RaiseEvent)]
         assert events == ["node_reported", "node_reported", "cluster_announced", "cluster_degraded"]
         assert probes["status"].of_type(StatusChanged)[-1].snapshot["state"] == "degraded"
     finally:
@@ -135,7 +136,7 @@ def test_event_log_writes_json_lines_and_tells_subscribers(
     log = EventLog.start("node-a", path)
     try:
         log.tell(SubscribeEvents(probes["events"].ref))
-        log.tell(RaiseEvent("cluster_started", {"replay": False}))
+        log.tell(RaiseEvent(ClusterStartedEvent(replay=False)))
         wait_idle([log, probes["events"].ref])
         (line,) = path.read_text().splitlines()
         record = json.loads(line)

@@ -6,6 +6,15 @@ from dataclasses import replace
 
 import pytest
 
+from cluster.core.events import (
+    MemberAliveEvent,
+    MemberEvent,
+    MemberFailedEvent,
+    MemberJoinedEvent,
+    MemberLeftEvent,
+    MemberSuspectEvent,
+    MemberUpdatedEvent,
+)
 from cluster.membership.members import MemberTable, State
 from cluster.wire.messages import NodeInfo
 
@@ -27,7 +36,7 @@ def table_with_peer(state: State = State.ALIVE) -> MemberTable:
 
 def test_unknown_member_joins() -> None:
     table, change = MemberTable(ME).alive(PEER, 0.0)
-    assert change.event == "member_joined" and change.gossip
+    assert change.event is MemberJoinedEvent and change.gossip
     assert table.get("peer").state is State.ALIVE
     assert table.live_count() == 2
 
@@ -36,28 +45,28 @@ def test_unknown_member_joins() -> None:
     ("held", "news", "state", "incarnation", "event"),
     [
         # alive news
-        (State.SUSPECT, ("alive", 6), State.ALIVE, 6, "member_alive"),
-        (State.DEAD, ("alive", 6), State.ALIVE, 6, "member_alive"),
-        (State.LEFT, ("alive", 6), State.ALIVE, 6, "member_alive"),
+        (State.SUSPECT, ("alive", 6), State.ALIVE, 6, MemberAliveEvent),
+        (State.DEAD, ("alive", 6), State.ALIVE, 6, MemberAliveEvent),
+        (State.LEFT, ("alive", 6), State.ALIVE, 6, MemberAliveEvent),
         (State.ALIVE, ("alive", 6), State.ALIVE, 6, None),
         (State.ALIVE, ("alive", 5), State.ALIVE, 5, None),
         (State.SUSPECT, ("alive", 5), State.SUSPECT, 5, None),  # equal incarnation: suspect wins
         (State.DEAD, ("alive", 5), State.DEAD, 5, None),
         # suspect news
-        (State.ALIVE, ("suspect", 5), State.SUSPECT, 5, "member_suspect"),
-        (State.ALIVE, ("suspect", 7), State.SUSPECT, 7, "member_suspect"),
+        (State.ALIVE, ("suspect", 5), State.SUSPECT, 5, MemberSuspectEvent),
+        (State.ALIVE, ("suspect", 7), State.SUSPECT, 7, MemberSuspectEvent),
         (State.ALIVE, ("suspect", 4), State.ALIVE, 5, None),
         (State.DEAD, ("suspect", 9), State.DEAD, 5, None),
         # dead news
-        (State.ALIVE, ("dead", 5), State.DEAD, 5, "member_failed"),
-        (State.SUSPECT, ("dead", 5), State.DEAD, 5, "member_failed"),
+        (State.ALIVE, ("dead", 5), State.DEAD, 5, MemberFailedEvent),
+        (State.SUSPECT, ("dead", 5), State.DEAD, 5, MemberFailedEvent),
         (State.SUSPECT, ("dead", 4), State.SUSPECT, 5, None),
         (State.DEAD, ("dead", 9), State.DEAD, 5, None),
-        (State.ALIVE, ("leave", 5), State.LEFT, 5, "member_left"),
+        (State.ALIVE, ("leave", 5), State.LEFT, 5, MemberLeftEvent),
     ],
 )
 def test_precedence(
-    held: State, news: tuple[str, int], state: State, incarnation: int, event: str | None
+    held: State, news: tuple[str, int], state: State, incarnation: int, event: type[MemberEvent] | None
 ) -> None:
     table = table_with_peer(held)
     kind, inc = news
@@ -71,7 +80,7 @@ def test_precedence(
         table2, change = table.dead("peer", inc, "peer", 2.0)
     assert table2.get("peer").state is state
     assert table2.get("peer").incarnation == incarnation
-    assert change.event == event
+    assert change.event is event
     assert table.get("peer").state is held  # the old value is untouched
 
 
@@ -84,7 +93,7 @@ def test_suspect_while_suspect_is_a_confirmation() -> None:
 def test_metadata_change_needs_a_higher_incarnation_and_is_an_update() -> None:
     table = table_with_peer()
     _, change = table.alive(replace(PEER, incarnation=6, tags=(("zone", "b"),)), 2.0)
-    assert change.event == "member_updated"
+    assert change.event is MemberUpdatedEvent
     _, ignored = table.alive(replace(PEER, tags=(("zone", "b"),)), 2.0)
     assert ignored.event is None and not ignored.gossip
 
@@ -103,7 +112,7 @@ def test_a_new_life_of_a_name(held: State, incarnation: int, joins: bool) -> Non
     table = table_with_peer(held)
     reborn = replace(PEER, node_id="peer-2", incarnation=incarnation)
     table2, change = table.alive(reborn, 3.0)
-    assert (change.event == "member_joined") is joins
+    assert (change.event is MemberJoinedEvent) is joins
     assert (table2.get("peer").info.node_id == "peer-2") is joins
 
 
@@ -143,14 +152,14 @@ def test_refutation_outbids_the_accusation() -> None:
 def test_leaving_accepts_our_own_dead_message_as_left() -> None:
     table = MemberTable(ME).leave()
     table2, change = table.dead("me", 3, "me", 1.0)
-    assert change.event == "member_left" and table2.local.state is State.LEFT
+    assert change.event is MemberLeftEvent and table2.local.state is State.LEFT
 
 
 def test_forget_drops_a_member_so_its_name_can_return() -> None:
     table = table_with_peer(State.DEAD).forget("peer")
     assert table.get("peer") is None
     _, change = table.alive(replace(PEER, incarnation=0), 5.0)
-    assert change.event == "member_joined"
+    assert change.event is MemberJoinedEvent
 
 
 def test_a_refutation_names_the_incarnation_to_outbid() -> None:

@@ -76,12 +76,12 @@ def test_an_unanswered_probe_goes_indirect_then_suspects() -> None:
     assert all(isinstance(m[0], PingReq) and m[0].target == target.name for _, m in indirect)
     concluded = core.timer(ProbeDeadline(ping.seq), 2.0)
     (suspect,) = events(concluded)
-    assert suspect.event == "member_suspect" and suspect.fields["member"] == target.name
+    assert suspect.name == "member_suspect" and suspect.fields["member"] == target.name
     assert suspect.fields["by"] == "me"
     assert core.health_score == LAN.indirect_checks  # every nack went missing
     (timer,) = [e for e in concluded if isinstance(e, StartTimer) and isinstance(e.key, SuspicionTimeout)]
     failed = core.timer(timer.key, timer.deadline)
-    assert [e.event for e in events(failed)] == ["member_failed"]
+    assert [e.name for e in events(failed)] == ["member_failed"]
 
 
 def test_an_ack_in_time_keeps_the_member_alive_and_health_recovers() -> None:
@@ -151,7 +151,7 @@ def test_a_probe_concludes_as_soon_as_every_helper_nacked() -> None:
     effects: list[object] = []
     for helper in helpers:
         effects = core.received(("10.0.0.1", 99), Nack(ping.seq, helper), 1.6)
-    assert [e.event for e in events(effects)] == ["member_suspect"]
+    assert [e.name for e in events(effects)] == ["member_suspect"]
     assert core.health_score == 0  # every nack came: the target, not us, is the problem
 
 

@@ -58,10 +58,10 @@ def test_helpers_nacking_an_unreachable_target_make_a_short_suspicion() -> None:
     for helper in helpers:
         concluded += core.received(address(helper), Nack(ping.seq, helper), 1.002)
     (suspect,) = events(concluded)
-    assert suspect.event == "member_suspect" and suspect.fields["member"] == ping.target
+    assert suspect.name == "member_suspect" and suspect.fields["member"] == ping.target
     assert suspicion_deadline(concluded, ping.target) == 1.002 + LAN.unreachable_suspicion_timeout
     dead = core.timer(SuspicionTimeout(ping.target, 0), 1.002 + LAN.unreachable_suspicion_timeout)
-    assert [e.event for e in events(dead)] == ["member_failed"]
+    assert [e.name for e in events(dead)] == ["member_failed"]
 
 
 def test_a_running_suspicion_is_cut_and_confirmations_do_not_extend_the_cut() -> None:

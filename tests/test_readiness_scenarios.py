@@ -115,7 +115,7 @@ def test_duplicate_reports_are_harmless() -> None:
     effects = coordinator.node_fully_connected(
         NodeFullyConnected("worker-1", report.node_id, False), "worker-1"
     )
-    assert [e.event for e in effects] == ["node_reported"]  # no second announcement
+    assert [e.name for e in effects] == ["node_reported"]  # no second announcement
     assert coordinator.snapshot()["state"] == "ready"
 
 
@@ -126,7 +126,7 @@ def test_unknown_names_and_impersonation_are_refused() -> None:
     net.start("manager")
     coordinator = net.nodes["manager"].coordinator
     unknown = coordinator.node_fully_connected(NodeFullyConnected("worker-9", "x", False), "worker-9")
-    assert [(e.event, e.fields["reason"]) for e in unknown] == [("readiness_refused", "unknown node")]
+    assert [(e.name, e.fields["reason"]) for e in unknown] == [("readiness_refused", "unknown node")]
     forged = coordinator.node_fully_connected(NodeFullyConnected("worker-1", "x", False), "proxy-1")
-    assert forged[0].event == "readiness_refused" and "reports only for itself" in forged[0].fields["reason"]
+    assert forged[0].name == "readiness_refused" and "reports only for itself" in forged[0].fields["reason"]
     assert coordinator.snapshot()["nodes"]["worker-1"]["reported"] is False

@@ -7,10 +7,11 @@ and the simulator.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Hashable
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from cluster.core.events import Event
 from cluster.wire.messages import WireMessage
 
 
@@ -40,10 +41,18 @@ class SendDatagram:
 
 @dataclass(frozen=True, slots=True)
 class Emit:
-    """Raise a cluster event: written to the event log and told to the event subscribers."""
+    """Raise a cluster event (one of `cluster.core.events`): written to the event log and told to the
+    event subscribers."""
 
-    event: str
-    fields: Mapping[str, Any] = field(default_factory=dict)
+    event: Event
+
+    @property
+    def name(self) -> str:
+        return self.event.NAME
+
+    @property
+    def fields(self) -> dict[str, Any]:
+        return self.event.fields
 
 
 @dataclass(frozen=True, slots=True)

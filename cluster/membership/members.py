@@ -28,6 +28,15 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from types import MappingProxyType
 
+from cluster.core.events import (
+    MemberAliveEvent,
+    MemberEvent,
+    MemberFailedEvent,
+    MemberJoinedEvent,
+    MemberLeftEvent,
+    MemberSuspectEvent,
+    MemberUpdatedEvent,
+)
 from cluster.wire.messages import NodeInfo
 
 
@@ -70,7 +79,7 @@ class Change:
     alive above `refute_above`; `confirmed_by` names an accuser confirming a running suspicion.
     """
 
-    event: str | None = None
+    event: type[MemberEvent] | None = None
     member: Member | None = None
     gossip: bool = False
     refute: bool = False
@@ -141,19 +150,19 @@ class MemberTable:
             return self, self._about_me(info.incarnation, other_life=other_life, alive_news=True)
         if known is None:
             member = Member(info, State.ALIVE, now)
-            return self._with(member), Change("member_joined", member, gossip=True)
+            return self._with(member), Change(MemberJoinedEvent, member, gossip=True)
         if info.node_id != known.info.node_id:
             if not (known.state.gone or info.incarnation > known.incarnation):
                 return self, IGNORED
             member = Member(info, State.ALIVE, now)
-            return self._with(member), Change("member_joined", member, gossip=True, previous=known)
+            return self._with(member), Change(MemberJoinedEvent, member, gossip=True, previous=known)
         if info.incarnation <= known.incarnation:
             return self, IGNORED
         member = Member(info, State.ALIVE, now if known.state is not State.ALIVE else known.since)
         if known.state is not State.ALIVE:
-            event: str | None = "member_alive"
+            event: type[MemberEvent] | None = MemberAliveEvent
         elif _descriptor(info) != _descriptor(known.info):
-            event = "member_updated"
+            event = MemberUpdatedEvent
         else:
             event = None
         return self._with(member), Change(event, member, gossip=True, previous=known)
@@ -169,7 +178,7 @@ class MemberTable:
         if known.state is not State.ALIVE:
             return self, IGNORED
         member = Member(replace(known.info, incarnation=incarnation), State.SUSPECT, now, by)
-        return self._with(member), Change("member_suspect", member, gossip=True, previous=known)
+        return self._with(member), Change(MemberSuspectEvent, member, gossip=True, previous=known)
 
     def dead(self, name: str, incarnation: int, by: str, now: float) -> tuple[MemberTable, Change]:
         known = self._members.get(name)
@@ -179,10 +188,10 @@ class MemberTable:
             if not self._leaving:
                 return self, self._about_me(incarnation)
             member = Member(replace(known.info, incarnation=incarnation), State.LEFT, now, by)
-            return self._with(member), Change("member_left", member, gossip=True, previous=known)
+            return self._with(member), Change(MemberLeftEvent, member, gossip=True, previous=known)
         state = State.LEFT if by == name else State.DEAD
         member = Member(replace(known.info, incarnation=incarnation), state, now, by)
-        event = "member_left" if state is State.LEFT else "member_failed"
+        event = MemberLeftEvent if state is State.LEFT else MemberFailedEvent
         return self._with(member), Change(event, member, gossip=True, previous=known)
 
     def refuted(self, at_least: int) -> MemberTable:

@@ -580,14 +580,14 @@ class Membership:
         if change.event is None or change.member is None:
             return []
         member = change.member
-        fields: dict[str, object] = {
-            "member": member.name,
-            "id": member.info.node_id,
-            "incarnation": member.incarnation,
-        }
-        if member.state in (State.SUSPECT, State.DEAD) and member.by:
-            fields["by"] = member.by
-        return [Emit(change.event, fields)]
+        accused = member.state in (State.SUSPECT, State.DEAD) and member.by
+        event = change.event(
+            member=member.name,
+            id=member.info.node_id,
+            incarnation=member.incarnation,
+            by=member.by if accused else None,
+        )
+        return [Emit(event)]
 
     # -- sending --------------------------------------------------------------------------------
 

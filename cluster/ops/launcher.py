@@ -21,6 +21,12 @@ from pathlib import Path
 from typing import Any
 
 from actors.rundir import RunDir
+from cluster.core.events import (
+    ClusterStartedEvent,
+    HandshakeRefusedEvent,
+    NodeReportedEvent,
+    event_from_record,
+)
 from cluster.layout.loader import load_layout
 from cluster.layout.model import Layout
 from cluster.ops.control_client import ControlError, ControlRefused, request
@@ -149,10 +155,11 @@ class Cluster:
         deadline = began + timeout
         while True:
             for record in self.read_events(manager):
-                if record["event"] == "node_reported" and record.get("name") not in reported:
-                    reported[str(record.get("name"))] = None
-                    progress(f"fully connected {len(reported)}/{total}: {record.get('name')}")
-                if record["event"] == "cluster_started":
+                report = event_from_record(record)
+                if isinstance(report, NodeReportedEvent) and report.name not in reported:
+                    reported[report.name] = None
+                    progress(f"fully connected {len(reported)}/{total}: {report.name}")
+                if isinstance(report, ClusterStartedEvent):
                     elapsed = time.monotonic() - began
                     progress(f"cluster_started after {elapsed:.2f}s")
                     return UpResult(True, elapsed, tuple(reported))
@@ -170,10 +177,14 @@ class Cluster:
             if not self.alive(name):
                 problems[name] = "not running; last log lines:\n" + self.log_tail(name, 5)
                 continue
-            refusals = [r for r in self.read_events(name) if r["event"] == "handshake_refused"]
+            refusals = [
+                refusal
+                for record in self.read_events(name)
+                if isinstance(refusal := event_from_record(record), HandshakeRefusedEvent)
+            ]
             if refusals:
                 last = refusals[-1]
-                problems[name] = f"handshake refused ({last.get('reason')}): {last.get('detail')}"
+                problems[name] = f"handshake refused ({last.reason}): {last.detail}"
                 continue
             try:
                 status = self.query(name)

@@ -15,6 +15,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cluster.core.effects import Connect, Effect, Emit, Send, SetReadiness
+from cluster.core.events import (
+    ClusterStartedEvent,
+    NodeConnectivityLostEvent,
+    NodeFullyConnectedEvent,
+    ReadinessRefusedEvent,
+)
 from cluster.wire.messages import ClusterStarted, NodeConnectivityLost, NodeFullyConnected
 
 
@@ -71,7 +77,7 @@ class ConnectivityTracker:
     def cluster_started(self, message: ClusterStarted, sender: str) -> list[Effect]:
         if sender not in (self.manager, self.name):
             reason = f"sent by {sender}: only the manager announces the start"
-            return [Emit("readiness_refused", {"what": "cluster_started", "name": sender, "reason": reason})]
+            return [Emit(ReadinessRefusedEvent(what="cluster_started", name=sender, reason=reason))]
         return self._learn_started(replay=message.replay)
 
     # -- queries --------------------------------------------------------------------------------
@@ -95,22 +101,18 @@ class ConnectivityTracker:
         if self._seen_started:
             return []
         self._seen_started = True
-        return [SetReadiness(True), Emit("cluster_started", {"replay": replay})]
+        return [SetReadiness(True), Emit(ClusterStartedEvent(replay=replay))]
 
     def _reevaluate(self) -> list[Effect]:
         effects: list[Effect] = []
         missing = self.missing
         if not missing and not self._fully_connected:
             self._fully_connected = True
-            effects.append(
-                Emit(
-                    "node_fully_connected",
-                    {"name": self.name, "id": self.node_id, "resending": self._seen_started},
-                )
-            )
+            event = NodeFullyConnectedEvent(name=self.name, id=self.node_id, resending=self._seen_started)
+            effects.append(Emit(event))
         elif missing and self._fully_connected:
             self._fully_connected = False
-            effects.append(Emit("node_connectivity_lost", {"missing": list(missing)}))
+            effects.append(Emit(NodeConnectivityLostEvent(missing=missing)))
             if self._manager_reachable():
                 effects.append(Send(self.manager, NodeConnectivityLost(self.name, self.node_id, missing)))
             self._reported_to = None

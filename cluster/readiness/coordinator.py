@@ -20,6 +20,14 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from cluster.core.effects import Effect, Emit, Send
+from cluster.core.events import (
+    ClusterAnnouncedEvent,
+    ClusterDegradedEvent,
+    ClusterRecoveredEvent,
+    ClusterStartLearnedEvent,
+    NodeReportedEvent,
+    ReadinessRefusedEvent,
+)
 from cluster.wire.messages import ClusterStarted, NodeConnectivityLost, NodeFullyConnected
 
 
@@ -75,10 +83,7 @@ class Coordinator:
             return [refused]
         node = self._nodes[report.name]
         effects: list[Effect] = [
-            Emit(
-                "node_reported",
-                {"name": report.name, "id": report.node_id, "resending": report.resending},
-            )
+            Emit(NodeReportedEvent(name=report.name, id=report.node_id, resending=report.resending))
         ]
         if node.node_id != report.node_id:
             node = NodeReadiness(node_id=report.node_id, peered=report.name == self.manager)
@@ -87,7 +92,7 @@ class Coordinator:
         )
         if report.resending and not self._started:
             self._started = True
-            effects.append(Emit("cluster_start_learned", {"from": report.name}))
+            effects.append(Emit(ClusterStartLearnedEvent(from_=report.name)))
         return effects + self._reevaluate()
 
     def node_connectivity_lost(self, report: NodeConnectivityLost, sender: str) -> list[Effect]:
@@ -142,7 +147,7 @@ class Coordinator:
             reason = f"sent by {sender}: a node reports only for itself"
         else:
             return None
-        return Emit("readiness_refused", {"name": name, "id": node_id, "what": what, "reason": reason})
+        return Emit(ReadinessRefusedEvent(what=what, name=name, reason=reason, id=node_id))
 
     def _tell_started(self, *, replay: bool) -> list[Effect]:
         """Tell every reported node that does not know yet; a replay reaches nodes that missed the
@@ -161,16 +166,16 @@ class Coordinator:
         effects: list[Effect] = []
         if not missing and not self._started:
             self._started = True
-            effects.append(Emit("cluster_announced", {"nodes": len(self._nodes)}))
+            effects.append(Emit(ClusterAnnouncedEvent(nodes=len(self._nodes))))
             effects += self._tell_started(replay=False)
         if self._started:
             effects += self._tell_started(replay=True)
         if not missing:
             if self._whole_once and self._last_missing:
-                effects.append(Emit("cluster_recovered", {"after_missing": list(self._last_missing)}))
+                effects.append(Emit(ClusterRecoveredEvent(after_missing=self._last_missing)))
             self._whole_once = True
         elif self._whole_once and missing != self._last_missing:
-            lost = {name: list(node.lost) for name, node in self._nodes.items() if node.lost}
-            effects.append(Emit("cluster_degraded", {"missing": list(missing), "lost_links": lost}))
+            lost = {name: node.lost for name, node in self._nodes.items() if node.lost}
+            effects.append(Emit(ClusterDegradedEvent(missing=missing, lost_links=lost)))
         self._last_missing = missing if self._whole_once else ()
         return effects

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from cluster.core.backoff import backoff_delay
 from cluster.core.effects import Address, CancelTimer, Emit, StartTimer
+from cluster.core.events import HandshakeRefusedEvent
 from cluster.wire.messages import (
     PROTOCOL_VERSION,
     ControlRequest,
@@ -245,13 +246,12 @@ class PeeringTable:
         if isinstance(message, HelloRefused):
             return [
                 Emit(
-                    "handshake_refused",
-                    {
-                        "peer": conn.dialed or conn.peer or "?",
-                        "by": "peer",
-                        "reason": message.reason,
-                        "detail": message.detail,
-                    },
+                    HandshakeRefusedEvent(
+                        peer=conn.dialed or conn.peer or "?",
+                        by="peer",
+                        reason=message.reason,
+                        detail=message.detail,
+                    )
                 ),
                 Close(conn_id),
             ]
@@ -339,8 +339,9 @@ class PeeringTable:
                 SendOn(conn_id, refused),
                 Close(conn_id),
                 Emit(
-                    "handshake_refused",
-                    {"peer": hello.name, "by": "self", "reason": refused.reason, "detail": refused.detail},
+                    HandshakeRefusedEvent(
+                        peer=hello.name, by="self", reason=refused.reason, detail=refused.detail
+                    )
                 ),
             ]
         effects: list[PeeringEffect] = [CancelTimer(HandshakeDeadline(conn_id))]

@@ -150,8 +150,8 @@ class Simulation:
                     self.time.cancel(name, key)
                 case StartTimer(key, deadline):
                     self.time.arm(name, key, deadline)
-                case Emit(event, fields):
-                    self.events.append(SimEvent(self.now, name, event, dict(fields)))
+                case Emit(event):
+                    self.events.append(SimEvent(self.now, name, event.NAME, event.fields))
 
     def _deliver_stream(self, sender: str, receiver: str, message: WireMessage) -> None:
         if receiver == sender or receiver not in self.nodes:

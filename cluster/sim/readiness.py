@@ -120,9 +120,9 @@ class ReadinessNet:
                     node.wants.add(peer)
                 case SetReadiness(started):
                     node.hello_started = started
-                case Emit(event, fields):
-                    node.events.append((event, dict(fields)))
-                    self.history.append((node.name, event, dict(fields)))
+                case Emit(event):
+                    node.events.append((event.NAME, event.fields))
+                    self.history.append((node.name, event.NAME, event.fields))
                 case Send(peer, message):
                     self._deliver(node.name, peer, message)
                 case _:

@@ -15,9 +15,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from cluster.core.events import StateChangedEvent
 from cluster.wire.messages import Digest, SyncableState, digest_from_dict
 
-__all__ = ["ApplyResult", "CommandError", "Provider", "ProviderOutput", "StateChanged", "View", "WriteIntent"]
+__all__ = ["ApplyResult", "CommandError", "Provider", "ProviderOutput", "View", "WriteIntent"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,24 +49,13 @@ class CommandError(ValueError):
     """A request to a provider that it cannot carry out, said in words for the user."""
 
 
-@dataclass(frozen=True, slots=True)
-class StateChanged:
-    """The value users see for `key` changed (event `state_changed`); `value` None means gone."""
-
-    provider: str
-    key: str
-    value: Any
-    owner: str
-    version: int
-
-
 @dataclass(slots=True)
 class ProviderOutput:
     """What one input to a provider gives: results, writes to make, changes to announce."""
 
     result: ApplyResult = ApplyResult()
     writes: list[WriteIntent] = field(default_factory=list)
-    changes: list[StateChanged] = field(default_factory=list)
+    changes: list[StateChangedEvent] = field(default_factory=list)
 
 
 class Provider:
@@ -206,13 +196,13 @@ class Provider:
     def keys(self) -> list[str]:
         return sorted(self._entries)
 
-    def _announce(self, key: str, before: View | None, after: View | None) -> list[StateChanged]:
+    def _announce(self, key: str, before: View | None, after: View | None) -> list[StateChangedEvent]:
         """A change users can see: the value appears, goes, becomes another, or passes to another owner
         (a session claimed by a survivor keeps its data)."""
         if after is None:
             if before is None:
                 return []
-            return [StateChanged(self.state_type, key, None, before[1], before[2])]
+            return [StateChangedEvent(self.state_type, key, None, before[1], before[2])]
         if before is not None and before[:2] == after[:2]:
             return []  # same value from the same owner: a rewrite users cannot tell apart
-        return [StateChanged(self.state_type, key, after[0], after[1], after[2])]
+        return [StateChangedEvent(self.state_type, key, after[0], after[1], after[2])]
