@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Mapping
-from typing import Any
-
 from actors.base import handles
 from actors.effects import CoreShell
 from actors.messages import MessageReceived, PeerIsDown, PeerIsUp, StartTracking
+from cluster.control.protocol import ConnectivityStatus
 from cluster.readiness.connectivity import ConnectivityTracker
 from cluster.wire.messages import ClusterStarted
 
 
 class ConnectivityActor(CoreShell[ConnectivityTracker]):
-    status_component = "connectivity"
-
-    def snapshot(self) -> Mapping[str, Any]:
-        return dataclasses.asdict(self.core.snapshot())
+    def snapshot(self) -> ConnectivityStatus:
+        seen = self.core.snapshot()
+        return ConnectivityStatus(
+            fully_connected=seen.fully_connected,
+            cluster_started=seen.cluster_started,
+            outgoing=seen.outgoing,
+            peers_up=seen.peers_up,
+            reported_to=seen.reported_to,
+        )
 
     @handles(StartTracking)
     def _start_tracking(self, message: StartTracking) -> None:

@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 from actors.base import handles
 from actors.effects import CoreShell
 from actors.messages import MessageReceived, PeerIsDown, PeerIsUp
+from cluster.control.protocol import ReadinessStatus
 from cluster.readiness.coordinator import Coordinator
 from cluster.wire.messages import NodeConnectivityLost, NodeFullyConnected
+from cluster.wire.schema import record_from_plain
 
 
 class CoordinatorActor(CoreShell[Coordinator]):
-    status_component = "readiness"
-
-    def snapshot(self) -> Mapping[str, Any]:
-        return self.core.snapshot()
+    def snapshot(self) -> ReadinessStatus:
+        return record_from_plain(ReadinessStatus, self.core.snapshot())
 
     @handles(PeerIsUp)
     def _peer_up(self, message: PeerIsUp) -> None:

@@ -6,14 +6,15 @@ own (the transport) handles those first and passes the rest on.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import pykka
 
 from actors import messages as msg
 from actors.base import CrashHandler, NodeActor
+from cluster.control.protocol import StatusPart
 from cluster.core import effects as fx
 
 CoreT = TypeVar("CoreT")
@@ -54,8 +55,6 @@ class CoreShell(NodeActor, Generic[CoreT]):
     `snapshot` what the control endpoint should show after every change.
     """
 
-    status_component: ClassVar[str] = ""
-
     def __init__(
         self,
         core: CoreT,
@@ -72,7 +71,7 @@ class CoreShell(NodeActor, Generic[CoreT]):
     def on_start(self) -> None:
         self.publish()
 
-    def snapshot(self) -> Mapping[str, Any]:
+    def snapshot(self) -> StatusPart:
         raise NotImplementedError
 
     def apply(self, effects: Iterable[fx.Effect]) -> None:
@@ -81,4 +80,4 @@ class CoreShell(NodeActor, Generic[CoreT]):
 
     def publish(self) -> None:
         if self._status is not None:
-            self._status.tell(msg.StatusChanged(self.status_component, self.snapshot()))
+            self._status.tell(msg.StatusChanged(self.snapshot()))

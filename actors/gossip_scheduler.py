@@ -31,6 +31,7 @@ from actors.messages import (
     WriteStates,
 )
 from actors.own_timers import OwnTimers
+from cluster.control.protocol import StateStatus, StateWritten, failure, success
 from cluster.core import effects as fx
 from cluster.core.effects import Address
 from cluster.state.gossip import (
@@ -41,7 +42,7 @@ from cluster.state.gossip import (
     OwnerFailed,
     StateGossip,
 )
-from cluster.wire.messages import ControlReply, SyncableState
+from cluster.wire.messages import SyncableState
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +50,6 @@ log = logging.getLogger(__name__)
 class GossipSchedulerActor(OwnTimers, CoreShell[StateGossip]):
     """Its timers (sync, retransmission, collection) live in its own inbox, as membership's do: an idle
     node's only periodic state work is one sync tick, and it should wake one thread, not three."""
-
-    status_component = "state"
 
     def __init__(
         self,
@@ -69,13 +68,17 @@ class GossipSchedulerActor(OwnTimers, CoreShell[StateGossip]):
         self._send_datagram = send_datagram
         self._published: object = None
 
-    def snapshot(self) -> Mapping[str, Any]:
-        return {
-            "generation": self.core.store.generation,
-            "owners": {name: list(pair) for name, pair in sorted(self.core.store.owners().items())},
-            "entries": len(self.core.store),
-            **self.core.stats,
-        }
+    def snapshot(self) -> StateStatus:
+        stats = self.core.stats
+        return StateStatus(
+            generation=self.core.store.generation,
+            owners=dict(sorted(self.core.store.owners().items())),
+            entries=len(self.core.store),
+            sent_datagrams=stats["sent_datagrams"],
+            sent_bytes=stats["sent_bytes"],
+            received_rejected=stats["received_rejected"],
+            oversized=stats["oversized"],
+        )
 
     def on_start(self) -> None:
         super().on_start()
@@ -87,8 +90,7 @@ class GossipSchedulerActor(OwnTimers, CoreShell[StateGossip]):
 
     @handles(MembersChanged)
     def _members(self, message: MembersChanged) -> None:
-        alive = {name: (host, port) for name, host, port in message.members}
-        self.apply(self.core.members(alive, self._clock.now()))
+        self.apply(self.core.members(dict(message.members), self._clock.now()))
 
     @handles(WriteStates)
     def _write_many(self, message: WriteStates) -> None:
@@ -107,13 +109,13 @@ class GossipSchedulerActor(OwnTimers, CoreShell[StateGossip]):
             )
         except EntryTooLarge as error:
             if message.reply is not None:
-                answer(message.reply, ControlReply(ok=False, body={}, error=str(error)))
+                answer(message.reply, failure(str(error)))
             else:
                 log.warning("write refused: %s", error)
             return
         if message.reply is not None:
             written = next(e for e in effects if isinstance(e, Applied)).entries[0]
-            answer(message.reply, ControlReply(ok=True, body=_entry_body(written)))
+            answer(message.reply, success(StateWritten.of(written)))
         self.apply(effects)
 
     @handles(StateDatagram)
@@ -173,14 +175,3 @@ class GossipSchedulerActor(OwnTimers, CoreShell[StateGossip]):
             provider = self._providers.get(state_type)
             if provider is not None:
                 tell_if_alive(provider, kind(tuple(of_type)))
-
-
-def _entry_body(entry: SyncableState) -> dict[str, Any]:
-    return {
-        "provider": entry.state_type,
-        "key": entry.key,
-        "value": entry.value,
-        "owner": entry.source_node,
-        "version": entry.version,
-        "deleted": entry.tombstone,
-    }

@@ -10,7 +10,7 @@ push-pull travels over the handshaken TCP peering with that member when there is
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import pykka
@@ -33,6 +33,7 @@ from actors.messages import (
 )
 from actors.own_timers import OwnTimers
 from actors.udp_reader import DatagramReceived, UdpReader
+from cluster.control.protocol import MemberRow, MembershipStatus
 from cluster.core import effects as fx
 from cluster.core.effects import Address
 from cluster.membership.swim import Membership
@@ -41,8 +42,6 @@ from cluster.wire.messages import MemberSync
 
 
 class MembershipActor(OwnTimers, CoreShell[Membership]):
-    status_component = "membership"
-
     def __init__(
         self,
         core: Membership,
@@ -65,23 +64,21 @@ class MembershipActor(OwnTimers, CoreShell[Membership]):
         self._published: tuple[object, int] | None = None
         self._state_sink = state_sink
         self._member_subscribers: list[pykka.ActorRef[Any]] = []
-        self._reachable: tuple[tuple[str, str, int], ...] = ()
+        self._reachable: tuple[tuple[str, Address], ...] = ()
 
-    def snapshot(self) -> Mapping[str, Any]:
-        return {
-            "health_score": self.core.health_score,
-            "members": [
-                {
-                    "member": m.name,
-                    "id": m.info.node_id,
-                    "state": m.state.value,
-                    "incarnation": m.incarnation,
-                    "address": f"{m.info.host}:{m.info.port}",
-                    "role": m.info.role,
-                }
-                for m in self.core.members()
-            ],
-        }
+    def snapshot(self) -> MembershipStatus:
+        rows = tuple(
+            MemberRow(
+                member=m.name,
+                id=m.info.node_id,
+                state=m.state.value,
+                incarnation=m.incarnation,
+                address=f"{m.info.host}:{m.info.port}",
+                role=m.info.role,
+            )
+            for m in self.core.members()
+        )
+        return MembershipStatus(health_score=self.core.health_score, members=rows)
 
     def on_start(self) -> None:
         if self._udp is not None:
@@ -159,14 +156,14 @@ class MembershipActor(OwnTimers, CoreShell[Membership]):
         carry_out(generic, self.neighbours, self.actor_ref)
         # Probes and acks change nothing most of the time; rebuilding the member list for the control
         # endpoint on each of them was the bulk of an idle node's CPU.
-        version = (self.core.table, self.core.health_score)
+        version = self.core.version
         if version != self._published:
             self._published = version
             self.publish()
             self._publish_members()
 
     def _publish_members(self) -> None:
-        reachable = tuple((m.name, m.info.host, m.info.port) for m in self.core.members() if not m.state.gone)
+        reachable = self.core.reachable()
         if reachable == self._reachable:
             return
         self._reachable = reachable

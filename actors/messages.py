@@ -12,6 +12,8 @@ from typing import Any
 
 import pykka
 
+from cluster.control.protocol import StatusPart
+from cluster.core.effects import Address
 from cluster.core.events import Event
 from cluster.wire.messages import ControlReply, ControlRequest, WireMessage
 
@@ -146,10 +148,9 @@ class AnswerControl:
 
 @dataclass(frozen=True, slots=True)
 class StatusChanged:
-    """A component's latest snapshot, for the control endpoint's status answers."""
+    """A subsystem's latest status, for the control endpoint's status answers."""
 
-    component: str
-    snapshot: Mapping[str, Any]
+    part: StatusPart
 
 
 # -- timers ------------------------------------------------------------------------------------------
@@ -201,7 +202,7 @@ class SubscribeMembers:
 class MembersChanged:
     """The members this node can reach (alive or suspect), with their addresses; this node included."""
 
-    members: tuple[tuple[str, str, int], ...]
+    members: tuple[tuple[str, Address], ...]
 
 
 @dataclass(frozen=True, slots=True)

@@ -49,6 +49,7 @@ from actors.rundir import RunDir
 from actors.timer import TimerService
 from actors.transport import Transport
 from actors.udp_reader import UdpReader
+from cluster.control.endpoint import NodeIdentity
 from cluster.core.effects import Address
 from cluster.core.events import NodeStartedEvent, NodeStoppingEvent
 from cluster.layout.loader import LayoutError, load_layout
@@ -160,17 +161,16 @@ class NodeRuntime:
         for subscriber in self._event_subscribers:
             events.tell(SubscribeEvents(subscriber))
         timer = TimerService.start(self.clock, on_crash=crash)
-        control = ControlEndpoint.start(
-            {
-                "node": self.name,
-                "role": self.spec.role,
-                "cluster": self.layout.cluster,
-                "id": self.node_id,
-                "generation": self.generation,
-                "layout_digest": self.layout.digest,
-            },
-            on_crash=crash,
+        whoami = NodeIdentity(
+            node=self.name,
+            role=self.spec.role,
+            cluster=self.layout.cluster,
+            id=self.node_id,
+            generation=self.generation,
+            layout_digest=self.layout.digest,
+            pid=os.getpid(),
         )
+        control = ControlEndpoint.start(whoami, on_crash=crash)
         addresses = {spec.name: Address(spec.host, spec.port) for spec in self.layout.nodes}
         transport = Transport.start(
             identity,

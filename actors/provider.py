@@ -22,9 +22,9 @@ from actors.messages import (
     WriteState,
     WriteStates,
 )
+from cluster.control.protocol import NothingWritten, failure, success
 from cluster.state.gossip import Applied, Forgotten, LiveChanged, OwnerFailed
 from cluster.state.provider import CommandError, Provider, ProviderOutput
-from cluster.wire.messages import ControlReply
 
 
 class ProviderActor(NodeActor):
@@ -80,10 +80,10 @@ class ProviderActor(NodeActor):
             writes = self.core.command(message.op, message.key, message.value)
         except CommandError as error:
             if message.reply is not None:
-                answer(message.reply, ControlReply(ok=False, body={}, error=str(error)))
+                answer(message.reply, failure(str(error)))
             return []
         if not writes and message.reply is not None:
-            answer(message.reply, ControlReply(ok=True, body={"provider": self.core.provider_type()}))
+            answer(message.reply, success(NothingWritten(self.core.provider_type())))
         last = len(writes) - 1
         return [
             WriteState(w.state_type, w.key, w.value, w.tombstone, message.reply if i == last else None)

@@ -71,7 +71,7 @@ def test_tracker_dials_reports_when_all_peers_are_up_and_learns_the_start(
         assert SetHelloReadiness(True) in transport
         events = [m.event.NAME for m in probes["events"].of_type(RaiseEvent)]
         assert events == ["node_fully_connected", "cluster_started"]
-        assert probes["status"].of_type(StatusChanged)[-1].snapshot["cluster_started"] is True
+        assert probes["status"].of_type(StatusChanged)[-1].part.cluster_started is True
     finally:
         actor.stop()
 
@@ -102,7 +102,7 @@ def test_coordinator_announces_once_everyone_reported_and_degrades_on_loss(
         assert all(isinstance(s.message, ClusterStarted) for s in sends)
         events = [m.event.NAME for m in probes["events"].of_type(RaiseEvent)]
         assert events == ["node_reported", "node_reported", "cluster_announced", "cluster_degraded"]
-        assert probes["status"].of_type(StatusChanged)[-1].snapshot["state"] == "degraded"
+        assert probes["status"].of_type(StatusChanged)[-1].part.state == "degraded"
     finally:
         actor.stop()
 

@@ -171,6 +171,17 @@ class Membership:
     def members(self) -> list[Member]:
         return sorted(self.table, key=lambda member: member.name)
 
+    def reachable(self) -> tuple[tuple[str, Address], ...]:
+        """The members worth talking to (alive or suspect: a suspect may yet refute), this node included,
+        by name: who replicated state goes to, and whose entries count as live."""
+        return tuple((m.name, _address(m)) for m in self.members() if not m.state.gone)
+
+    @property
+    def version(self) -> tuple[MemberTable, int]:
+        """Changes whenever what `members` and `health_score` show does (tables are immutable values):
+        the shell republishes only then, since probes and acks change nothing most of the time."""
+        return (self.table, self._awareness.score)
+
     # -- inputs ---------------------------------------------------------------------------------
 
     def start(self, now: float) -> list[MembershipEffect]:

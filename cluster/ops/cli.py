@@ -15,10 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from actors.rundir import RunDir
+from cluster.control.protocol import StateEntries, StateGetRequest, StateSetRequest, StateWritten
 from cluster.layout.loader import LayoutError, load_layout
 from cluster.ops import cli_state
 from cluster.ops.control_client import ControlError
-from cluster.ops.launcher import Cluster, EventTail, LaunchError, NodeState, prepare
+from cluster.ops.launcher import Cluster, EventTail, LaunchError, NodeState, UnknownNode, prepare
+from cluster.wire.schema import to_plain
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -73,14 +75,12 @@ def cmd_status(args: argparse.Namespace) -> int:
         for state in states:
             print(json.dumps(_state_json(state)))
         return 0
-    manager_view = next(
-        (s.status.get("readiness") for s in states if s.status and "readiness" in s.status), None
-    )
+    manager_view = next((s.status.readiness for s in states if s.status and s.status.readiness), None)
     header = f"cluster {cluster.layout.cluster!r} ({cluster.run_dir.root})"
     if manager_view:
-        header += f": {manager_view['state']}"
-        if manager_view["missing"]:
-            header += f", missing {', '.join(manager_view['missing'])}"
+        header += f": {manager_view.state}"
+        if manager_view.missing:
+            header += f", missing {', '.join(manager_view.missing)}"
     print(header)
     rows = [("NODE", "ROLE", "ADDRESS", "PID", "ALIVE", "READINESS", "MEMBERS", "PEERS UP")]
     rows += [_state_row(state) for state in states]
@@ -92,19 +92,19 @@ def _state_row(state: NodeState) -> tuple[str, ...]:
     running = {"T": "stopped"}.get(state.process, "yes") if state.alive else "no"
     readiness, members, peers = "-", "-", "-"
     if state.status:
-        seen = state.status.get("membership", {}).get("members", [])
-        alive = sum(1 for row in seen if row["state"] == "alive")
+        seen = state.status.membership.members if state.status.membership else ()
+        alive = sum(1 for row in seen if row.state == "alive")
         members = f"{alive}/{len(seen)} alive" if seen else "-"
-        connectivity = state.status.get("connectivity", {})
-        outgoing = connectivity.get("outgoing", [])
-        up = connectivity.get("peers_up", [])
-        readiness = (
-            "started"
-            if connectivity.get("cluster_started")
-            else ("connected" if connectivity.get("fully_connected") else "connecting")
-        )
-        missing = [peer for peer in outgoing if peer not in up]
-        peers = f"{len(up)}" + (f" (missing {', '.join(missing)})" if missing else "")
+        connectivity = state.status.connectivity
+        if connectivity is not None:
+            readiness = (
+                "started"
+                if connectivity.cluster_started
+                else ("connected" if connectivity.fully_connected else "connecting")
+            )
+            up = connectivity.peers_up
+            missing = [peer for peer in connectivity.outgoing if peer not in up]
+            peers = f"{len(up)}" + (f" (missing {', '.join(missing)})" if missing else "")
     elif state.error:
         readiness = "unreachable"
     return (state.name, state.role, state.address, str(state.pid or "-"), running, readiness, members, peers)
@@ -118,7 +118,7 @@ def _state_json(state: NodeState) -> dict[str, Any]:
         "pid": state.pid,
         "alive": state.alive,
         "process_state": state.process,
-        "status": state.status,
+        "status": state.status.body() if state.status else None,
         "error": state.error,
     }
 
@@ -128,23 +128,23 @@ def cmd_members(args: argparse.Namespace) -> int:
     cluster = _find_cluster(args)
     names = [args.node] if args.node else list(cluster.layout.names)
     for name in names:
-        cluster.layout.node(name)
+        cluster.spec(name)
         if not cluster.alive(name):
             continue
         try:
-            membership = cluster.query(name, timeout=1.0).get("membership", {})
+            membership = cluster.status(name, timeout=1.0).membership
         except ControlError:
             continue
-        rows = membership.get("members", [])
+        if membership is None:
+            continue
         if args.json:
-            for row in rows:
-                print(json.dumps({"observer": name, **row}))
+            for row in membership.members:
+                print(json.dumps({"observer": name, **to_plain(row)}))
             return 0
-        print(f"membership as {name} sees it (health score {membership.get('health_score', 0)}):")
+        print(f"membership as {name} sees it (health score {membership.health_score}):")
         table = [("MEMBER", "STATE", "INCARNATION", "ROLE", "ADDRESS", "ID")]
         table += [
-            (r["member"], r["state"], str(r["incarnation"]), r["role"], r["address"], r["id"][:12])
-            for r in rows
+            (r.member, r.state, str(r.incarnation), r.role, r.address, r.id[:12]) for r in membership.members
         ]
         _print_table(table)
         return 0
@@ -187,7 +187,7 @@ def _event_line(record: dict[str, Any]) -> str:
 
 def cmd_kill(args: argparse.Namespace) -> int:
     cluster = _find_cluster(args)
-    cluster.layout.node(args.node)
+    cluster.spec(args.node)
     signum = signal.Signals["SIG" + args.signal.upper().removeprefix("SIG")]
     pid = cluster.signal(args.node, signum)
     _say(f"sent {signum.name} to {args.node} (pid {pid})")
@@ -196,7 +196,6 @@ def cmd_kill(args: argparse.Namespace) -> int:
 
 def cmd_start(args: argparse.Namespace) -> int:
     cluster = _find_cluster(args)
-    cluster.layout.node(args.node)
     pid = cluster.spawn(args.node)
     _say(f"started {args.node} (pid {pid})")
     return 0
@@ -258,15 +257,13 @@ def _demo_state(cluster: Cluster, tail: EventTail, *, reader: str) -> None:
     writer = cluster.layout.manager.name
     _say(f"\n$ clusterctl state set greeting '\"hello\"' --node {writer}")
     try:
-        body = cluster.query(writer, "state-set", {"provider": "kv", "key": "greeting", "value": "hello"})
-        _say(f'{writer}: kv/greeting = "hello" (version {body.get("version")})')
+        written = cluster.ask(writer, StateSetRequest("kv", "greeting", "hello"), StateWritten)
+        _say(f'{writer}: kv/greeting = "hello" (version {written.version})')
         _show(tail, 0.3)
         _say(f"\n$ clusterctl state get greeting --node {reader}")
-        seen = cluster.query(reader, "state-get", {"provider": "kv", "key": "greeting"}).get("entries", {})
+        seen = cluster.ask(reader, StateGetRequest("kv", "greeting"), StateEntries).entries
         entry = seen.get("greeting")
-        _say(
-            f"greeting = {json.dumps(entry['value'])}  (owner {entry['owner']})" if entry else "not there yet"
-        )
+        _say(f"greeting = {json.dumps(entry.value)}  (owner {entry.owner})" if entry else "not there yet")
     except ControlError as error:
         _say(f"state: {error}")
 
@@ -346,12 +343,12 @@ def main(argv: list[str] | None = None) -> int:
     except LayoutError as error:
         print(f"error: invalid layout:\n{error}", file=sys.stderr)
         return EXIT_USAGE
+    except UnknownNode as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
     except (LaunchError, ControlError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_FAILED
-    except KeyError as error:
-        print(f"error: no such node: {error.args[0]}", file=sys.stderr)
-        return EXIT_USAGE
     except BrokenPipeError:  # `clusterctl events | head`: the reader has all it wanted
         sys.stderr.close()
         return 0

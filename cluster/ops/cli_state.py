@@ -11,6 +11,19 @@ import argparse
 import json
 from typing import Any
 
+from cluster.control.protocol import (
+    ControlProtocolError,
+    NothingWritten,
+    Request,
+    StateDelRequest,
+    StateEntries,
+    StateGetRequest,
+    StateListRequest,
+    StateSetRequest,
+    StateWritten,
+    parse_reply,
+    to_request,
+)
 from cluster.ops.control_client import ControlError, ControlRefused
 from cluster.ops.launcher import Cluster, LaunchError
 
@@ -42,42 +55,60 @@ def parse_value(text: str) -> Any:
         return text
 
 
+def _request(args: argparse.Namespace) -> Request:
+    match args.state_verb:
+        case "get":
+            return StateGetRequest(args.provider, args.key)
+        case "set":
+            return StateSetRequest(args.provider, args.key, parse_value(args.value))
+        case "del":
+            return StateDelRequest(args.provider, args.key)
+    return StateListRequest(args.provider)
+
+
 def cmd_state(args: argparse.Namespace, cluster: Cluster) -> int:
-    request_args: dict[str, Any] = {"provider": args.provider}
-    if args.state_verb != "list":
-        request_args["key"] = args.key
-    if args.state_verb == "set":
-        request_args["value"] = parse_value(args.value)
-    name, body = _ask(cluster, args.node, f"state-{args.state_verb}", request_args)
+    request = _request(args)
+    name, body = _ask(cluster, args.node, request)
     if args.json:
         print(json.dumps({"node": name, **body}))
         return 0
-    if args.state_verb in ("set", "del"):
-        what = "deleted" if args.state_verb == "del" else f"= {json.dumps(body.get('value'))}"
-        print(f"{name}: {body.get('provider')}/{body.get('key')} {what} (version {body.get('version')})")
+    try:
+        return _show(name, request, body)
+    except ControlProtocolError as error:
+        raise ControlError(f"{name} answered what this clusterctl cannot read: {error}") from None
+
+
+def _show(name: str, request: Request, body: dict[str, Any]) -> int:
+    if isinstance(request, StateSetRequest | StateDelRequest):
+        if "version" not in body:
+            unchanged = parse_reply(NothingWritten, body, request.COMMAND)
+            print(f"{name}: {unchanged.provider}/{request.key} unchanged (nothing to write)")
+            return 0
+        written = parse_reply(StateWritten, body, request.COMMAND)
+        what = "deleted" if written.deleted else f"= {json.dumps(written.value)}"
+        print(f"{name}: {written.provider}/{written.key} {what} (version {written.version})")
         return 0
-    entries: dict[str, Any] = body.get("entries", {})
-    if args.state_verb == "get" and args.key not in entries:
-        print(f"{name}: {args.provider}/{args.key} is not set")
+    entries = parse_reply(StateEntries, body, request.COMMAND).entries
+    if isinstance(request, StateGetRequest) and request.key not in entries:
+        print(f"{name}: {request.provider}/{request.key} is not set")
         return 1
     for key, entry in entries.items():
-        print(f"{key} = {json.dumps(entry['value'])}  (owner {entry['owner']}, version {entry['version']})")
+        print(f"{key} = {json.dumps(entry.value)}  (owner {entry.owner}, version {entry.version})")
     return 0
 
 
-def _ask(
-    cluster: Cluster, node: str | None, command: str, args: dict[str, Any]
-) -> tuple[str, dict[str, Any]]:
+def _ask(cluster: Cluster, node: str | None, request: Request) -> tuple[str, dict[str, Any]]:
     """The named node, or the first running one that answers; a node's refusal is the user's error."""
     names = [node] if node else list(cluster.layout.names)
     problems = []
+    wire = to_request(request)
     for name in names:
-        cluster.layout.node(name)
+        cluster.spec(name)
         if not cluster.alive(name):
             problems.append(f"{name}: not running")
             continue
         try:
-            return name, cluster.query(name, command, args, timeout=5.0)
+            return name, cluster.query(name, wire.command, wire.args, timeout=5.0)
         except ControlRefused:
             raise
         except ControlError as error:

@@ -18,9 +18,17 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from actors.rundir import RunDir
+from cluster.control.protocol import (
+    ControlProtocolError,
+    Request,
+    StatusRequest,
+    StatusSnapshot,
+    parse_reply,
+    to_request,
+)
 from cluster.core.events import (
     ClusterStartedEvent,
     HandshakeRefusedEvent,
@@ -28,15 +36,21 @@ from cluster.core.events import (
     event_from_record,
 )
 from cluster.layout.loader import load_layout
-from cluster.layout.model import Layout
+from cluster.layout.model import Layout, NodeSpec
 from cluster.ops.control_client import ControlError, ControlRefused, request
 from cluster.ops.processes import node_process_alive, process_state
 
 POLL_INTERVAL = 0.05
 
+_A = TypeVar("_A")
+
 
 class LaunchError(Exception):
     """A launcher operation that cannot go ahead; the message says why, for the user."""
+
+
+class UnknownNode(LaunchError):
+    """A node name the layout does not have: the user's mistake (a usage error)."""
 
 
 @dataclass(frozen=True)
@@ -55,7 +69,7 @@ class NodeState:
     pid: int | None
     alive: bool
     process: str
-    status: dict[str, Any] | None
+    status: StatusSnapshot | None
     error: str = ""
 
 
@@ -84,7 +98,7 @@ class Cluster:
         return [spec.name for spec in self.layout.nodes if self.alive(spec.name)]
 
     def spawn(self, name: str) -> int:
-        self.layout.node(name)
+        self.spec(name)
         if self.alive(name):
             raise LaunchError(f"{name} is already running (pid {self.pid(name)})")
         return self.spawn_many([name])[name]
@@ -187,14 +201,14 @@ class Cluster:
                 problems[name] = f"handshake refused ({last.reason}): {last.detail}"
                 continue
             try:
-                status = self.query(name)
+                connectivity = self.status(name).connectivity
             except ControlError as error:
                 problems[name] = f"running but not answering: {error}"
                 continue
-            connectivity = status.get("connectivity", {})
-            missing = [
-                p for p in connectivity.get("outgoing", []) if p not in connectivity.get("peers_up", [])
-            ]
+            if connectivity is None:
+                problems[name] = "running, but its connectivity tracker has not reported yet"
+                continue
+            missing = [peer for peer in connectivity.outgoing if peer not in connectivity.peers_up]
             problems[name] = (
                 f"waiting for peers: {', '.join(missing)}"
                 if missing
@@ -202,15 +216,37 @@ class Cluster:
             )
         return problems
 
+    def spec(self, name: str) -> NodeSpec:
+        """The node called `name`; a name the layout does not have is the user's error, said so."""
+        try:
+            return self.layout.node(name)
+        except KeyError:
+            known = ", ".join(self.layout.names)
+            raise UnknownNode(
+                f"no node named {name!r} in cluster {self.layout.cluster!r} (nodes: {known})"
+            ) from None
+
     def query(
         self, name: str, command: str = "status", args: dict[str, Any] | None = None, *, timeout: float = 2.0
     ) -> dict[str, Any]:
-        """Ask node `name` over its control port; ControlError carries the node's refusal."""
-        spec = self.layout.node(name)
+        """Ask node `name` over its control port and return the answer's plain body; ControlRefused
+        carries the node's refusal. (For scripts: the typed form is `ask`.)"""
+        spec = self.spec(name)
         reply = request(spec.host, spec.port, command, args, timeout=timeout)
         if not reply.ok:
             raise ControlRefused(reply.error)
         return dict(reply.body)
+
+    def ask(self, name: str, question: Request, answer: type[_A], *, timeout: float = 2.0) -> _A:
+        """Ask node `name` a typed request; the answer is read as `answer` (ControlError if it is not)."""
+        body = self.query(name, question.COMMAND, to_request(question).args, timeout=timeout)
+        try:
+            return parse_reply(answer, body, question.COMMAND)
+        except ControlProtocolError as error:
+            raise ControlError(f"{name} answered what this clusterctl cannot read: {error}") from None
+
+    def status(self, name: str, *, timeout: float = 2.0) -> StatusSnapshot:
+        return self.ask(name, StatusRequest(), StatusSnapshot, timeout=timeout)
 
     def states(self) -> list[NodeState]:
         result = []
@@ -221,7 +257,7 @@ class Cluster:
             process = process_state(pid) if alive and pid else "-"
             if alive and process != "T":
                 try:
-                    status = self.query(spec.name, timeout=1.0)
+                    status = self.status(spec.name, timeout=1.0)
                 except ControlError as problem:
                     error = str(problem)
             result.append(

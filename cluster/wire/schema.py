@@ -19,8 +19,8 @@ declares messages): the compiler recognises `Plain` and `PlainMap` by identity a
 import string
 from collections.abc import Callable, Mapping
 from dataclasses import MISSING, dataclass, fields, is_dataclass
-from types import MappingProxyType
-from typing import Annotated, Any, Protocol, TypeAlias, TypeVar, get_args, get_origin
+from types import MappingProxyType, UnionType
+from typing import Annotated, Any, Protocol, TypeAlias, TypeVar, Union, get_args, get_origin
 
 __all__ = [
     "INT64_MAX",
@@ -35,6 +35,7 @@ __all__ = [
     "TextLimit",
     "from_plain",
     "record",
+    "record_from_plain",
     "tag_of",
     "to_plain",
     "wire",
@@ -219,6 +220,38 @@ class _Record:
         return _dump_fields(value) if type(value) is self.cls else value
 
 
+@dataclass(frozen=True, slots=True)
+class _MapOf:
+    """A map with str keys and values of one kind (`dict[str, X]`): a table keyed by name."""
+
+    item: _Kind
+
+    def load(self, value: Any, path: str) -> dict[str, Any]:
+        if type(value) is not dict:
+            raise _expected(path, "map", value)
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            where = f"{path}[{_short(key)}]"
+            out[_check_str(key, f"{where} key")] = self.item.load(item, where)
+        return out
+
+    def dump(self, value: Any) -> Any:
+        return {k: self.item.dump(v) for k, v in value.items()} if type(value) is dict else value
+
+
+@dataclass(frozen=True, slots=True)
+class _Optional:
+    """`X | None`: absent or null means None."""
+
+    kind: _Kind
+
+    def load(self, value: Any, path: str) -> Any:
+        return None if value is None else self.kind.load(value, path)
+
+    def dump(self, value: Any) -> Any:
+        return None if value is None else self.kind.dump(value)
+
+
 def _load_plain(value: Any, path: str, depth: int) -> Plain:
     kind = type(value)
     if value is None or kind in (bool, float, bytes):
@@ -302,6 +335,11 @@ def _compile(hint: Any, where: str) -> _Kind:
         return _TupleOf(_compile(args[0], where))
     if origin is tuple and args and Ellipsis not in args:
         return _TupleFixed(tuple(_compile(arg, where) for arg in args))
+    if origin is dict and len(args) == 2 and args[0] is str:
+        return _MapOf(_compile(args[1], where))
+    if origin in (Union, UnionType) and len(args) == 2 and type(None) in args:
+        (present,) = (arg for arg in args if arg is not type(None))
+        return _Optional(_compile(present, where))
     raise TypeError(f"{where}: no wire schema for annotation {hint!r}")
 
 
@@ -403,6 +441,16 @@ def to_plain(obj: object) -> dict[str, Any]:
     plain = _dump_fields(obj)
     tag = getattr(cls, "TAG", None)
     return plain if tag is None else {_TAG_KEY: tag, **plain}
+
+
+def record_from_plain(cls: type[_T], data: object, path: str = "") -> _T:
+    """The record `data` describes, checked against the schema of `cls` (registered with `record`);
+    `CodecError` names the offending field under `path`."""
+    if cls not in _SCHEMAS:
+        raise TypeError(f"{cls.__name__} is not a registered record")
+    if type(data) is not dict:
+        raise _expected(path or cls.__name__, "map", data)
+    return _load_fields(cls, data, path or cls.__name__)
 
 
 def from_plain(data: object) -> Any:

@@ -1,0 +1,169 @@
+"""The control endpoint's rules: what a node answers to each `clusterctl` request.
+
+A node's subsystems publish what they see (`StatusPart`s) and its providers publish their visible values;
+this core keeps the latest of both and answers reads from them, because actors never ask each other
+(DESIGN.md §2): the answer is as fresh as the last change. A write goes on to the provider of its state
+type, which answers once the write is stamped. Pure: the actor shell only delivers the answers and the
+forwarded writes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from cluster.control.protocol import (
+    Accepted,
+    ConnectivityStatus,
+    ControlProtocolError,
+    EntryView,
+    MembershipStatus,
+    ReadinessStatus,
+    StateDelRequest,
+    StateEntries,
+    StateGetRequest,
+    StateListRequest,
+    StateSetManyRequest,
+    StateSetRequest,
+    StateStatus,
+    StatusPart,
+    StatusRequest,
+    StatusSnapshot,
+    failure,
+    parse_request,
+    success,
+)
+from cluster.wire.messages import ControlReply, ControlRequest, Plain
+
+__all__ = ["Answer", "ControlCore", "ForwardWrite", "ForwardWrites", "NodeIdentity", "ViewChange"]
+
+
+@dataclass(frozen=True, slots=True)
+class NodeIdentity:
+    """Who this node is, as every status answer says."""
+
+    node: str
+    role: str
+    cluster: str
+    id: str
+    generation: int
+    layout_digest: str
+    pid: int
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """Answer the request now."""
+
+    reply: ControlReply
+
+
+@dataclass(frozen=True, slots=True)
+class ForwardWrite:
+    """Pass a `set` or `del` to the provider of `provider`; it answers the request once it is stamped."""
+
+    provider: str
+    op: str
+    key: str
+    value: Plain = None
+
+
+@dataclass(frozen=True, slots=True)
+class ForwardWrites:
+    """Pass many `set`s to the provider of `provider`; the request has been answered already."""
+
+    provider: str
+    entries: tuple[tuple[str, Plain], ...]
+
+
+ViewChange = tuple[str, Plain, str, int]
+"""(key, value, owner, version) of a provider's visible value; value None: the key is gone."""
+
+
+class ControlCore:
+    def __init__(self, identity: NodeIdentity) -> None:
+        self.identity = identity
+        self._membership: MembershipStatus | None = None
+        self._connectivity: ConnectivityStatus | None = None
+        self._readiness: ReadinessStatus | None = None
+        self._state: StateStatus | None = None
+        self._views: dict[str, dict[str, EntryView]] = {}
+        self._writable: frozenset[str] = frozenset()
+
+    # -- what the node publishes ----------------------------------------------------------------
+
+    def status_changed(self, part: StatusPart) -> None:
+        match part:
+            case MembershipStatus():
+                self._membership = part
+            case ConnectivityStatus():
+                self._connectivity = part
+            case ReadinessStatus():
+                self._readiness = part
+            case StateStatus():
+                self._state = part
+
+    def view_changed(self, provider: str, changes: Iterable[ViewChange]) -> None:
+        view = self._views.setdefault(provider, {})
+        for key, value, owner, version in changes:
+            if value is None:
+                view.pop(key, None)
+            else:
+                view[key] = EntryView(value, owner, version)
+
+    def providers_attached(self, state_types: Iterable[str]) -> None:
+        self._writable = frozenset(state_types)
+
+    # -- requests -------------------------------------------------------------------------------
+
+    def request(self, message: ControlRequest) -> list[Answer | ForwardWrite | ForwardWrites]:
+        try:
+            request = parse_request(message)
+        except ControlProtocolError as error:
+            return [Answer(failure(str(error)))]
+        match request:
+            case StatusRequest():
+                return [Answer(success(self.status()))]
+            case StateListRequest(provider):
+                return [self._read(provider, None)]
+            case StateGetRequest(provider, key):
+                return [self._read(provider, key)]
+            case StateSetRequest(provider, key, value):
+                return [self._write(provider, ForwardWrite(provider, "set", key, value))]
+            case StateDelRequest(provider, key):
+                return [self._write(provider, ForwardWrite(provider, "del", key))]
+            case StateSetManyRequest(provider, entries):
+                if provider not in self._writable:
+                    return [Answer(self._no_provider(provider))]
+                return [ForwardWrites(provider, entries), Answer(success(Accepted(len(entries))))]
+        raise AssertionError(f"unhandled request {request!r}")
+
+    def status(self) -> StatusSnapshot:
+        me = self.identity
+        return StatusSnapshot(
+            node=me.node,
+            role=me.role,
+            cluster=me.cluster,
+            id=me.id,
+            generation=me.generation,
+            layout_digest=me.layout_digest,
+            pid=me.pid,
+            membership=self._membership,
+            connectivity=self._connectivity,
+            readiness=self._readiness,
+            state=self._state,
+        )
+
+    def _read(self, provider: str, key: str | None) -> Answer:
+        view = self._views.get(provider)
+        if view is None:
+            return Answer(self._no_provider(provider))
+        shown = {k: entry for k, entry in sorted(view.items()) if key is None or k == key}
+        return Answer(success(StateEntries(provider, shown)))
+
+    def _write(self, provider: str, forward: ForwardWrite) -> Answer | ForwardWrite:
+        return forward if provider in self._writable else Answer(self._no_provider(provider))
+
+    def _no_provider(self, provider: str) -> ControlReply:
+        known = ", ".join(sorted(self._views)) or "none"
+        return failure(f"no provider {provider!r} (known: {known})")
