@@ -42,7 +42,6 @@ from cluster.state.gossip import (
     OwnerFailed,
     StateGossip,
 )
-from cluster.wire.messages import SyncableState
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +113,8 @@ class GossipSchedulerActor(OwnTimers, CoreShell[StateGossip]):
                 log.warning("write refused: %s", error)
             return
         if message.reply is not None:
-            written = next(e for e in effects if isinstance(e, Applied)).entries[0]
+            written = self.core.store.get(self.core.local, message.state_type, message.key)
+            assert written is not None  # just stamped
             answer(message.reply, success(StateWritten.of(written)))
         self.apply(effects)
 
@@ -143,35 +143,21 @@ class GossipSchedulerActor(OwnTimers, CoreShell[StateGossip]):
             # The burst of writes in the inbox is over: push what it wrote, together.
             effects = [*effects, *self.core.push_fresh()]
         generic: list[fx.Effect] = []
-        applied: list[SyncableState] = []
         for effect in self.set_own_timers(effects):
             match effect:
                 case fx.SendDatagram(address, payload):
                     self._send_datagram(address, payload)
-                case Applied(entries):
-                    applied += entries
-                case Forgotten(entries):
-                    self._to_providers(entries, Forgotten)
+                case Applied(state_type) | Forgotten(state_type):
+                    provider = self._providers.get(state_type)
+                    if provider is not None:
+                        tell_if_alive(provider, effect)
                 case OwnerFailed() | LiveChanged():
                     for provider in self._providers.values():
                         tell_if_alive(provider, effect)
                 case _:
                     generic.append(effect)
-        if applied:
-            self._to_providers(tuple(applied), Applied)
         carry_out(generic, self.neighbours, self.actor_ref)
         version = self.core.store.digest()
         if version != self._published:
             self._published = version
             self.publish()
-
-    def _to_providers(
-        self, entries: tuple[SyncableState, ...], kind: type[Applied] | type[Forgotten]
-    ) -> None:
-        by_type: dict[str, list[SyncableState]] = {}
-        for entry in entries:
-            by_type.setdefault(entry.state_type, []).append(entry)
-        for state_type, of_type in by_type.items():
-            provider = self._providers.get(state_type)
-            if provider is not None:
-                tell_if_alive(provider, kind(tuple(of_type)))

@@ -76,15 +76,19 @@ class EntryTooLarge(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Applied:
-    """Entries now in the store (written here or received): for the providers of their types."""
+    """Entries of one state type now in the store (written here or received): for its provider. One
+    input's entries come as one `Applied` per state type, so a provider hears of a burst at once."""
 
+    state_type: str
     entries: tuple[SyncableState, ...]
 
 
 @dataclass(frozen=True, slots=True)
 class Forgotten:
-    """Entries the store dropped: a dead owner's after its grace, a former life's, a snapshot's."""
+    """Entries of one state type the store dropped: a dead owner's after its grace, a former life's,
+    a snapshot's. Like `Applied`, one per state type per input."""
 
+    state_type: str
     entries: tuple[SyncableState, ...]
 
 
@@ -219,7 +223,7 @@ class StateGossip:
         delta = self.store.write(state_type, key, value, version, now, tombstone=tombstone)
         self._queue_update(delta)
         self._fresh.append((delta, size))
-        effects: list[StateEffect] = [Applied(delta.states)]
+        effects = _for_providers(Applied, delta.states)
         return self._arm(effects + self._push_now(), now)
 
     def _push_now(self) -> list[StateEffect]:
@@ -309,7 +313,7 @@ class StateGossip:
                 dropped = self.store.drop_dead_owners(now, self.timings.dead_owner_grace)
                 effects = [StartTimer(CollectTick(), now + self.timings.tombstone_grace / 4)]
                 if collected or dropped:
-                    effects.append(Forgotten(tuple(collected + dropped)))
+                    effects += _for_providers(Forgotten, collected + dropped)
                 return effects
         return []
 
@@ -432,10 +436,8 @@ class StateGossip:
         for entry in report.changed:
             self.clock.update(entry.version)
         self.stats["received_rejected"] += report.rejected
-        if report.changed:
-            effects.append(Applied(tuple(report.changed)))
-        if report.dropped:
-            effects.append(Forgotten(tuple(report.dropped)))
+        effects += _for_providers(Applied, report.changed)
+        effects += _for_providers(Forgotten, report.dropped)
         return effects
 
     def pull(self, name: str) -> list[StateEffect]:
@@ -504,6 +506,9 @@ class StateGossip:
         return self.timings.udp_buffer_size - 1 - HEADER_OVERHEAD - 64
 
     def _arm(self, effects: list[StateEffect], now: float) -> list[StateEffect]:
+        """The last step of every input: the forwarding tick armed if news is queued, and what the
+        input applied merged per state type (an input can carry several deltas of one type)."""
+        effects = _merged_per_type(effects)
         if len(self._queue) and not self._gossip_armed:
             self._gossip_armed = True
             effects.append(StartTimer(StateGossipTick(), now + self.timings.gossip_interval))
@@ -512,6 +517,32 @@ class StateGossip:
     def _sample(self, count: int) -> list[str]:
         names = sorted(self._members)
         return self._rng.sample(names, min(count, len(names)))
+
+
+def _for_providers(
+    kind: type[Applied] | type[Forgotten], entries: Iterable[SyncableState]
+) -> list[StateEffect]:
+    by_type: dict[str, list[SyncableState]] = {}
+    for entry in entries:
+        by_type.setdefault(entry.state_type, []).append(entry)
+    return [kind(state_type, tuple(of_type)) for state_type, of_type in by_type.items()]
+
+
+def _merged_per_type(effects: list[StateEffect]) -> list[StateEffect]:
+    """One `Applied` and one `Forgotten` per state type, in the place of the first of each."""
+    entries: dict[tuple[type, str], list[SyncableState]] = {}
+    for effect in effects:
+        if isinstance(effect, Applied | Forgotten):
+            entries.setdefault((type(effect), effect.state_type), []).extend(effect.entries)
+    out: list[StateEffect] = []
+    for effect in effects:
+        if not isinstance(effect, Applied | Forgotten):
+            out.append(effect)
+            continue
+        slot = (type(effect), effect.state_type)
+        if slot in entries:
+            out.append(type(effect)(effect.state_type, tuple(entries.pop(slot))))
+    return out
 
 
 def _merge(deltas: list[OwnerDelta]) -> OwnerDelta:
