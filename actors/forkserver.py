@@ -23,9 +23,10 @@ from pathlib import Path
 from actors.node import EXIT_BAD_LAYOUT, EXIT_CRASHED, run
 from actors.rundir import RunDir
 from cluster.layout.loader import LayoutError, load_layout
+from cluster.layout.model import Layout
 
 
-def fork_node(layout_file: Path, run_dir: RunDir, name: str, layout: object) -> int:
+def fork_node(layout: Layout, run_dir: RunDir, name: str) -> int:
     if threading.active_count() != 1:
         raise RuntimeError("refusing to fork: this process runs threads")
     log_fd = os.open(run_dir.log_file(name), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
@@ -41,7 +42,7 @@ def fork_node(layout_file: Path, run_dir: RunDir, name: str, layout: object) -> 
         os.dup2(log_fd, 1)
         os.dup2(log_fd, 2)
         os.closerange(3, 1024)  # the pipe to clusterctl and anything else inherited
-        code = run(layout, name, run_dir)  # type: ignore[arg-type]
+        code = run(layout, name, run_dir)
     except BaseException as error:
         traceback.print_exc()
         print(f"node {name} failed: {error!r}", file=sys.stderr, flush=True)
@@ -67,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     run_dir = RunDir(Path(args.run_dir))
     run_dir.root.mkdir(parents=True, exist_ok=True)
     for name in args.nodes:
-        pid = fork_node(Path(args.layout), run_dir, name, layout)
+        pid = fork_node(layout, run_dir, name)
         print(f"{name} {pid}", flush=True)
     return 0
 

@@ -18,8 +18,6 @@ inbox, so tests drive these timers exactly like the timer service's.
 from __future__ import annotations
 
 import collections
-import contextlib
-import os
 import selectors
 import threading
 from collections.abc import Callable, Hashable, Iterable
@@ -28,6 +26,7 @@ from typing import Any
 
 from actors.clock import Clock, ManualClock
 from actors.messages import TimerFired
+from actors.wake_pipe import WakePipe
 from cluster.core import effects as fx
 from cluster.core.timers import DueTimer, TimerSet
 
@@ -53,11 +52,9 @@ class TimedInbox:
         self._timers = TimerSet()
         self._due: collections.deque[DueTimer] = collections.deque()
         self._waiting = False
-        self._wake_r, self._wake_w = os.pipe()
-        os.set_blocking(self._wake_r, False)
-        os.set_blocking(self._wake_w, False)
+        self._wake = WakePipe()
         self._selector = selectors.DefaultSelector()
-        self._selector.register(self._wake_r, selectors.EVENT_READ, None)
+        self._selector.register(self._wake, selectors.EVENT_READ, None)
 
     # -- the owner's side -----------------------------------------------------------------------
 
@@ -76,8 +73,7 @@ class TimedInbox:
 
     def close(self) -> None:
         self._selector.close()
-        os.close(self._wake_r)
-        os.close(self._wake_w)
+        self._wake.close()
 
     # -- the queue pykka sees -------------------------------------------------------------------
 
@@ -89,9 +85,7 @@ class TimedInbox:
             self.wake()
 
     def wake(self) -> None:
-        # A full pipe already has a wake-up pending; a closed one has nobody to wake.
-        with contextlib.suppress(OSError):
-            os.write(self._wake_w, b"x")
+        self._wake.wake()
 
     def empty(self) -> bool:
         with self._lock:
@@ -127,11 +121,7 @@ class TimedInbox:
             timeout = max(0.0, deadline - self._clock.now())
         for key, _mask in self._selector.select(timeout):
             if key.data is None:
-                try:
-                    while os.read(self._wake_r, 4096):
-                        pass
-                except BlockingIOError:
-                    pass
+                self._wake.drain()
             else:
                 self._local.extend(key.data())
 

@@ -11,7 +11,6 @@ before its body is ever buffered.
 from __future__ import annotations
 
 import collections
-import contextlib
 import errno
 import itertools
 import logging
@@ -24,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from actors.udp_reader import enable_unreachable_reports, enlarge_receive_buffer, send_datagram
+from actors.wake_pipe import WakePipe
 from cluster.wire.codec import CodecError, FrameReader
 
 log = logging.getLogger(__name__)
@@ -82,9 +82,7 @@ class Reactor:
         self._max_frame = max_frame
         self._selector = selectors.DefaultSelector()
         self._commands: collections.deque[tuple[Any, ...]] = collections.deque()
-        self._wake_r, self._wake_w = os.pipe()
-        os.set_blocking(self._wake_r, False)
-        os.set_blocking(self._wake_w, False)
+        self._wake = WakePipe()
         self._streams: dict[int, _Stream] = {}
         self._accept_ids = itertools.count(-1, -1)  # negative: the peering core numbers dials positively
         self._thread: threading.Thread | None = None
@@ -95,7 +93,7 @@ class Reactor:
         self.datagrams = self._bind(socket.socket(family, socket.SOCK_DGRAM), host, port, "UDP")
         enable_unreachable_reports(self.datagrams)
         enlarge_receive_buffer(self.datagrams)
-        self._selector.register(self._wake_r, selectors.EVENT_READ, "wake")
+        self._selector.register(self._wake, selectors.EVENT_READ, "wake")
         self._selector.register(self.listener, selectors.EVENT_READ, "listen")
 
     @staticmethod
@@ -141,8 +139,7 @@ class Reactor:
 
     def _command(self, *command: Any) -> None:
         self._commands.append(command)
-        with contextlib.suppress(BlockingIOError):  # a full pipe means a wakeup is pending anyway
-            os.write(self._wake_w, b"x")
+        self._wake.wake()
 
     # -- the loop (reactor thread) --------------------------------------------------------------
 
@@ -158,11 +155,7 @@ class Reactor:
     def _on_ready(self, key: selectors.SelectorKey, mask: int) -> None:
         tag = key.data
         if tag == "wake":
-            try:
-                while os.read(self._wake_r, 4096):
-                    pass
-            except BlockingIOError:
-                pass
+            self._wake.drain()
         elif tag == "listen":
             self._accept()
         else:
@@ -294,5 +287,4 @@ class Reactor:
         self._selector.close()
         self.listener.close()
         self.datagrams.close()
-        os.close(self._wake_r)
-        os.close(self._wake_w)
+        self._wake.close()

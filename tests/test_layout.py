@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cluster.layout.loader import LayoutError, LayoutProblem, load_layout, parse_layout
+from cluster.layout.loader import LayoutError, load_layout, parse_layout
+from cluster.layout.located_yaml import LocatedProblem
 from cluster.layout.model import DEFAULT_CONNECT, ROLES, Layout, NodeSpec
 from cluster.layout.presets import PRESETS
 
@@ -39,7 +40,7 @@ def text(*lines: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def problems_of(source: str) -> tuple[LayoutProblem, ...]:
+def problems_of(source: str) -> tuple[LocatedProblem, ...]:
     with pytest.raises(LayoutError) as caught:
         parse_layout(source)
     return caught.value.problems
@@ -363,9 +364,9 @@ def test_problem(lines: tuple[str, ...], line: int | None, field: str, fragment:
 
 
 def test_problem_format() -> None:
-    problem = LayoutProblem("layouts/x.yaml", 12, "nodes.worker.port", "port 70000 is out of range 1..65535")
+    problem = LocatedProblem("layouts/x.yaml", 12, "nodes.worker.port", "port 70000 is out of range 1..65535")
     assert str(problem) == "layouts/x.yaml:12: nodes.worker.port: port 70000 is out of range 1..65535"
-    assert str(LayoutProblem("x.yaml", None, "", "cannot read layout")) == "x.yaml: cannot read layout"
+    assert str(LocatedProblem("x.yaml", None, "", "cannot read layout")) == "x.yaml: cannot read layout"
 
 
 def test_all_problems_are_reported_in_line_order() -> None:
@@ -432,7 +433,7 @@ def test_problems_carry_the_file_name(tmp_path: Path) -> None:
 
 
 def test_layout_error_pickles() -> None:
-    error = LayoutError([LayoutProblem("x", 1, "f", "m")])
+    error = LayoutError([LocatedProblem("x", 1, "f", "m")])
     assert pickle.loads(pickle.dumps(error)).problems == error.problems
 
 

@@ -1,9 +1,9 @@
-"""Virtual time for the simulators: one heap of events and each node's named timers.
+"""Virtual time for the simulators: one order for every node's deliveries and named timers.
 
-Both `cluster.sim.membership` (membership) and `cluster.sim.state` (replicated state) drive cores by a
-discrete-event loop; this is that loop's bookkeeping. Events are ordered by (time, sequence), one sequence
-for timers and deliveries alike, so a seeded run is exactly repeatable. A timer re-armed under the same key
-replaces the earlier one, as the live timer service does; the stale heap entry is skipped when it surfaces.
+Both `cluster.sim.membership` and `cluster.sim.state` drive cores by a discrete-event loop; this is that
+loop's bookkeeping. Events are ordered by (time, sequence), one sequence for timers and deliveries alike,
+so a seeded run is exactly repeatable. The timers are a `TimerSet` keyed by (node, key): a timer re-armed
+under the same key replaces the earlier one, as the live timer service does.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ import itertools
 from collections.abc import Hashable, Iterator
 from dataclasses import dataclass
 from typing import Any
+
+from cluster.core.timers import TimerSet
 
 __all__ = ["TimerDue", "VirtualTime"]
 
@@ -24,48 +26,46 @@ class TimerDue:
     key: Hashable
 
 
-@dataclass(frozen=True, slots=True)
-class _Timer:
-    key: Hashable
-    deadline: float
-    seq: int
-
-
 class VirtualTime:
     def __init__(self) -> None:
         self.now = 0.0
-        self._heap: list[tuple[float, int, str, Any]] = []
         self._order = itertools.count()
-        self._timers: dict[tuple[str, Hashable], tuple[float, int]] = {}
+        self._deliveries: list[tuple[float, int, str, Any]] = []
+        self._timers = TimerSet(self._order)
 
     def at(self, time: float, node: str, item: Any) -> None:
         """Deliver `item` to `node` at `time`."""
-        heapq.heappush(self._heap, (time, next(self._order), node, item))
+        heapq.heappush(self._deliveries, (time, next(self._order), node, item))
 
     def arm(self, node: str, key: Hashable, deadline: float) -> None:
-        seq = next(self._order)
-        self._timers[(node, key)] = (deadline, seq)
-        heapq.heappush(self._heap, (deadline, seq, node, _Timer(key, deadline, seq)))
+        self._timers.schedule((node, key), deadline, None)
 
     def cancel(self, node: str, key: Hashable) -> None:
-        self._timers.pop((node, key), None)
+        self._timers.cancel((node, key))
 
     def forget(self, node: str) -> None:
         """A node crashed: its timers vanish with it."""
-        for key in [key for key in self._timers if key[0] == node]:
-            del self._timers[key]
+        for key in self._timers.armed():
+            if key[0] == node:  # type: ignore[index]
+                self._timers.cancel(key)
 
     def until(self, until: float) -> Iterator[tuple[str, Any]]:
         """Every event up to `until`, in order, advancing `now` to each: a live timer as `TimerDue`, other
         items as they were given. Afterwards `now` is at least `until`."""
-        while self._heap and self._heap[0][0] <= until:
-            time, _, node, item = heapq.heappop(self._heap)
-            self.now = time
-            if isinstance(item, _Timer):
-                if self._timers.get((node, item.key)) != (item.deadline, item.seq):
-                    continue  # re-armed or cancelled since, or its node crashed
-                del self._timers[(node, item.key)]
-                yield node, TimerDue(item.key)
-            else:
+        while True:
+            timer = self._timers.peek()
+            delivery = self._deliveries[0][:2] if self._deliveries else None
+            if timer is not None and (delivery is None or timer < delivery):
+                if timer[0] > until:
+                    break
+                due = self._timers.pop_first()
+                node, key = due.key  # type: ignore[misc]
+                self.now = due.deadline
+                yield node, TimerDue(key)
+            elif delivery is not None and delivery[0] <= until:
+                time, _, node, item = heapq.heappop(self._deliveries)
+                self.now = time
                 yield node, item
+            else:
+                break
         self.now = max(self.now, until)

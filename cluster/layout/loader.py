@@ -5,8 +5,7 @@ a mistake found on the manager after the workers have started costs a whole rest
 collects every problem it can find rather than stopping at the first, and builds a :class:`Layout` only when
 there are none.
 
-Lines come from the composed YAML node tree (``yaml.compose``), not from constructed Python objects, which
-have no positions; the same tree shows duplicate keys, which PyYAML would otherwise drop silently.
+The document is walked with :mod:`cluster.layout.located_yaml`, which gives every problem its line.
 
 What a valid layout means (roles, the default topology, how ``connect`` resolves) is
 :mod:`cluster.layout.model`; this module only reads the document and says where it is wrong.
@@ -14,22 +13,27 @@ What a valid layout means (roles, the default topology, how ``connect`` resolves
 
 from __future__ import annotations
 
-import difflib
 import ipaddress
 import os
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, TypeVar
 
-import yaml
-from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from yaml.nodes import Node, SequenceNode
 
+from cluster.layout.located_yaml import (
+    Entry,
+    LocatedProblem,
+    LocatedYaml,
+    describe,
+    line_of,
+    suggest,
+)
 from cluster.layout.model import ROLES, Layout, NodeSpec, governing_rule, resolve_connect
 from cluster.layout.presets import DEFAULT_PRESET, Timings, timings_for, timings_problems
 
-__all__ = ["LayoutError", "LayoutProblem", "load_layout", "parse_layout"]
+__all__ = ["LayoutError", "LocatedProblem", "load_layout", "parse_layout"]
 
 _NAME = re.compile(r"[A-Za-z0-9_.-]+")
 _HOST_LABEL = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
@@ -38,30 +42,11 @@ _NODE_KEYS = ("role", "host", "port", "count")
 _MAX_PORT = 65535
 _TIMING_NAMES = frozenset(field.name for field in fields(Timings))
 
-_TAG = "tag:yaml.org,2002:"
-_STR, _INT, _NULL, _MERGE = _TAG + "str", _TAG + "int", _TAG + "null", _TAG + "merge"
-
-_T = TypeVar("_T")
-
-
-@dataclass(frozen=True)
-class LayoutProblem:
-    """One thing wrong with a layout, located well enough for an editor to jump to it."""
-
-    source: str
-    line: int | None
-    field: str
-    message: str
-
-    def __str__(self) -> str:
-        where = self.source if self.line is None else f"{self.source}:{self.line}"
-        return ": ".join(part for part in (where, self.field, self.message) if part)
-
 
 class LayoutError(Exception):
     """Every problem found in a layout; ``str()`` gives one per line, ready to print to a user."""
 
-    def __init__(self, problems: Iterable[LayoutProblem]) -> None:
+    def __init__(self, problems: Iterable[LocatedProblem]) -> None:
         self.problems = tuple(problems)
         super().__init__(self.problems)
 
@@ -79,13 +64,13 @@ def load_layout(path: str | os.PathLike[str]) -> Layout:
             reason = f"not UTF-8 text (byte offset {exc.start})"
         else:
             reason = exc.strerror or str(exc)
-        raise LayoutError([LayoutProblem(source, None, "", f"cannot read layout: {reason}")]) from exc
+        raise LayoutError([LocatedProblem(source, None, "", f"cannot read layout: {reason}")]) from exc
     return parse_layout(text, source)
 
 
 def parse_layout(text: str, source: str = "<string>") -> Layout:
     """Parse and validate layout text; raises :class:`LayoutError` listing every problem found."""
-    reader = _Reader(source, text)
+    reader = LocatedYaml(source, text)
     try:
         layout = _read_layout(reader)
     finally:
@@ -95,131 +80,7 @@ def parse_layout(text: str, source: str = "<string>") -> Layout:
     return layout
 
 
-# -- reading the YAML tree -------------------------------------------------------------------------------
-
-_Entry = tuple[Node, Node]
-"""A mapping entry as composed: (key node, value node), kept together so either can be blamed."""
-
-
-class _Reader:
-    """Walks a composed YAML tree, turning every mistake into a located problem instead of an exception."""
-
-    def __init__(self, source: str, text: str) -> None:
-        self.source = source
-        self.problems: list[LayoutProblem] = []
-        self.root: Node | None = None
-        self._loader: yaml.SafeLoader | None = None
-        try:
-            self._loader = yaml.SafeLoader(text)
-            self.root = self._loader.get_single_node()
-        except yaml.YAMLError as exc:
-            self.problems.append(LayoutProblem(source, _error_line(exc, text), "", _syntax_message(exc)))
-
-    def close(self) -> None:
-        if self._loader is not None:
-            self._loader.dispose()
-
-    def report(self, node: Node | None, field: str, message: str) -> None:
-        line = None if node is None else _line(node)
-        self.problems.append(LayoutProblem(self.source, line, field, message))
-
-    def mapping(self, node: Node, field: str, blame: Node, what: str) -> dict[str, _Entry] | None:
-        """The entries of a mapping node by key; reports non-mappings, non-string and duplicate keys."""
-        if not isinstance(node, MappingNode):
-            self.report(blame, field, f"must be {what}, got {_describe(node)}")
-            return None
-        self._check_duplicates(node, field)
-        self._flatten_merges(node, field)
-        entries: dict[str, _Entry] = {}
-        for key, value in node.value:
-            if _is_scalar(key, _STR):
-                entries[key.value] = (key, value)
-            else:
-                self.report(key, field, f"keys must be names, got {_describe(key)}")
-        return entries
-
-    def optional_mapping(self, entry: _Entry | None, field: str, what: str) -> dict[str, _Entry]:
-        """Like :meth:`mapping` for an optional section, where absent or empty means no entries."""
-        if entry is None or _is_scalar(entry[1], _NULL):
-            return {}
-        return self.mapping(entry[1], field, entry[0], what) or {}
-
-    def reject_unknown(self, entries: Mapping[str, _Entry], prefix: str, allowed: Iterable[str]) -> None:
-        allowed = tuple(allowed)
-        for key, (key_node, _) in entries.items():
-            if key not in allowed:
-                message = f"unknown key {key!r}{_suggest(key, allowed)}; allowed: {', '.join(allowed)}"
-                self.report(key_node, _join(prefix, key), message)
-
-    def required(self, entries: Mapping[str, _Entry], key: str, prefix: str, blame: Node) -> _Entry | None:
-        entry = entries.get(key)
-        if entry is None:
-            self.report(blame, _join(prefix, key), f"missing required key {key!r}")
-        return entry
-
-    def required_value(
-        self,
-        entries: Mapping[str, _Entry],
-        key: str,
-        prefix: str,
-        blame: Node,
-        read: Callable[[Node, str], _T | None],
-    ) -> tuple[Node | None, _T | None]:
-        """A required key's value node and its value as ``read`` takes it; ``None`` for what is missing.
-
-        The node comes back too, so a caller checking the value further can blame the line it is on.
-        """
-        entry = self.required(entries, key, prefix, blame)
-        if entry is None:
-            return None, None
-        return entry[1], read(entry[1], _join(prefix, key))
-
-    def string(self, node: Node, field: str) -> str | None:
-        if _is_scalar(node, _STR):
-            return str(node.value)
-        self.report(node, field, f"must be a string, got {_describe(node)}")
-        return None
-
-    def integer(self, node: Node, field: str) -> int | None:
-        if not _is_scalar(node, _INT):
-            self.report(node, field, f"must be an integer, got {_describe(node)}")
-            return None
-        value = self.construct(node, field)
-        return value if isinstance(value, int) else None
-
-    def construct(self, node: Node, field: str) -> Any:
-        """The plain Python value of a node, as ``yaml.safe_load`` would build it."""
-        assert self._loader is not None
-        try:
-            return self._loader.construct_object(node, deep=True)
-        except yaml.YAMLError as exc:
-            self.report(node, field, f"cannot read value: {getattr(exc, 'problem', exc)}")
-            return None
-
-    def _check_duplicates(self, node: MappingNode, field: str) -> None:
-        # PyYAML keeps the last of two equal keys without a word; in a layout that hides a whole node.
-        first_seen: dict[str, Node] = {}
-        for key, _ in node.value:
-            if not isinstance(key, ScalarNode) or key.tag == _MERGE:
-                continue
-            if key.value in first_seen:
-                message = f"duplicate key {key.value!r} (first at line {_line(first_seen[key.value])})"
-                self.report(key, _join(field, key.value), message)
-            else:
-                first_seen[key.value] = key
-
-    def _flatten_merges(self, node: MappingNode, field: str) -> None:
-        # ``<<: *defaults`` is how YAML users share node settings; resolve it as safe_load would.
-        if not any(key.tag == _MERGE for key, _ in node.value):
-            return
-        assert self._loader is not None
-        try:
-            self._loader.flatten_mapping(node)
-        except yaml.YAMLError as exc:
-            self.report(node, field, f"bad merge: {getattr(exc, 'problem', exc)}")
-
-
-def _read_layout(reader: _Reader) -> Layout | None:
+def _read_layout(reader: LocatedYaml) -> Layout | None:
     """Read every section, each reporting its own problems, and build the layout only if there are none."""
     root = reader.root
     if root is None:
@@ -246,21 +107,21 @@ def _read_layout(reader: _Reader) -> Layout | None:
     return Layout(cluster, preset, nodes, connect, timings_for(preset, overrides), reader.source)
 
 
-def _read_cluster(reader: _Reader, top: Mapping[str, _Entry], root: Node) -> str | None:
+def _read_cluster(reader: LocatedYaml, top: Mapping[str, Entry], root: Node) -> str | None:
     node, name = reader.required_value(top, "cluster", "", root, reader.string)
     if name is not None and not _check_name(reader, "cluster", name, node, "cluster"):
         return None
     return name
 
 
-def _read_preset(reader: _Reader, top: Mapping[str, _Entry]) -> tuple[Node | None, str | None]:
+def _read_preset(reader: LocatedYaml, top: Mapping[str, Entry]) -> tuple[Node | None, str | None]:
     entry = top.get("preset")
     if entry is None:
         return None, DEFAULT_PRESET
     return entry[1], reader.string(entry[1], "preset")
 
 
-def _check_name(reader: _Reader, kind: str, name: str, node: Node | None, field: str) -> bool:
+def _check_name(reader: LocatedYaml, kind: str, name: str, node: Node | None, field: str) -> bool:
     """Cluster and node names become directory and file names (see ``actors.rundir``), so both stay plain."""
     if _NAME.fullmatch(name):
         return True
@@ -288,7 +149,7 @@ class _Placed:
     expanded: bool = False
 
 
-def _read_nodes(reader: _Reader, top: Mapping[str, _Entry], root: Node) -> list[_Placed] | None:
+def _read_nodes(reader: LocatedYaml, top: Mapping[str, Entry], root: Node) -> list[_Placed] | None:
     entry = reader.required(top, "nodes", "", root)
     if entry is None:
         return None
@@ -307,7 +168,7 @@ def _spec(node: _Placed) -> NodeSpec:
     return NodeSpec(node.name, node.role, node.host, node.port)
 
 
-def _read_node(reader: _Reader, name: str, key: Node, value: Node) -> list[_Placed]:
+def _read_node(reader: LocatedYaml, name: str, key: Node, value: Node) -> list[_Placed]:
     """One ``nodes`` entry, expanded to ``name-1..name-N`` on consecutive ports when it has a ``count``."""
     field = f"nodes.{name}"
     _check_name(reader, "node", name, key, field)
@@ -330,7 +191,7 @@ def _read_node(reader: _Reader, name: str, key: Node, value: Node) -> list[_Plac
     ]
 
 
-def _check_role_name(reader: _Reader, name: str, role: str | None, key: Node, field: str) -> None:
+def _check_role_name(reader: LocatedYaml, name: str, role: str | None, key: Node, field: str) -> None:
     # In ``connect`` a role name means the whole role, so a node may carry a role's name only if it is of
     # that role (the usual ``manager``); a proxy called ``logger`` would make rules mean two things.
     # Being the only node of that role is checked with the other whole-layout checks.
@@ -339,16 +200,16 @@ def _check_role_name(reader: _Reader, name: str, role: str | None, key: Node, fi
         reader.report(key, field, message)
 
 
-def _read_role(reader: _Reader, spec: Mapping[str, _Entry], field: str, key: Node) -> str | None:
+def _read_role(reader: LocatedYaml, spec: Mapping[str, Entry], field: str, key: Node) -> str | None:
     node, role = reader.required_value(spec, "role", field, key, reader.string)
     if role is not None and role not in ROLES:
-        message = f"unknown role {role!r}{_suggest(role, ROLES)}; roles are {', '.join(ROLES)}"
+        message = f"unknown role {role!r}{suggest(role, ROLES)}; roles are {', '.join(ROLES)}"
         reader.report(node, f"{field}.role", message)
         return None
     return role
 
 
-def _read_host(reader: _Reader, spec: Mapping[str, _Entry], field: str, key: Node) -> str | None:
+def _read_host(reader: LocatedYaml, spec: Mapping[str, Entry], field: str, key: Node) -> str | None:
     node, host = reader.required_value(spec, "host", field, key, reader.string)
     if host is None:
         return None
@@ -383,7 +244,7 @@ def _normalize_hostname(host: str) -> tuple[str | None, str]:
     return host.rstrip(".").lower(), ""
 
 
-def _read_port(reader: _Reader, spec: Mapping[str, _Entry], field: str, key: Node) -> int | None:
+def _read_port(reader: LocatedYaml, spec: Mapping[str, Entry], field: str, key: Node) -> int | None:
     node, port = reader.required_value(spec, "port", field, key, reader.integer)
     if port is not None and not 1 <= port <= _MAX_PORT:
         reader.report(node, f"{field}.port", f"port {port} is out of range 1..{_MAX_PORT}")
@@ -391,7 +252,7 @@ def _read_port(reader: _Reader, spec: Mapping[str, _Entry], field: str, key: Nod
     return port
 
 
-def _read_count(reader: _Reader, node: Node, field: str, port: int | None) -> int | None:
+def _read_count(reader: LocatedYaml, node: Node, field: str, port: int | None) -> int | None:
     count = reader.integer(node, field)
     if count is None:
         return None
@@ -405,7 +266,7 @@ def _read_count(reader: _Reader, node: Node, field: str, port: int | None) -> in
     return count
 
 
-def _check_nodes(reader: _Reader, placed: list[_Placed], nodes_key: Node) -> None:
+def _check_nodes(reader: LocatedYaml, placed: list[_Placed], nodes_key: Node) -> None:
     """The checks that need every node at once: one manager, unique names and addresses, lone role names."""
     _check_managers(reader, placed, nodes_key)
     _check_unique_names(reader, placed)
@@ -413,7 +274,7 @@ def _check_nodes(reader: _Reader, placed: list[_Placed], nodes_key: Node) -> Non
     _check_role_named_nodes(reader, placed)
 
 
-def _check_role_named_nodes(reader: _Reader, placed: list[_Placed]) -> None:
+def _check_role_named_nodes(reader: LocatedYaml, placed: list[_Placed]) -> None:
     # In ``connect`` a role name means the whole role. A node called ``logger`` beside ``logger-2`` would make
     # ``logger: [...]`` mean two things, so a role-named node must be the only node of its role.
     for node in placed:
@@ -424,12 +285,12 @@ def _check_role_named_nodes(reader: _Reader, placed: list[_Placed]) -> None:
             other = others[0]
             message = (
                 f"node name {node.name!r} is a role name, so it must be the only {node.role}; "
-                f"{other.name!r} (line {_line(other.at)}) is another"
+                f"{other.name!r} (line {line_of(other.at)}) is another"
             )
             reader.report(node.at, node.field, message)
 
 
-def _check_managers(reader: _Reader, placed: list[_Placed], nodes_key: Node) -> None:
+def _check_managers(reader: LocatedYaml, placed: list[_Placed], nodes_key: Node) -> None:
     managers = [p for p in placed if p.role == "manager"]
     if not managers:
         # A node whose role could not be read may well be the manager; its own problem says enough.
@@ -439,24 +300,24 @@ def _check_managers(reader: _Reader, placed: list[_Placed], nodes_key: Node) -> 
     first = managers[0]
     for extra in managers[1:]:
         message = (
-            f"{extra.name!r} is a second manager ({first.name!r} at line {_line(first.at)}); "
+            f"{extra.name!r} is a second manager ({first.name!r} at line {line_of(first.at)}); "
             "a layout needs exactly one"
         )
         reader.report(extra.at, f"{extra.field}.role", message)
 
 
-def _check_unique_names(reader: _Reader, placed: list[_Placed]) -> None:
+def _check_unique_names(reader: LocatedYaml, placed: list[_Placed]) -> None:
     seen: dict[str, _Placed] = {}
     for node in placed:
         first = seen.setdefault(node.name, node)
         if first is not node:
             how = "count expands to {!r}, which" if node.expanded else "node name {!r}"
-            where = f"{first.field} (line {_line(first.at)})"
+            where = f"{first.field} (line {line_of(first.at)})"
             message = f"{how.format(node.name)} is already used by {where}"
             reader.report(node.at, node.field, message)
 
 
-def _check_unique_addresses(reader: _Reader, placed: list[_Placed]) -> None:
+def _check_unique_addresses(reader: LocatedYaml, placed: list[_Placed]) -> None:
     # One problem per declaration, not per port: two overlapping ``count`` ranges would otherwise flood.
     owners: dict[tuple[str, int], _Placed] = {}
     clashes: dict[str, list[tuple[_Placed, _Placed]]] = {}
@@ -470,7 +331,7 @@ def _check_unique_addresses(reader: _Reader, placed: list[_Placed]) -> None:
         node, first = pairs[0]
         more = f" (and {len(pairs) - 1} more)" if len(pairs) > 1 else ""
         address = _format_address(node.host or "", node.port or 0)
-        where = f"line {_line(first.at)}"
+        where = f"line {line_of(first.at)}"
         message = f"address {address} of {node.name!r} is already used by {first.name!r} ({where}){more}"
         reader.report(node.at, node.field, message)
 
@@ -481,7 +342,9 @@ _Targets = tuple[tuple[str, Node], ...]
 """The targets one ``connect`` rule lists, each with its node for blame."""
 
 
-def _read_connect(reader: _Reader, entry: _Entry | None, placed: list[_Placed]) -> dict[str, tuple[str, ...]]:
+def _read_connect(
+    reader: LocatedYaml, entry: Entry | None, placed: list[_Placed]
+) -> dict[str, tuple[str, ...]]:
     """The ``connect`` rules that read cleanly, by key; :func:`resolve_connect` turns them into dials."""
     dialable = {*ROLES, *(node.name for node in placed)}
     section = reader.optional_mapping(entry, "connect", "a mapping of role or node name to a list of targets")
@@ -495,13 +358,15 @@ def _read_connect(reader: _Reader, entry: _Entry | None, placed: list[_Placed]) 
     return {key: tuple(target for target, _ in targets) for key, targets in rules.items()}
 
 
-def _read_rule(reader: _Reader, key: str, key_node: Node, value: Node, dialable: set[str]) -> _Targets | None:
+def _read_rule(
+    reader: LocatedYaml, key: str, key_node: Node, value: Node, dialable: set[str]
+) -> _Targets | None:
     field = f"connect.{key}"
     if key not in dialable:
-        reader.report(key_node, field, f"{key!r} is neither a role nor a node{_suggest(key, dialable)}")
+        reader.report(key_node, field, f"{key!r} is neither a role nor a node{suggest(key, dialable)}")
         return None
     if not isinstance(value, SequenceNode):
-        message = f"must be a list of role or node names ([] for none), got {_describe(value)}"
+        message = f"must be a list of role or node names ([] for none), got {describe(value)}"
         reader.report(key_node, field, message)
         return None
     targets = []
@@ -510,7 +375,7 @@ def _read_rule(reader: _Reader, key: str, key_node: Node, value: Node, dialable:
         if target is None:
             continue
         if target not in dialable:
-            reader.report(item, field, f"unknown role or node {target!r}{_suggest(target, dialable)}")
+            reader.report(item, field, f"unknown role or node {target!r}{suggest(target, dialable)}")
         elif target == key and key not in ROLES:
             reader.report(item, field, f"{key!r} lists itself; a node cannot connect to itself")
         else:
@@ -518,7 +383,7 @@ def _read_rule(reader: _Reader, key: str, key_node: Node, value: Node, dialable:
     return tuple(targets)
 
 
-def _check_self_dial(reader: _Reader, node: _Placed, rules: Mapping[str, _Targets]) -> None:
+def _check_self_dial(reader: LocatedYaml, node: _Placed, rules: Mapping[str, _Targets]) -> None:
     # A node's own rule listing it is caught as it is read; a role rule naming one of its members explicitly
     # shows only now, when the member turns out to have no rule of its own.
     if node.role is None:
@@ -534,7 +399,7 @@ def _check_self_dial(reader: _Reader, node: _Placed, rules: Mapping[str, _Target
 
 
 def _read_timings(
-    reader: _Reader, entry: _Entry | None, preset: str | None, preset_node: Node | None
+    reader: LocatedYaml, entry: Entry | None, preset: str | None, preset_node: Node | None
 ) -> dict[str, object]:
     """The overrides, checked by the presets module; each problem is pinned to the line that caused it."""
     section = reader.optional_mapping(entry, "timings", "a mapping of timing name to value")
@@ -554,52 +419,5 @@ def _read_timings(
 # -- small helpers ---------------------------------------------------------------------------------------
 
 
-def _join(prefix: str, key: str) -> str:
-    return f"{prefix}.{key}" if prefix else key
-
-
-def _line(node: Node) -> int:
-    return node.start_mark.line + 1
-
-
-def _is_scalar(node: Node, tag: str) -> bool:
-    return isinstance(node, ScalarNode) and node.tag == tag
-
-
-def _describe(node: Node) -> str:
-    """How a value reads to a user: its YAML kind and text, since Python type names mean little in YAML."""
-    if isinstance(node, MappingNode):
-        return "a mapping"
-    if isinstance(node, SequenceNode):
-        return "a list"
-    kind = node.tag.removeprefix(_TAG) if node.tag.startswith(_TAG) else node.tag
-    if kind == "null":
-        return "nothing"
-    return f"{kind} {node.value!r}"
-
-
-def _suggest(word: str, known: Iterable[str]) -> str:
-    close = difflib.get_close_matches(word, list(known), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
 def _format_address(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-def _syntax_message(exc: yaml.YAMLError) -> str:
-    if isinstance(exc, yaml.MarkedYAMLError):
-        parts = [part for part in (exc.context, exc.problem) if part]
-        return "YAML syntax error: " + (", ".join(parts) if parts else str(exc))
-    if isinstance(exc, yaml.reader.ReaderError):
-        return f"unacceptable character #x{exc.character:04x}: {exc.reason}"
-    return "YAML error: " + " ".join(str(exc).split())
-
-
-def _error_line(exc: yaml.YAMLError, text: str) -> int | None:
-    """The 1-based line of a YAML error; reader errors carry only a character offset."""
-    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-    if mark is not None:
-        return int(mark.line) + 1
-    position = getattr(exc, "position", None)
-    return None if position is None else text.count("\n", 0, position) + 1

@@ -12,12 +12,13 @@ overrides, so that a typo in a layout is reported instead of silently running wi
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import math
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
+
+from cluster.layout.located_yaml import suggest
 
 __all__ = [
     "DEFAULT_PRESET",
@@ -169,12 +170,6 @@ def _blame(first: str, second: str, changed: Collection[str]) -> str:
     return second if second in changed and first not in changed else first
 
 
-def _suggest(name: str, known: Mapping[str, object]) -> str:
-    """A 'did you mean' tail for the common case of a misspelt key."""
-    close = difflib.get_close_matches(name, list(known), n=1)
-    return f"; did you mean {close[0]!r}?" if close else ""
-
-
 DEFAULT_PRESET = "local"
 """The preset a layout gets when it names none: layouts are usually run on one machine."""
 
@@ -287,7 +282,7 @@ def timings_problems(preset: str, overrides: Mapping[str, object]) -> tuple[Timi
     normalized: dict[str, object] = {}
     for name, value in overrides.items():
         if name not in _KINDS:
-            errors.append(TimingsError(name, f"unknown timing {name!r}{_suggest(name, _KINDS)}"))
+            errors.append(TimingsError(name, f"unknown timing {name!r}{suggest(name, _KINDS)}"))
             continue
         good, error = _check_field(name, value)
         if error is None:

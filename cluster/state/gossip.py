@@ -33,6 +33,7 @@ from cluster.state.store import ApplyReport, StateStore
 from cluster.wire.codec import CodecError, encode, encoded_size
 from cluster.wire.compound import HEADER_OVERHEAD, PART_OVERHEAD, pack, unpack
 from cluster.wire.messages import (
+    INT64_MAX,
     MAX_NAME_CHARS,
     Digest,
     OwnerDelta,
@@ -156,6 +157,10 @@ class StateGossip:
         self._fresh: list[tuple[OwnerDelta, int]] = []  # our writes not pushed yet, with their sizes
         self._news: list[bytes] = []  # news received, as received, to pass on at once
         self._deferred_push = deferred_push
+        # What a state message from this node costs besides its deltas and digest, measured on the
+        # largest one (a push-pull at the highest Lamport time): the map, tag, field names and our name,
+        # plus 2 bytes each for the deltas' and the digest's arrays outgrowing a one-byte header.
+        self._envelope = len(encode(PushPull(local, INT64_MAX, (), ()))) + 4
         self.stats = {"sent_datagrams": 0, "sent_bytes": 0, "received_rejected": 0, "oversized": 0}
 
     # -- inputs ---------------------------------------------------------------------------------
@@ -269,8 +274,8 @@ class StateGossip:
             effects += self._datagram(name, parts)
         return effects
 
-    def _encode_push(self, delta: OwnerDelta) -> bytes:
-        return encode(Push(self.local, self.clock.current, (delta,)))
+    def _encode_push(self, *deltas: OwnerDelta) -> bytes:
+        return encode(Push(self.local, self.clock.current, deltas))
 
     def datagram(self, source: Address, payload: bytes, now: float) -> list[StateEffect]:
         """A state datagram (marker byte first); garbage is counted, never raised."""
@@ -373,7 +378,7 @@ class StateGossip:
                     # Not even one entry fits beside our digest: the entries go in a push of their own.
                     alone, _ = self.store.delta_for(digest, self._datagram_room())
                     if alone:
-                        effects += self._datagram(peer, [encode(Push(self.local, self.clock.current, alone))])
+                        effects += self._datagram(peer, [self._encode_push(*alone)])
                 return effects + self._datagram(peer, [encode(build(deltas))]), cut
         deltas, cut = self.store.delta_for(digest, self.timings.max_frame_size // 2)
         if skip_empty and not deltas:
@@ -430,7 +435,7 @@ class StateGossip:
                 # ticks; where it could, every member has had a copy and one more from us covers a loss
                 # (a queue of retransmissions would double what every node decodes under load).
                 if len(self._members) <= self.timings.state_push_nodes:
-                    self._news.append(raw or self._encode_one(delta))
+                    self._news.append(raw or self._encode_push(delta))
                 else:
                     self._news.append(self._queue_update(delta, raw))
         for entry in report.changed:
@@ -459,9 +464,6 @@ class StateGossip:
         return self._datagram(name, [encoded])
 
     # -- datagrams ------------------------------------------------------------------------------
-
-    def _encode_one(self, delta: OwnerDelta) -> bytes:
-        return encode(Push(self.local, self.clock.current, (delta,)))
 
     def _queue_update(self, delta: OwnerDelta, encoded: bytes | None = None) -> bytes:
         """Queue one update for retransmission; updates never replace each other (each covers its own
@@ -503,7 +505,9 @@ class StateGossip:
         return effects
 
     def _datagram_room(self) -> int:
-        return self.timings.udp_buffer_size - 1 - HEADER_OVERHEAD - 64
+        """The bytes of deltas and digest one state message may carry: the budget, less the marker byte,
+        a compound's framing (the message may share the datagram) and this node's message envelope."""
+        return self.timings.udp_buffer_size - 1 - HEADER_OVERHEAD - self._envelope
 
     def _arm(self, effects: list[StateEffect], now: float) -> list[StateEffect]:
         """The last step of every input: the forwarding tick armed if news is queued, and what the

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cluster.core.events import StateChangedEvent
-from cluster.wire.messages import Digest, SyncableState, digest_from_dict
+from cluster.wire.messages import Digest, SyncableState, digest_from_dict, last_writer_rank
 
 __all__ = ["ApplyResult", "CommandError", "Provider", "ProviderOutput", "View", "WriteIntent"]
 
@@ -176,7 +176,7 @@ class Provider:
         by_owner = self._entries.get(key)
         if not by_owner:
             return None
-        winner = max(by_owner.values(), key=lambda e: (e.version, e.source_node))
+        winner = max(by_owner.values(), key=last_writer_rank)
         return None if winner.tombstone else winner
 
     def after_merge(self, key: str) -> list[WriteIntent]:

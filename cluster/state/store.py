@@ -33,7 +33,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 
 from cluster.wire.codec import encoded_size
-from cluster.wire.messages import Digest, OwnerDelta, SyncableState, digest_from_dict
+from cluster.wire.messages import Digest, OwnerDelta, SyncableState, digest_from_dict, last_writer_rank
 
 __all__ = [
     "FIRST_GENERATION_LIMIT",
@@ -125,8 +125,12 @@ class StateStore:
 
     def refuses(self, owner: str, generation: int) -> bool:
         """Whether gossip of `owner` at `generation` would be refused (ours, or a quarantined life)."""
+        return owner == self.local or self._quarantined(owner, generation)
+
+    def _quarantined(self, owner: str, generation: int) -> bool:
+        """A dead owner's dropped life, or an earlier one: its gossip still in flight is stale."""
         quarantined = self._quarantine.get(owner)
-        return owner == self.local or (quarantined is not None and generation <= quarantined)
+        return quarantined is not None and generation <= quarantined
 
     def quarantined(self, owner: str) -> int | None:
         return self._quarantine.get(owner)
@@ -275,7 +279,7 @@ class StateStore:
         if delta.through < delta.after:
             return f"empty range ({delta.after}, {delta.through}]"
         quarantined = self._quarantine.get(delta.owner)
-        if quarantined is not None and delta.generation <= quarantined:
+        if self._quarantined(delta.owner, delta.generation):
             return f"generation {delta.generation} is of a dead owner (quarantined up to {quarantined})"
         known = self._owners.get(delta.owner)
         base = known.generation if known is not None else quarantined
@@ -305,8 +309,8 @@ class StateStore:
                     continue
                 if now - owner.received_at.get(slot, now) < grace:
                     continue
-                rank = (entry.version, entry.source_node)
-                if any((rival.version, rival.source_node) < rank for rival in live_rivals.get(slot, ())):
+                rank = last_writer_rank(entry)
+                if any(last_writer_rank(rival) < rank for rival in live_rivals.get(slot, ())):
                     continue
                 del owner.entries[slot]
                 owner.received_at.pop(slot, None)

@@ -88,6 +88,7 @@ __all__ = [
     "digest_to_dict",
     "from_plain",
     "generate_node_id",
+    "last_writer_rank",
     "newer",
     "recency_key",
     "split_state_key",
@@ -404,6 +405,13 @@ def recency_key(state: SyncableState) -> tuple[int, int, str, str, str]:
     deterministically, and real cross-owner conflicts are settled by the providers' merge rules.
     """
     return (state.generation, state.version, state.source_node, state.state_type, state.key)
+
+
+def last_writer_rank(state: SyncableState) -> tuple[int, str]:
+    """Last writer wins across owners: the higher Lamport version, then the higher owner name (so
+    concurrent writes are settled the same way everywhere). What kv, drain and health decide by, and what
+    the store keeps a tombstone for while it still hides an older value of another owner."""
+    return (state.version, state.source_node)
 
 
 def newer(a: SyncableState, b: SyncableState) -> bool:

@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from cluster.state.provider import CommandError, Provider, View, WriteIntent
+from cluster.wire.messages import last_writer_rank
 
 __all__ = ["DrainProvider"]
 
@@ -39,7 +40,7 @@ class DrainProvider(Provider):
 
     def _intent(self, target: str) -> Any:
         entries = [e for e in self.entries_of(f"intent/{target}").values() if not e.tombstone]
-        return max(entries, key=lambda e: (e.version, e.source_node)) if entries else None
+        return max(entries, key=last_writer_rank) if entries else None
 
     def view(self, key: str) -> View | None:
         intent = self._intent(key)

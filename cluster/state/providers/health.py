@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from cluster.state.provider import CommandError, Provider, View, WriteIntent
+from cluster.wire.messages import last_writer_rank
 
 __all__ = ["HealthProvider"]
 
@@ -45,7 +46,7 @@ class HealthProvider(Provider):
             return None
         against = sorted(e.source_node for e in fresh if e.value == "unhealthy")
         status = "unhealthy" if len(against) >= min(self.quorum, len(self.live)) else "healthy"
-        latest = max(fresh, key=lambda e: (e.version, e.source_node))
+        latest = max(fresh, key=last_writer_rank)
         value = {"status": status, "unhealthy_by": against, "observers": len(fresh)}
         return value, latest.source_node, latest.version
 

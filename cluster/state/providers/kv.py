@@ -11,6 +11,7 @@ its own. Otherwise, once the winner's tombstone is collected, the loser's old va
 from __future__ import annotations
 
 from cluster.state.provider import Provider, WriteIntent
+from cluster.wire.messages import last_writer_rank
 
 __all__ = ["KvProvider"]
 
@@ -22,7 +23,7 @@ class KvProvider(Provider):
         mine = self.entries_of(key).get(self.local)
         if mine is None or mine.tombstone:
             return []
-        winner = max(self.entries_of(key).values(), key=lambda e: (e.version, e.source_node))
+        winner = max(self.entries_of(key).values(), key=last_writer_rank)
         if winner is mine:
             return []
         return [WriteIntent(self.state_type, key, None, tombstone=True)]
