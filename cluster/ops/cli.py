@@ -279,56 +279,77 @@ def _show(tail: EventTail, seconds: float) -> None:
         time.sleep(0.1)
 
 
+def _add_common_options(parser: argparse.ArgumentParser, *, default: bool) -> None:
+    """--run-dir, --cluster and --json, accepted before the verb and after it. On the verbs they default
+    to nothing at all (SUPPRESS), so a value given before the verb is not reset by the verb's parser."""
+    unset: dict[str, Any] = {} if default else {"default": argparse.SUPPRESS}
+    parser.add_argument(
+        "--run-dir", help="the cluster's run directory (default .cluster/<cluster name>)", **unset
+    )
+    parser.add_argument("--cluster", help="which cluster under ./.cluster, when there are several", **unset)
+    parser.add_argument(
+        "--json", action="store_true", help="machine-readable output: one JSON object per line", **unset
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="clusterctl", description=__doc__.splitlines()[0])
-    parser.add_argument("--run-dir", help="the cluster's run directory (default .cluster/<cluster name>)")
-    parser.add_argument("--cluster", help="which cluster under ./.cluster, when there are several")
+    _add_common_options(parser, default=True)
+    common = argparse.ArgumentParser(add_help=False)
+    _add_common_options(common, default=False)
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
 
-    up = verbs.add_parser("up", help="spawn every node of a layout and wait for cluster_started")
+    up = verbs.add_parser(
+        "up", parents=[common], help="spawn every node of a layout and wait for cluster_started"
+    )
     up.add_argument("layout", help="layout YAML file")
     up.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for cluster_started")
     up.set_defaults(run=cmd_up)
 
-    status = verbs.add_parser("status", help="nodes, roles, pids, readiness and peers")
-    status.add_argument("--json", action="store_true", help="one JSON object per node")
+    status = verbs.add_parser("status", parents=[common], help="nodes, roles, pids, readiness and peers")
     status.set_defaults(run=cmd_status)
 
-    members = verbs.add_parser("members", help="the membership as one node sees it")
+    members = verbs.add_parser("members", parents=[common], help="the membership as one node sees it")
     members.add_argument("--node", help="whose view (default: the first node that answers)")
-    members.add_argument("--json", action="store_true", help="one JSON object per member")
     members.set_defaults(run=cmd_members)
 
-    events = verbs.add_parser("events", help="every node's events in time order")
+    events = verbs.add_parser("events", parents=[common], help="every node's events in time order")
     events.add_argument("--follow", "-f", action="store_true", help="keep printing new events")
     events.add_argument("--duration", type=float, help="with --follow, stop after this many seconds")
-    events.add_argument("--json", action="store_true", help="one JSON object per line, as in the event log")
     events.set_defaults(run=cmd_events)
 
-    kill = verbs.add_parser("kill", help="send a signal to one node (default KILL)")
+    kill = verbs.add_parser("kill", parents=[common], help="send a signal to one node (default KILL)")
     kill.add_argument("node")
     kill.add_argument(
         "--signal", "-s", default="KILL", choices=["KILL", "TERM", "STOP", "CONT", "INT"], type=str.upper
     )
     kill.set_defaults(run=cmd_kill)
 
-    start = verbs.add_parser("start", help="start a stopped node of the running layout again")
+    start = verbs.add_parser(
+        "start", parents=[common], help="start a stopped node of the running layout again"
+    )
     start.add_argument("node")
     start.set_defaults(run=cmd_start)
 
-    down = verbs.add_parser("down", help="stop every node: SIGTERM, then SIGKILL after a grace period")
+    down = verbs.add_parser(
+        "down", parents=[common], help="stop every node: SIGTERM, then SIGKILL after a grace period"
+    )
     down.add_argument("--grace", type=float, default=5.0, help="seconds before SIGKILL")
     down.set_defaults(run=cmd_down)
 
-    layout = verbs.add_parser("layout", help="layout tools")
+    layout = verbs.add_parser("layout", parents=[common], help="layout tools")
     layout_verbs = layout.add_subparsers(dest="layout_verb", required=True, metavar="VERB")
-    check = layout_verbs.add_parser("check", help="validate a layout file and show its topology")
+    check = layout_verbs.add_parser(
+        "check", parents=[common], help="validate a layout file and show its topology"
+    )
     check.add_argument("file")
     check.set_defaults(run=cmd_layout_check)
 
-    cli_state.add_parser(verbs, _find_cluster)
+    cli_state.add_parser(verbs, _find_cluster, common)
 
-    demo = verbs.add_parser("demo", help="up, status, crash and restart a worker while showing events, down")
+    demo = verbs.add_parser(
+        "demo", parents=[common], help="up, status, crash and restart a worker while showing events, down"
+    )
     demo.add_argument("layout", nargs="?", default="layouts/local.yaml")
     demo.add_argument("--seconds", type=float, default=4.0, help="how long to show the event stream")
     demo.add_argument("--timeout", type=float, default=30.0)

@@ -28,8 +28,10 @@ from cluster.ops.control_client import ControlError, ControlRefused
 from cluster.ops.launcher import Cluster, LaunchError
 
 
-def add_parser(verbs: Any, find_cluster: Any) -> None:
-    state = verbs.add_parser("state", help="read and write replicated state (kv by default)")
+def add_parser(verbs: Any, find_cluster: Any, common: argparse.ArgumentParser) -> None:
+    state = verbs.add_parser(
+        "state", parents=[common], help="read and write replicated state (kv by default)"
+    )
     state_verbs = state.add_subparsers(dest="state_verb", required=True, metavar="VERB")
     for verb, helptext in [
         ("get", "the value of KEY as a node sees it"),
@@ -37,14 +39,13 @@ def add_parser(verbs: Any, find_cluster: Any) -> None:
         ("del", "delete KEY (a tombstone of the node's own)"),
         ("list", "every key a node sees"),
     ]:
-        sub = state_verbs.add_parser(verb, help=helptext)
+        sub = state_verbs.add_parser(verb, parents=[common], help=helptext)
         if verb != "list":
             sub.add_argument("key")
         if verb == "set":
             sub.add_argument("value", help="JSON, or text")
         sub.add_argument("--provider", "-p", default="kv", help="state type (default kv)")
         sub.add_argument("--node", help="the node that reads or writes (default: any that answers)")
-        sub.add_argument("--json", action="store_true", help="machine-readable output")
         sub.set_defaults(run=lambda args: cmd_state(args, find_cluster(args)))
 
 

@@ -1,0 +1,48 @@
+"""`clusterctl`'s common options go before the verb or after it, as a user types them."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from cluster.ops.cli import build_parser
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--run-dir", "D", "--cluster", "c", "--json", "status"],
+        ["status", "--run-dir", "D", "--cluster", "c", "--json"],
+        ["--run-dir", "D", "status", "--cluster", "c", "--json"],
+        ["members", "--node", "w", "--run-dir", "D", "--cluster", "c", "--json"],
+        ["state", "get", "k", "--run-dir", "D", "--json", "--cluster", "c"],
+        ["state", "--run-dir", "D", "set", "k", "v", "--cluster", "c", "--json"],
+        ["events", "-f", "--json", "--run-dir", "D", "--cluster", "c"],
+    ],
+)
+def test_common_options_are_read_wherever_they_stand(argv: list[str]) -> None:
+    args = build_parser().parse_args(argv)
+    assert (args.run_dir, args.cluster, args.json) == ("D", "c", True)
+
+
+def test_without_them_the_defaults_hold() -> None:
+    args = build_parser().parse_args(["kill", "worker-1"])
+    assert (args.run_dir, args.cluster, args.json) == (None, None, False)
+
+
+def test_an_option_after_the_verb_reaches_the_command(tmp_path: object) -> None:
+    # The reported failure: `clusterctl status --run-dir DIR` said "unrecognized arguments".
+    result = subprocess.run(
+        [sys.executable, "-m", "cluster.ops.cli", "status", "--run-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=ROOT,
+    )
+    assert result.returncode == 1
+    assert "no cluster was started here" in result.stderr and "unrecognized" not in result.stderr
