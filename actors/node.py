@@ -57,8 +57,9 @@ from cluster.layout.model import Layout
 from cluster.membership.swim import Membership
 from cluster.readiness.connectivity import ConnectivityTracker
 from cluster.readiness.coordinator import Coordinator
-from cluster.readiness.peering import Identity
+from cluster.readiness.peering import Identity, PeeringTable
 from cluster.state.gossip import StateGossip
+from cluster.state.provider import Provider
 from cluster.state.providers import PROVIDERS
 from cluster.wire.messages import (
     ClusterStarted,
@@ -79,6 +80,18 @@ EXIT_OK = 0
 EXIT_CRASHED = 1
 EXIT_BAD_LAYOUT = 2
 EXIT_PORT_IN_USE = 3
+
+
+@dataclass(frozen=True)
+class NodeCores:
+    """A node's pure cores, before any actor runs: what `NodeRuntime.start` wraps in actors."""
+
+    peering: PeeringTable
+    tracker: ConnectivityTracker
+    membership: Membership
+    state: StateGossip
+    coordinator: Coordinator | None
+    providers: Mapping[str, Provider]
 
 
 @dataclass(frozen=True)
@@ -141,14 +154,32 @@ class NodeRuntime:
             self._on_crash(actor, error)
 
     def start(self) -> NodeActors:
-        """Bind the port first (a taken port fails here, before any actor runs), then start the actors."""
-        timings = self.layout.timings
-        reactor = Reactor(
-            self.spec.host,
-            self.spec.port,
-            max_frame=timings.max_frame_size,
+        """Bind the port first (a taken port fails here, before any actor runs), then build the cores,
+        start an actor around each, wire them, and only then let the transport listen."""
+        reactor = Reactor(self.spec.host, self.spec.port, max_frame=self.layout.timings.max_frame_size)
+        actors = self._start_actors(self.build_cores(), reactor)
+        self._wire(actors)
+        actors.events.tell(
+            RaiseEvent(
+                NodeStartedEvent(
+                    role=self.spec.role,
+                    id=self.node_id,
+                    generation=self.generation,
+                    pid=os.getpid(),
+                    address=f"{self.spec.host}:{self.spec.port}",
+                )
+            )
         )
-        crash = self._crashed
+        actors.transport.tell(StartListening())
+        actors.tracker.tell(StartTracking())
+        actors.membership.tell(StartMembership())
+        self.actors = actors
+        return actors
+
+    def build_cores(self) -> NodeCores:
+        """The node's pure cores, each with its own seeded generator, as its layout describes them."""
+        timings = self.layout.timings
+        addresses = {spec.name: Address(spec.host, spec.port) for spec in self.layout.nodes}
         identity = Identity(
             cluster=self.layout.cluster,
             name=self.name,
@@ -156,10 +187,51 @@ class NodeRuntime:
             generation=self.generation,
             layout_digest=self.layout.digest,
         )
+        peering = PeeringTable(
+            identity,
+            {name: address for name, address in addresses.items() if name != self.name},
+            retry_min=timings.connect_retry_min,
+            retry_max=timings.connect_retry_max,
+            handshake_timeout=timings.handshake_timeout,
+            rng=random.Random(self.rng.getrandbits(64)),
+        )
+        tracker = ConnectivityTracker(
+            self.name, self.node_id, self.layout.manager.name, self.layout.outgoing(self.name)
+        )
+        state = StateGossip(
+            self.name,
+            self.generation,
+            timings,
+            random.Random(self.rng.getrandbits(64)),
+            self.clock.now(),
+            deferred_push=True,
+        )
+        local = NodeInfo(
+            node_id=self.node_id,
+            name=self.name,
+            host=self.spec.host,
+            port=self.spec.port,
+            role=self.spec.role,
+        )
+        membership = Membership(
+            local,
+            addresses,
+            timings,
+            random.Random(self.rng.getrandbits(64)),
+            self.clock.now(),
+            streams_need_peering=True,
+        )
+        coordinator = (
+            Coordinator(self.name, self.node_id, self.layout.names) if self.spec.role == "manager" else None
+        )
+        providers = {state_type: make(self.name) for state_type, make in PROVIDERS.items()}
+        return NodeCores(peering, tracker, membership, state, coordinator, providers)
+
+    def _start_actors(self, cores: NodeCores, reactor: Reactor) -> NodeActors:
+        """One actor around each core, each given the references it talks to (DESIGN.md §2)."""
+        crash = self._crashed
         events_path = self.run_dir.events_file(self.name) if self.run_dir is not None else None
         events = EventLog.start(self.name, events_path, on_crash=crash)
-        for subscriber in self._event_subscribers:
-            events.tell(SubscribeEvents(subscriber))
         timer = TimerService.start(self.clock, on_crash=crash)
         whoami = NodeIdentity(
             node=self.name,
@@ -171,43 +243,19 @@ class NodeRuntime:
             pid=os.getpid(),
         )
         control = ControlEndpoint.start(whoami, on_crash=crash)
-        addresses = {spec.name: Address(spec.host, spec.port) for spec in self.layout.nodes}
         transport = Transport.start(
-            identity,
-            addresses,
+            cores.peering,
             reactor,
             timer=timer,
             events=events,
             clock=self.clock,
-            rng=random.Random(self.rng.getrandbits(64)),
-            retry_min=timings.connect_retry_min,
-            retry_max=timings.connect_retry_max,
-            handshake_timeout=timings.handshake_timeout,
-            max_frame=timings.max_frame_size,
+            max_frame=self.layout.timings.max_frame_size,
             on_crash=crash,
         )
         neighbours = Neighbours(transport=transport, events=events, timer=timer)
-        tracker_core = ConnectivityTracker(
-            self.name, self.node_id, self.layout.manager.name, self.layout.outgoing(self.name)
-        )
-        tracker = ConnectivityActor.start(tracker_core, neighbours, status=control, on_crash=crash)
-        local = NodeInfo(
-            node_id=self.node_id,
-            name=self.name,
-            host=self.spec.host,
-            port=self.spec.port,
-            role=self.spec.role,
-        )
-        state_core = StateGossip(
-            self.name,
-            self.generation,
-            timings,
-            random.Random(self.rng.getrandbits(64)),
-            self.clock.now(),
-            deferred_push=True,
-        )
+        tracker = ConnectivityActor.start(cores.tracker, neighbours, status=control, on_crash=crash)
         scheduler = GossipSchedulerActor.start(
-            state_core,
+            cores.state,
             neighbours,
             clock=self.clock,
             providers={},
@@ -217,60 +265,48 @@ class NodeRuntime:
         )
         providers = {
             state_type: ProviderActor.start(
-                make(self.name), scheduler=scheduler, events=events, control=control, on_crash=crash
+                core, scheduler=scheduler, events=events, control=control, on_crash=crash
             )
-            for state_type, make in PROVIDERS.items()
+            for state_type, core in cores.providers.items()
         }
-        scheduler.tell(AttachProviders(providers))
-        control.tell(AttachProviders(providers))
-        membership_core = Membership(
-            local,
-            addresses,
-            timings,
-            random.Random(self.rng.getrandbits(64)),
-            self.clock.now(),
-            streams_need_peering=True,
-        )
         membership = MembershipActor.start(
-            membership_core,
+            cores.membership,
             neighbours,
             clock=self.clock,
             send_datagram=reactor.send_datagram,
-            udp=UdpReader(reactor.datagrams, timings.udp_buffer_size),
+            udp=UdpReader(reactor.datagrams, self.layout.timings.udp_buffer_size),
             state_sink=scheduler,
             status=control,
             on_crash=crash,
         )
         coordinator = None
-        if self.spec.role == "manager":
-            coordinator_core = Coordinator(self.name, self.node_id, self.layout.names)
-            coordinator = CoordinatorActor.start(coordinator_core, neighbours, status=control, on_crash=crash)
-        transport.tell(SubscribeMessages((ControlRequest,), control))
-        transport.tell(SubscribeMessages((MemberSync,), membership))
-        transport.tell(SubscribePeers(membership))
-        transport.tell(SubscribeMessages((Pull, Push, PushPull), scheduler))
-        transport.tell(SubscribePeers(scheduler))
-        membership.tell(SubscribeMembers(scheduler))
-        transport.tell(SubscribePeers(tracker))
-        transport.tell(SubscribeMessages((ClusterStarted,), tracker))
-        if coordinator is not None:
-            transport.tell(SubscribePeers(coordinator))
-            transport.tell(SubscribeMessages((NodeFullyConnected, NodeConnectivityLost), coordinator))
-        started = NodeStartedEvent(
-            role=self.spec.role,
-            id=self.node_id,
-            generation=self.generation,
-            pid=os.getpid(),
-            address=f"{self.spec.host}:{self.spec.port}",
-        )
-        events.tell(RaiseEvent(started))
-        transport.tell(StartListening())
-        tracker.tell(StartTracking())
-        membership.tell(StartMembership())
-        self.actors = NodeActors(
+        if cores.coordinator is not None:
+            coordinator = CoordinatorActor.start(
+                cores.coordinator, neighbours, status=control, on_crash=crash
+            )
+        return NodeActors(
             events, timer, control, transport, tracker, membership, coordinator, scheduler, providers
         )
-        return self.actors
+
+    def _wire(self, actors: NodeActors) -> None:
+        """Subscriptions, made in order before the transport listens: a peer that says hello in the first
+        millisecond is still seen by every actor that cares."""
+        for subscriber in self._event_subscribers:
+            actors.events.tell(SubscribeEvents(subscriber))
+        actors.scheduler.tell(AttachProviders(actors.providers))
+        actors.control.tell(AttachProviders(actors.providers))
+        transport = actors.transport
+        transport.tell(SubscribeMessages((ControlRequest,), actors.control))
+        transport.tell(SubscribeMessages((MemberSync,), actors.membership))
+        transport.tell(SubscribePeers(actors.membership))
+        transport.tell(SubscribeMessages((Pull, Push, PushPull), actors.scheduler))
+        transport.tell(SubscribePeers(actors.scheduler))
+        actors.membership.tell(SubscribeMembers(actors.scheduler))
+        transport.tell(SubscribePeers(actors.tracker))
+        transport.tell(SubscribeMessages((ClusterStarted,), actors.tracker))
+        if actors.coordinator is not None:
+            transport.tell(SubscribePeers(actors.coordinator))
+            transport.tell(SubscribeMessages((NodeFullyConnected, NodeConnectivityLost), actors.coordinator))
 
     def stop(self, *, timeout: float = 5.0) -> None:
         if self.actors is None:

@@ -9,7 +9,6 @@ subscribed to it; a message sent to the node's own name is routed the same way, 
 from __future__ import annotations
 
 import logging
-import random
 from collections import Counter, defaultdict
 from typing import Any
 
@@ -43,14 +42,12 @@ from actors.reactor import (
     Reactor,
 )
 from cluster.core import effects as fx
-from cluster.core.effects import Address
 from cluster.readiness.peering import (
     Close,
     Deliver,
     DeliverControl,
     Dial,
     Dropped,
-    Identity,
     PeerDown,
     PeeringEffect,
     PeeringTable,
@@ -66,29 +63,17 @@ log = logging.getLogger(__name__)
 class Transport(NodeActor):
     def __init__(
         self,
-        identity: Identity,
-        addresses: dict[str, Address],
+        core: PeeringTable,
         reactor: Reactor,
         *,
         timer: pykka.ActorRef[Any],
         events: pykka.ActorRef[Any],
         clock: Clock,
-        rng: random.Random,
-        retry_min: float,
-        retry_max: float,
-        handshake_timeout: float,
         max_frame: int,
         on_crash: CrashHandler | None = None,
     ) -> None:
         super().__init__(on_crash=on_crash)
-        self._core = PeeringTable(
-            identity,
-            {name: address for name, address in addresses.items() if name != identity.name},
-            retry_min=retry_min,
-            retry_max=retry_max,
-            handshake_timeout=handshake_timeout,
-            rng=rng,
-        )
+        self._core = core
         self._reactor = reactor
         self._listening = False
         self._timer = timer
@@ -99,7 +84,7 @@ class Transport(NodeActor):
         self._peer_subscribers: list[pykka.ActorRef[Any]] = []
         self.dropped: Counter[str] = Counter()
         self._drop_log = RateLimitedLog(log, clock, interval=5.0)
-        self._name = identity.name
+        self._name = core.identity.name
 
     def on_stop(self) -> None:
         if self._listening:
