@@ -1,5 +1,28 @@
 """Who runs a node: one pykka actor per subsystem, each a thin shell around a `cluster` core.
 
-Entry points: `python -m actors.node` (one node), `actors.inprocess.InProcessCluster` (a whole layout in one
-process), and `actors.testkit` (probes, `wait_idle`, free ports) for tests of your own.
+`NodeRuntime` is one node's actors, as `python -m actors.node` runs them; `InProcessCluster` is a whole
+layout in one process, on real loopback sockets; the test kit (`ProbeHandle`, `wait_idle`, `ManualClock`,
+`free_ports`, `layout_with_ports`) is for testing your own code against them. What `__all__` lists is the
+surface users import; the actors themselves are the implementation.
 """
+
+from actors.clock import Clock, ManualClock, MonotonicClock
+from actors.inprocess import InProcessCluster
+from actors.node import NodeActors, NodeRuntime
+from actors.rundir import RunDir
+from actors.testkit import ProbeHandle, Recording, free_ports, layout_with_ports, wait_idle
+
+__all__ = [
+    "Clock",
+    "InProcessCluster",
+    "ManualClock",
+    "MonotonicClock",
+    "NodeActors",
+    "NodeRuntime",
+    "ProbeHandle",
+    "Recording",
+    "RunDir",
+    "free_ports",
+    "layout_with_ports",
+    "wait_idle",
+]

@@ -87,6 +87,6 @@ class NodeActor(pykka.ThreadingActor):
         exception_value: BaseException | None,
         traceback: Any,
     ) -> None:
-        log.error("%s crashed", self.label, exc_info=(exception_type, exception_value, traceback))
+        log.error("%s crashed", self.label, exc_info=exception_value)
         if self._on_crash is not None and exception_value is not None:
             self._on_crash(self.label, exception_value)

@@ -67,7 +67,7 @@ class SubscribeMessages:
 
 @dataclass(frozen=True, slots=True)
 class DatagramMessage:
-    address: tuple[str, int]
+    address: Address
     payload: bytes
 
 
@@ -75,7 +75,7 @@ class DatagramMessage:
 class AddressUnreachable:
     """A datagram sent to `address` drew ICMP "port unreachable": no process is bound there."""
 
-    address: tuple[str, int]
+    address: Address
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,7 +189,7 @@ class StateDatagram:
     """A UDP datagram of the state protocol (first byte 0xC1), passed on by its reader, the membership
     actor, to the gossip scheduler."""
 
-    address: tuple[str, int]
+    address: Address
     payload: bytes
 
 

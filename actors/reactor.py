@@ -24,6 +24,7 @@ from typing import Any
 
 from actors.udp_reader import enable_unreachable_reports, enlarge_receive_buffer, send_datagram
 from actors.wake_pipe import WakePipe
+from cluster.core.effects import Address
 from cluster.wire.codec import CodecError, FrameReader
 
 log = logging.getLogger(__name__)
@@ -37,7 +38,7 @@ RECV_SIZE = 65536
 @dataclass(frozen=True, slots=True)
 class ConnAccepted:
     conn_id: int
-    address: tuple[str, int]
+    address: Address
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +134,7 @@ class Reactor:
     def close(self, conn_id: int) -> None:
         self._command("close", conn_id)
 
-    def send_datagram(self, address: tuple[str, int], data: bytes) -> None:
+    def send_datagram(self, address: Address, data: bytes) -> None:
         """Sent from the caller's thread: waking the reactor for it would cost more than the send."""
         send_datagram(self.datagrams, address, data)
 
@@ -191,7 +192,7 @@ class Reactor:
             conn_id = next(self._accept_ids)
             self._streams[conn_id] = _Stream(sock, FrameReader(max_size=self._max_frame))
             self._selector.register(sock, selectors.EVENT_READ, conn_id)
-            self._deliver(ConnAccepted(conn_id, (str(address[0]), int(address[1]))))
+            self._deliver(ConnAccepted(conn_id, Address(str(address[0]), int(address[1]))))
 
     def _dial(self, conn_id: int, host: str, port: int) -> None:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET

@@ -21,6 +21,8 @@ import socket
 import struct
 from dataclasses import dataclass
 
+from cluster.core.effects import Address
+
 log = logging.getLogger(__name__)
 
 # Linux's IP_RECVERR / IPV6_RECVERR: the socket module does not export them.
@@ -30,7 +32,7 @@ _EXTENDED_ERR = struct.Struct("=IBBBBII")  # struct sock_extended_err: ee_errno,
 
 @dataclass(frozen=True, slots=True)
 class DatagramReceived:
-    address: tuple[str, int]
+    address: Address
     payload: bytes
 
 
@@ -38,7 +40,7 @@ class DatagramReceived:
 class PortUnreachable:
     """A datagram we sent to `address` drew ICMP "port unreachable": nothing is bound there."""
 
-    address: tuple[str, int]
+    address: Address
 
 
 RECEIVE_BUFFER = 4 * 1024 * 1024
@@ -57,7 +59,7 @@ def enable_unreachable_reports(sock: socket.socket) -> None:
         sock.setsockopt(*_RECVERR[sock.family], 1)
 
 
-def send_datagram(sock: socket.socket, address: tuple[str, int], data: bytes) -> None:
+def send_datagram(sock: socket.socket, address: Address, data: bytes) -> None:
     """A UDP send never blocks a non-blocking socket: a full buffer drops the datagram, as the network may.
     Safe from any thread."""
     for _attempt in range(2):
@@ -91,7 +93,7 @@ class UdpReader:
             except OSError as error:
                 log.debug("recvfrom: %s", error)
                 break
-            events.append(DatagramReceived((str(address[0]), int(address[1])), data))
+            events.append(DatagramReceived(Address(str(address[0]), int(address[1])), data))
         if not events:
             events += self._read_errors()
         return events
@@ -110,4 +112,4 @@ class UdpReader:
                 if (level, kind) not in _RECVERR.values() or len(payload) < _EXTENDED_ERR.size:
                     continue
                 if _EXTENDED_ERR.unpack_from(payload)[0] == errno.ECONNREFUSED:
-                    reports.append(PortUnreachable((str(address[0]), int(address[1]))))
+                    reports.append(PortUnreachable(Address(str(address[0]), int(address[1]))))

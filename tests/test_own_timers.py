@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import inspect
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import pykka
 import pytest
 
 from actors.base import NodeActor, handles
 from actors.clock import ManualClock
-from actors.messages import TimerFired
-from actors.own_timers import OwnTimers
+from actors.messages import Barrier, TimerFired
+from actors.own_timers import OwnTimers, TimedInbox
 from actors.testkit import Recording, wait_idle
 
 pytestmark = pytest.mark.timeout(30)
@@ -105,3 +107,47 @@ def test_a_watched_socket_is_read_on_the_actors_own_thread(clock: ManualClock) -
     finally:
         ref.stop()
         receiver.close()
+
+
+# -- the pykka internals `actors.own_timers` relies on -------------------------------------------------
+# TimedInbox replaces pykka's inbox through `_create_actor_inbox`, speaks its inbox protocol and hands
+# out envelopes of its own. None of that is pykka's public API, so setup.cfg bounds pykka to the versions
+# these tests ran on; an upgrade that changes any of it must fail here, at once, instead of hanging.
+
+
+def test_pykka_builds_the_inbox_through_create_actor_inbox() -> None:
+    assert callable(getattr(pykka.ThreadingActor, "_create_actor_inbox", None))
+    recording = Recording()
+    ref = Ticker.start(recording, clock=ManualClock())
+    try:
+        assert isinstance(ref.actor_inbox, TimedInbox)
+    finally:
+        ref.stop(timeout=5)
+
+
+def test_pykka_inbox_protocol_is_put_get_empty() -> None:
+    from pykka._actor import ActorInbox  # private on purpose: this is the contract under test
+
+    wanted = {name for name in vars(ActorInbox) if not name.startswith("_")}
+    assert wanted == {"put", "get", "empty"}
+    assert all(callable(getattr(TimedInbox, name)) for name in wanted)
+
+
+def test_pykka_envelopes_carry_message_and_reply_to() -> None:
+    from pykka._envelope import Envelope
+
+    assert set(Envelope.__slots__) == {"message", "reply_to"}
+    assert set(inspect.signature(Envelope).parameters) == {"message", "reply_to"}
+
+
+def test_an_own_timers_actor_answers_asks_tells_and_ticks_and_stops(clock: ManualClock) -> None:
+    recording = Recording()
+    ref = Ticker.start(recording, clock=clock)
+    try:
+        ref.tell(Arm("t", 100.5))
+        assert ref.ask(Barrier(), timeout=5) is None  # pykka's envelope with a reply: answered
+        clock.advance(1.0)
+        assert recording.wait_for(lambda m: isinstance(m, TimerFired), timeout=5) == TimerFired("t", 100.5)
+    finally:
+        ref.stop(timeout=5)
+    assert not ref.is_alive()

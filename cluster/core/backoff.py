@@ -17,4 +17,5 @@ def backoff_delay(attempt: int, minimum: float, maximum: float, rng: random.Rand
     if not 0 < minimum <= maximum:
         raise ValueError(f"need 0 < minimum <= maximum, got {minimum}, {maximum}")
     window = min(maximum, minimum * 2 ** min(attempt, 32))
-    return window / 2 + rng.uniform(0, window / 2)
+    delay: float = window / 2 + rng.uniform(0, window / 2)
+    return delay

@@ -12,7 +12,7 @@ import heapq
 import itertools
 from collections.abc import Hashable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from cluster.core.timers import TimerSet
 
@@ -59,7 +59,7 @@ class VirtualTime:
                 if timer[0] > until:
                     break
                 due = self._timers.pop_first()
-                node, key = due.key  # type: ignore[misc]
+                node, key = cast(tuple[str, Hashable], due.key)
                 self.now = due.deadline
                 yield node, TimerDue(key)
             elif delivery is not None and delivery[0] <= until:

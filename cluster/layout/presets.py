@@ -266,7 +266,7 @@ def timings_for(preset: str, overrides: Mapping[str, object] = _NO_OVERRIDES) ->
     if errors:
         raise errors[0]
     normalized = {name: _check_field(name, value)[0] for name, value in overrides.items()}
-    return dataclasses.replace(PRESETS[preset], **normalized)
+    return dataclasses.replace(PRESETS[preset], **normalized)  # type: ignore[arg-type]  # checked above
 
 
 def timings_problems(preset: str, overrides: Mapping[str, object]) -> tuple[TimingsError, ...]:

@@ -82,7 +82,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         if manager_view.missing:
             header += f", missing {', '.join(manager_view.missing)}"
     print(header)
-    rows = [("NODE", "ROLE", "ADDRESS", "PID", "ALIVE", "READINESS", "MEMBERS", "PEERS UP")]
+    header_row = ("NODE", "ROLE", "ADDRESS", "PID", "ALIVE", "READINESS", "MEMBERS", "PEERS UP")
+    rows: list[tuple[str, ...]] = [header_row]
     rows += [_state_row(state) for state in states]
     _print_table(rows)
     return 0
@@ -142,7 +143,7 @@ def cmd_members(args: argparse.Namespace) -> int:
                 print(json.dumps({"observer": name, **to_plain(row)}))
             return 0
         print(f"membership as {name} sees it (health score {membership.health_score}):")
-        table = [("MEMBER", "STATE", "INCARNATION", "ROLE", "ADDRESS", "ID")]
+        table: list[tuple[str, ...]] = [("MEMBER", "STATE", "INCARNATION", "ROLE", "ADDRESS", "ID")]
         table += [
             (r.member, r.state, str(r.incarnation), r.role, r.address, r.id[:12]) for r in membership.members
         ]

@@ -233,7 +233,7 @@ class PeeringTable:
                     effects.append(PeerDown(conn.peer, peering.node_id))
         if conn.dialed is not None and self._dialing.get(conn.dialed) == conn_id:
             del self._dialing[conn.dialed]
-        for peer in sorted({conn.dialed, conn.peer} & self._wanted.keys()):
+        for peer in sorted({p for p in (conn.dialed, conn.peer) if p is not None} & self._wanted.keys()):
             effects += self._schedule_redial(peer, now)
         return effects
 

@@ -18,7 +18,7 @@ from cluster.core.effects import Address, CancelTimer, Send, SendDatagram, Start
 from cluster.core.virtual_time import TimerDue, VirtualTime
 from cluster.layout.presets import Timings
 from cluster.state.gossip import StateGossip
-from cluster.wire.messages import WireMessage
+from cluster.wire.messages import Plain, WireMessage
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +82,7 @@ class StateSimulation:
         self.nodes.pop(name, None)
         self.time.forget(name)
 
-    def write(self, name: str, key: str, value: object, *, tombstone: bool = False) -> None:
+    def write(self, name: str, key: str, value: Plain, *, tombstone: bool = False) -> None:
         core = self.nodes[name]
         self._carry_out(name, core.write("kv", key, value, self.now, tombstone=tombstone))
 

@@ -37,6 +37,7 @@ from cluster.wire.messages import (
     MAX_NAME_CHARS,
     Digest,
     OwnerDelta,
+    Plain,
     Pull,
     Push,
     PushPull,
@@ -202,7 +203,7 @@ class StateGossip:
         self,
         state_type: str,
         key: str,
-        value: object,
+        value: Plain,
         now: float,
         *,
         tombstone: bool = False,
@@ -214,7 +215,7 @@ class StateGossip:
             key,
             None if tombstone else value,
             self.clock.current + 1,
-            self.local,  # type: ignore[arg-type]
+            self.local,
             self.store.generation,
             tombstone,
         )

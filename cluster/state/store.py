@@ -33,7 +33,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 
 from cluster.wire.codec import encoded_size
-from cluster.wire.messages import Digest, OwnerDelta, SyncableState, digest_from_dict, last_writer_rank
+from cluster.wire.messages import Digest, OwnerDelta, Plain, SyncableState, digest_from_dict, last_writer_rank
 
 __all__ = [
     "FIRST_GENERATION_LIMIT",
@@ -138,7 +138,7 @@ class StateStore:
     # -- local writes ---------------------------------------------------------------------------
 
     def write(
-        self, state_type: str, key: str, value: object, version: int, now: float, *, tombstone: bool = False
+        self, state_type: str, key: str, value: Plain, version: int, now: float, *, tombstone: bool = False
     ) -> OwnerDelta:
         """Our own write at `version` (from our Lamport clock); returns the delta to push at once."""
         own = self._owners[self.local]

@@ -46,7 +46,7 @@ def encode(msg: WireMessage, *, max_size: int = MAX_FRAME) -> bytes:
     tag = tag_of(msg)
     plain = to_plain(msg)
     from_plain(plain)
-    data = msgpack.packb(plain, use_bin_type=True)
+    data: bytes = msgpack.packb(plain, use_bin_type=True)
     _check_size(len(data), max_size, tag)
     return data
 
@@ -83,7 +83,8 @@ def decode(data: bytes, *, max_size: int = MAX_FRAME) -> WireMessage:
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise CodecError(f"expected bytes, got {type(data).__name__}")
     _check_size(len(data), max_size, "message")
-    return from_plain(_unpack(data, max_size))
+    message: WireMessage = from_plain(_unpack(data, max_size))
+    return message
 
 
 def frame(payload: bytes, *, max_size: int = MAX_FRAME) -> bytes:

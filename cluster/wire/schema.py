@@ -255,7 +255,7 @@ class _Optional:
 def _load_plain(value: Any, path: str, depth: int) -> Plain:
     kind = type(value)
     if value is None or kind in (bool, float, bytes):
-        return value
+        return value  # type: ignore[no-any-return]
     if kind is int:
         return _check_int(value, path)
     if kind is str:
@@ -405,7 +405,7 @@ def tag_of(message: object) -> str:
     tag = getattr(cls, "TAG", None)
     if tag is None or _MESSAGES.get(tag) is not cls:
         raise TypeError(f"{cls.__name__} is not a wire message")
-    return tag
+    return str(tag)
 
 
 def _load_fields(cls: type[_T], data: dict[Any, Any], path: str, skip: tuple[str, ...] = ()) -> _T:

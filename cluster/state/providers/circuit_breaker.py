@@ -12,14 +12,19 @@ from __future__ import annotations
 from typing import Any
 
 from cluster.state.provider import CommandError, Provider, View, WriteIntent
+from cluster.wire.messages import Plain
 
 __all__ = ["CircuitBreakerProvider"]
 
 PHASES = ("open", "half-open", "closed")  # the order within an episode
 
 
-def _rank(value: Any) -> tuple[int, int]:
-    return (value["episode"], PHASES.index(value["phase"]))
+def _rank(value: Plain) -> tuple[int, int]:
+    """(episode, phase index) of a checked circuit state (see `check_value`)."""
+    assert isinstance(value, dict)
+    episode, phase = value["episode"], value["phase"]
+    assert isinstance(episode, int) and isinstance(phase, str)
+    return (episode, PHASES.index(phase))
 
 
 class CircuitBreakerProvider(Provider):
@@ -43,11 +48,8 @@ class CircuitBreakerProvider(Provider):
         if not live:
             return None
         best = max(live, key=lambda e: (_rank(e.value), e.source_node))
-        return (
-            {"episode": best.value["episode"], "phase": best.value["phase"]},
-            best.source_node,
-            best.version,
-        )
+        episode, phase = _rank(best.value)
+        return ({"episode": episode, "phase": PHASES[phase]}, best.source_node, best.version)
 
     def loses(self, entry: Any) -> bool:
         shown = self.view(entry.key)

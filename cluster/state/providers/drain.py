@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from cluster.state.provider import CommandError, Provider, View, WriteIntent
-from cluster.wire.messages import last_writer_rank
+from cluster.wire.messages import Plain, last_writer_rank
 
 __all__ = ["DrainProvider"]
 
@@ -49,7 +49,7 @@ class DrainProvider(Provider):
         reported = sorted(
             owner
             for owner, e in self.entries_of(f"report/{key}").items()
-            if not e.tombstone and e.value["intent_version"] == intent.version and owner in self.live
+            if not e.tombstone and _reported_version(e.value) == intent.version and owner in self.live
         )
         drained = intent.value == "drain" and set(reported) >= self.live
         value = {"intent": intent.value, "drained": drained, "reported": reported, "live": len(self.live)}
@@ -70,7 +70,7 @@ class DrainProvider(Provider):
         if intent is None or intent.value != "drain":
             return []
         mine = self.entries_of(f"report/{target}").get(self.local)
-        if mine is not None and not mine.tombstone and mine.value["intent_version"] == intent.version:
+        if mine is not None and not mine.tombstone and _reported_version(mine.value) == intent.version:
             return []
         return [WriteIntent(self.state_type, f"report/{target}", {"intent_version": intent.version})]
 
@@ -79,3 +79,9 @@ class DrainProvider(Provider):
         if op != "set" or value not in INTENTS:
             raise CommandError("drain: use set TARGET drain|undrain")
         return [WriteIntent(self.state_type, f"intent/{key}", value)]
+
+
+def _reported_version(value: Plain) -> int | None:
+    """The intent version a report answers (reports are checked to be {intent_version} on arrival)."""
+    version = value.get("intent_version") if isinstance(value, dict) else None
+    return version if isinstance(version, int) else None
