@@ -21,7 +21,7 @@ from actors.messages import (
     StatusChanged,
     ViewChanged,
 )
-from cluster.control.endpoint import Answer, ControlCore, ForwardWrite, ForwardWrites, NodeIdentity
+from cluster.control.endpoint import Answer, ControlCore, ForwardWrites, NodeIdentity, ToProvider
 
 
 class ControlEndpoint(NodeActor):
@@ -50,7 +50,7 @@ class ControlEndpoint(NodeActor):
             match effect:
                 case Answer(body):
                     answer(reply, body)
-                case ForwardWrite(provider, op, key, value):
+                case ToProvider(provider, op, key, value):
                     tell_if_alive(self._providers[provider], ProviderCommand(op, key, value, reply))
                 case ForwardWrites(provider, entries):
                     commands = tuple(ProviderCommand("set", key, value) for key, value in entries)

@@ -22,7 +22,7 @@ from actors.messages import (
     WriteState,
     WriteStates,
 )
-from cluster.control.protocol import NothingWritten, failure, success
+from cluster.control.protocol import NothingWritten, StateDigest, failure, success
 from cluster.state.gossip import Applied, Forgotten, LiveChanged, OwnerFailed
 from cluster.state.provider import CommandError, Provider, ProviderOutput
 
@@ -69,7 +69,19 @@ class ProviderActor(NodeActor):
 
     @handles(ProviderCommand)
     def _command(self, message: ProviderCommand) -> None:
-        self._write(self._writes_for(message))
+        if message.op == "digest":
+            self._answer_digest(message)
+        else:
+            self._write(self._writes_for(message))
+
+    def _answer_digest(self, message: ProviderCommand) -> None:
+        """The seed's `get_state_digest` and `get_sync_state`, for `clusterctl state digest`: equal
+        digests mean equal views, computed when asked (never on every change)."""
+        if message.reply is not None:
+            digest = StateDigest(
+                self.core.provider_type(), self.core.get_state_digest(), len(self.core.get_sync_state())
+            )
+            answer(message.reply, success(digest))
 
     @handles(ProviderCommands)
     def _commands(self, message: ProviderCommands) -> None:

@@ -205,3 +205,15 @@ def test_sessions_of_live_owners_are_not_claimed() -> None:
     p.on_members(["a", "b", "c"])
     p.apply_remote_state([entry("sessions", "s1", 1, "b", 1)])
     assert p.on_node_failure("c", ["a", "b"]).writes == []
+
+
+def test_the_digest_compares_views_and_the_sync_state_is_what_this_node_answers_for() -> None:
+    entries = [entry("kv", "x", 1, "a", 3), entry("kv", "y", 2, "b", 5), entry("kv", "z", 3, "b", 7)]
+    here, there = KvProvider("a"), KvProvider("c")
+    here.apply_remote_state(entries)
+    there.apply_remote_state(reversed(entries))
+    assert here.get_state_digest() == there.get_state_digest() == (("a", 1, 3), ("b", 1, 7))
+    behind = KvProvider("d")
+    behind.apply_remote_state(entries[:2])
+    assert behind.get_state_digest() != here.get_state_digest()
+    assert here.get_sync_state() == [entries[0]] and there.get_sync_state() == []

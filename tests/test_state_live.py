@@ -78,6 +78,10 @@ def test_a_set_on_one_node_is_seen_by_every_node_and_a_restarted_owner_wins(cli:
     cli("state", "set", "answer", "41", "--node", "worker-3")
     seen = state_everywhere(cli, "answer", cli.names)
     assert {v["value"] for v in seen.values() if v} == {41} and all(seen.values()), seen
+    digests = cli("state", "digest", check=False)  # the providers' own digests: one view everywhere
+    assert digests.returncode == 0 and f"{len(cli.names)} of {len(cli.names)} nodes answered and agree" in (
+        digests.stdout
+    ), digests.stdout
     first = seen["manager"]["version"]
     cli("kill", "worker-3")
     cli("start", "worker-3")

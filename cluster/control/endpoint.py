@@ -20,6 +20,7 @@ from cluster.control.protocol import (
     MembershipStatus,
     ReadinessStatus,
     StateDelRequest,
+    StateDigestRequest,
     StateEntries,
     StateGetRequest,
     StateListRequest,
@@ -35,7 +36,7 @@ from cluster.control.protocol import (
 )
 from cluster.wire.messages import ControlReply, ControlRequest, Plain
 
-__all__ = ["Answer", "ControlCore", "ForwardWrite", "ForwardWrites", "NodeIdentity", "ViewChange"]
+__all__ = ["Answer", "ControlCore", "ForwardWrites", "NodeIdentity", "ToProvider", "ViewChange"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,12 +60,13 @@ class Answer:
 
 
 @dataclass(frozen=True, slots=True)
-class ForwardWrite:
-    """Pass a `set` or `del` to the provider of `provider`; it answers the request once it is stamped."""
+class ToProvider:
+    """Pass a request to the provider of `provider`, which answers it: `set` and `del` once the write is
+    stamped, `digest` at once, from what it holds."""
 
     provider: str
     op: str
-    key: str
+    key: str = ""
     value: Plain = None
 
 
@@ -88,7 +90,7 @@ class ControlCore:
         self._readiness: ReadinessStatus | None = None
         self._state: StateStatus | None = None
         self._views: dict[str, dict[str, EntryView]] = {}
-        self._writable: frozenset[str] = frozenset()
+        self._providers: frozenset[str] = frozenset()
 
     # -- what the node publishes ----------------------------------------------------------------
 
@@ -112,11 +114,11 @@ class ControlCore:
                 view[key] = EntryView(value, owner, version)
 
     def providers_attached(self, state_types: Iterable[str]) -> None:
-        self._writable = frozenset(state_types)
+        self._providers = frozenset(state_types)
 
     # -- requests -------------------------------------------------------------------------------
 
-    def request(self, message: ControlRequest) -> list[Answer | ForwardWrite | ForwardWrites]:
+    def request(self, message: ControlRequest) -> list[Answer | ToProvider | ForwardWrites]:
         try:
             request = parse_request(message)
         except ControlProtocolError as error:
@@ -129,11 +131,13 @@ class ControlCore:
             case StateGetRequest(provider, key):
                 return [self._read(provider, key)]
             case StateSetRequest(provider, key, value):
-                return [self._write(provider, ForwardWrite(provider, "set", key, value))]
+                return [self._to_provider(ToProvider(provider, "set", key, value))]
             case StateDelRequest(provider, key):
-                return [self._write(provider, ForwardWrite(provider, "del", key))]
+                return [self._to_provider(ToProvider(provider, "del", key))]
+            case StateDigestRequest(provider):
+                return [self._to_provider(ToProvider(provider, "digest"))]
             case StateSetManyRequest(provider, entries):
-                if provider not in self._writable:
+                if provider not in self._providers:
                     return [Answer(self._no_provider(provider))]
                 return [ForwardWrites(provider, entries), Answer(success(Accepted(len(entries))))]
         raise AssertionError(f"unhandled request {request!r}")
@@ -161,8 +165,8 @@ class ControlCore:
         shown = {k: entry for k, entry in sorted(view.items()) if key is None or k == key}
         return Answer(success(StateEntries(provider, shown)))
 
-    def _write(self, provider: str, forward: ForwardWrite) -> Answer | ForwardWrite:
-        return forward if provider in self._writable else Answer(self._no_provider(provider))
+    def _to_provider(self, forward: ToProvider) -> Answer | ToProvider:
+        return forward if forward.provider in self._providers else Answer(self._no_provider(forward.provider))
 
     def _no_provider(self, provider: str) -> ControlReply:
         known = ", ".join(sorted(self._views)) or "none"

@@ -10,6 +10,7 @@ an unknown node).
 The annotations are real objects (no `from __future__ import annotations`): the schema compiler reads them.
 """
 
+import hashlib
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeAlias, TypeVar
 
@@ -29,6 +30,8 @@ __all__ = [
     "ReadinessStatus",
     "Request",
     "StateDelRequest",
+    "StateDigest",
+    "StateDigestRequest",
     "StateEntries",
     "StateGetRequest",
     "StateListRequest",
@@ -111,6 +114,15 @@ class StateSetManyRequest:
     entries: tuple[tuple[str, Plain], ...]
 
 
+@record
+@dataclass(frozen=True, slots=True)
+class StateDigestRequest:
+    """`state-digest`: one provider's digest, to compare views across nodes without listing them."""
+
+    COMMAND: ClassVar[str] = "state-digest"
+    provider: str
+
+
 Request: TypeAlias = (
     StatusRequest
     | StateListRequest
@@ -118,6 +130,7 @@ Request: TypeAlias = (
     | StateSetRequest
     | StateDelRequest
     | StateSetManyRequest
+    | StateDigestRequest
 )
 
 COMMANDS: dict[str, type[Request]] = {
@@ -129,6 +142,7 @@ COMMANDS: dict[str, type[Request]] = {
         StateSetRequest,
         StateDelRequest,
         StateSetManyRequest,
+        StateDigestRequest,
     )
 }
 """Command name -> its request."""
@@ -205,6 +219,21 @@ class Accepted:
     """The answer to `state-set-many`: how many writes were taken."""
 
     accepted: int
+
+
+@record
+@dataclass(frozen=True, slots=True)
+class StateDigest:
+    """The answer to `state-digest`: the provider's digest, (owner, generation, highest version) of what
+    it holds (equal digests on two nodes mean equal views), and how many entries are this node's own."""
+
+    provider: str
+    digest: tuple[tuple[str, int, int], ...]
+    own_entries: int
+
+    def fingerprint(self) -> str:
+        """A short name for the digest, for eyes comparing many nodes."""
+        return hashlib.sha256(repr(self.digest).encode()).hexdigest()[:12]
 
 
 # -- the status snapshot -----------------------------------------------------------------------------------
@@ -301,7 +330,7 @@ class StatusSnapshot:
 StatusPart: TypeAlias = MembershipStatus | ConnectivityStatus | ReadinessStatus | StateStatus
 """What one subsystem publishes to the control endpoint (`StatusChanged`)."""
 
-Reply: TypeAlias = StatusSnapshot | StateEntries | StateWritten | NothingWritten | Accepted
+Reply: TypeAlias = StatusSnapshot | StateEntries | StateWritten | NothingWritten | Accepted | StateDigest
 
 _R = TypeVar("_R")
 

@@ -16,6 +16,8 @@ from cluster.control.protocol import (
     NothingWritten,
     Request,
     StateDelRequest,
+    StateDigest,
+    StateDigestRequest,
     StateEntries,
     StateGetRequest,
     StateListRequest,
@@ -26,6 +28,7 @@ from cluster.control.protocol import (
 )
 from cluster.ops.control_client import ControlError, ControlRefused
 from cluster.ops.launcher import Cluster, LaunchError
+from cluster.wire.schema import to_plain
 
 
 def add_parser(verbs: Any, find_cluster: Any, common: argparse.ArgumentParser) -> None:
@@ -38,15 +41,20 @@ def add_parser(verbs: Any, find_cluster: Any, common: argparse.ArgumentParser) -
         ("set", "write KEY=VALUE as a node's own entry"),
         ("del", "delete KEY (a tombstone of the node's own)"),
         ("list", "every key a node sees"),
+        ("digest", "whether every running node sees the same view (each node's digest)"),
     ]:
         sub = state_verbs.add_parser(verb, parents=[common], help=helptext)
-        if verb != "list":
+        if verb not in ("list", "digest"):
             sub.add_argument("key")
         if verb == "set":
             sub.add_argument("value", help="JSON, or text")
         sub.add_argument("--provider", "-p", default="kv", help="state type (default kv)")
-        sub.add_argument("--node", help="the node that reads or writes (default: any that answers)")
-        sub.set_defaults(run=lambda args: cmd_state(args, find_cluster(args)))
+        if verb == "digest":
+            sub.add_argument("--node", action="append", help="only these nodes (default: every running node)")
+            sub.set_defaults(run=lambda args: cmd_digest(args, find_cluster(args)))
+        else:
+            sub.add_argument("--node", help="the node that reads or writes (default: any that answers)")
+            sub.set_defaults(run=lambda args: cmd_state(args, find_cluster(args)))
 
 
 def parse_value(text: str) -> Any:
@@ -96,6 +104,35 @@ def _show(name: str, request: Request, body: dict[str, Any]) -> int:
     for key, entry in entries.items():
         print(f"{key} = {json.dumps(entry.value)}  (owner {entry.owner}, version {entry.version})")
     return 0
+
+
+def cmd_digest(args: argparse.Namespace, cluster: Cluster) -> int:
+    """Ask each node for the provider's digest: one line per node, and whether they all agree (0) or not
+    (1). A view still converging shows as a disagreement that clears on its own."""
+    names = args.node or [name for name in cluster.layout.names if cluster.alive(name)]
+    request = StateDigestRequest(args.provider)
+    seen: dict[str, StateDigest] = {}
+    for name in names:
+        cluster.spec(name)
+        try:
+            seen[name] = cluster.ask(name, request, StateDigest, timeout=5.0)
+        except ControlRefused:
+            raise
+        except ControlError as error:
+            print(f"{name}: {error}")
+    if args.json:
+        for name, digest in seen.items():
+            print(json.dumps({"node": name, "fingerprint": digest.fingerprint(), **to_plain(digest)}))
+    else:
+        for name, digest in seen.items():
+            owners, own = len(digest.digest), digest.own_entries
+            print(f"{name:<12} {digest.fingerprint()}  {owners} owners, {own} entries of its own")
+    fingerprints = {digest.fingerprint() for digest in seen.values()}
+    agree = len(fingerprints) == 1 and len(seen) == len(names)
+    if not args.json:
+        verdict = "agree" if agree else "do not agree (yet)"
+        print(f"{args.provider}: {len(seen)} of {len(names)} nodes answered and {verdict}")
+    return 0 if agree else 1
 
 
 def _ask(cluster: Cluster, node: str | None, request: Request) -> tuple[str, dict[str, Any]]:
