@@ -23,11 +23,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from actors.rundir import RunDir
-from actors.testkit import free_ports
-from cluster.ops.launcher import Cluster, prepare
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+from benchlib import cpu_seconds, memory_mb
+
+from actors import RunDir, free_ports
+from cluster import Cluster, prepare
+
 SHAPES = {6: (1, 1, 3), 26: (1, 2, 22), 51: (2, 4, 44)}  # loggers, proxies, workers besides the manager
 
 
@@ -45,24 +47,6 @@ def layout_text(size: int) -> str:
         role = name.split("-")[0]
         lines.append(f"  {name}: {{role: {role}, host: 127.0.0.1, port: {port}}}")
     return "\n".join(lines) + "\n"
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
-
-
-def memory_mb(pid: int, field: str) -> float:
-    """`VmRSS` from status, or `Pss` (shared pages divided among sharers) from smaps_rollup.
-
-    Forked nodes share their parent's pages copy-on-write, so RSS counts the shared part in every node
-    while PSS splits it; both are reported.
-    """
-    source = "status" if field == "VmRSS" else "smaps_rollup"
-    for line in Path(f"/proc/{pid}/{source}").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def start_once(workdir: Path, size: int, timeout: float) -> tuple[Cluster, float]:

@@ -50,7 +50,7 @@ import msgpack
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench_membership import (
+from benchlib import (
     Ours,
     Serf,
     find_serf,
