@@ -28,15 +28,15 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-from cluster.core.broadcast_queue import TransmitLimitedQueue
 from cluster.core.effects import Address, CancelTimer, Emit, Send, SendDatagram, StartTimer
 from cluster.layout.presets import Timings
 from cluster.membership.awareness import REFUTED, SUCCESSFUL_PROBE, Awareness, failed_probe_delta
+from cluster.membership.dissemination import Dissemination, GossipTick
 from cluster.membership.formulas import push_pull_interval
 from cluster.membership.members import Change, Member, MemberTable, State
 from cluster.membership.suspicion import Suspicion
 from cluster.wire.codec import CodecError, encode
-from cluster.wire.compound import HEADER_OVERHEAD, PART_OVERHEAD, pack, piggyback_room, unpack
+from cluster.wire.compound import unpack
 from cluster.wire.messages import (
     Alive,
     Dead,
@@ -92,11 +92,6 @@ class SuspicionTimeout:
 
 
 @dataclass(frozen=True, slots=True)
-class GossipTick:
-    """Timer key: send queued news to a few random members (armed only while there is news)."""
-
-
-@dataclass(frozen=True, slots=True)
 class SeedRetry:
     """Timer key: say hello again to layout seeds we do not see as alive (heals partitions)."""
 
@@ -146,14 +141,13 @@ class Membership:
         self._seeds = {name: address for name, address in seeds.items() if name != local.name}
         self._rng = rng
         self._awareness = Awareness(timings.awareness_max_multiplier)
-        self._queue = TransmitLimitedQueue()
+        self._news = Dissemination(timings)
         self._round = _Round()
         self._seq = 0
         self._probes: dict[int, _Probe] = {}
         self._relays: dict[int, _Relay] = {}
         self._suspicions: dict[str, Suspicion] = {}
         self._unreachable: dict[str, float] = {}  # member -> when its address last answered "unreachable"
-        self._gossip_armed = False
         self._stream_peers: set[str] | None = set() if streams_need_peering else None
         # Greetings are datagrams and seeds start in any order: retry soon, backing off to push-pull's pace.
         self._seed_retry = timings.probe_interval
@@ -225,7 +219,6 @@ class Membership:
     def _timer(self, key: object, now: float) -> list[MembershipEffect]:
         match key:
             case GossipTick():
-                self._gossip_armed = False
                 return self._gossip_round(now)
             case PushPullTick():
                 effects: list[MembershipEffect] = [
@@ -603,9 +596,7 @@ class Membership:
     # -- sending --------------------------------------------------------------------------------
 
     def _arm_gossip(self, effects: list[MembershipEffect], now: float) -> list[MembershipEffect]:
-        if len(self._queue) and not self._gossip_armed:
-            self._gossip_armed = True
-            effects.append(StartTimer(GossipTick(), now + self.timings.gossip_interval))
+        effects += self._news.arm(now)
         return effects
 
     def _gossip_round(self, now: float) -> list[MembershipEffect]:
@@ -622,29 +613,10 @@ class Membership:
             if m.name != self.name and (not m.state.gone or (m.state is State.DEAD and m.since >= recently))
         ]
         chosen = self._rng.sample(others, min(self.timings.gossip_nodes, len(others)))
-        effects: list[MembershipEffect] = []
-        for member in chosen:
-            room = self.timings.udp_buffer_size - HEADER_OVERHEAD
-            parts = self._queue.take(
-                room, PART_OVERHEAD, max(self.table.live_count(), 1), self.timings.retransmit_mult
-            )
-            if not parts:
-                break
-            payload, _ = pack(parts[0], parts[1:], self.timings.udp_buffer_size)
-            effects.append(SendDatagram(_address(member), payload))
-        return effects
+        return list(self._news.gossip([_address(member) for member in chosen], self.table.live_count()))
 
     def _gossip(self, member: str, message: WireMessage) -> None:
-        """Queue news about `member`. Accusations are kept one per accuser: Lifeguard needs independent
-        confirmations to travel, and when a lost TCP peering makes several peers accuse at once, one
-        queue slot per member let each accuser's re-gossip of another's accusation replace its own.
-        Alive, dead and leave news ends every accusation queued about the member."""
-        if isinstance(message, Suspect):
-            key = f"{member}\x00suspect\x00{message.by}"
-        else:
-            self._queue.discard_under(f"{member}\x00")
-            key = member
-        self._queue.queue(key, message, encode(message))
+        self._news.queue(member, message)
 
     def _greet_seeds(self, names: list[str]) -> list[MembershipEffect]:
         join = Join(self.table.local.info)
@@ -657,16 +629,7 @@ class Membership:
         self, address: Address, message: WireMessage, extra: list[bytes] | None = None
     ) -> list[MembershipEffect]:
         """One datagram: the message, then as much queued news as fits the budget."""
-        first = encode(message)
-        budget = self.timings.udp_buffer_size
-        piggyback = list(extra or [])
-        room = piggyback_room(first, budget) - sum(len(part) + PART_OVERHEAD for part in piggyback)
-        if room > 0:
-            piggyback += self._queue.take(
-                room, PART_OVERHEAD, max(self.table.live_count(), 1), self.timings.retransmit_mult
-            )
-        payload, _left_over = pack(first, piggyback, budget)
-        return [SendDatagram(address, payload)]
+        return [self._news.datagram(address, message, self.table.live_count(), extra or ())]
 
     def _next_seq(self) -> int:
         self._seq += 1
