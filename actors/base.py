@@ -2,7 +2,7 @@
 
 Handlers are picked by the exact class of the message, so the set of messages an actor understands is
 visible in one place (its `@handles` methods). A handler that raises means the core's state can no longer
-be trusted; as in Akka, we stop the node rather than run on (DESIGN.md §5), through the `on_crash`
+be trusted; as in Akka, we stop the node rather than run on (architecture §5), through the `on_crash`
 callback the node wired in.
 """
 

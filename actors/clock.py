@@ -1,6 +1,6 @@
 """Clocks for actors: the real monotonic one, and a manual one that tests advance by hand.
 
-Cores never read a clock (DESIGN.md §2); actors read one of these and pass `now` in. A manual clock also
+Cores never read a clock (architecture §2); actors read one of these and pass `now` in. A manual clock also
 drives the timer services attached to it, so a test can move time forward and see exactly the ticks that
 fall due, without sleeping.
 """

@@ -1,7 +1,7 @@
 """The control endpoint: the shell of `cluster.control.endpoint.ControlCore` on the node's TCP port.
 
 The other actors push what they see to it (`StatusChanged`, `ViewChanged`) rather than being asked,
-because actors never `ask` each other (DESIGN.md §2); the core answers reads from those copies. Writes go
+because actors never `ask` each other (architecture §2); the core answers reads from those copies. Writes go
 on to the provider of their state type with the request's reply address, and the provider answers.
 """
 

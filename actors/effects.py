@@ -22,7 +22,7 @@ CoreT = TypeVar("CoreT")
 
 @dataclass(frozen=True, slots=True)
 class Neighbours:
-    """The explicit references a core-wrapping actor needs (DESIGN.md §2: no registry look-ups)."""
+    """The explicit references a core-wrapping actor needs (architecture §2: no registry look-ups)."""
 
     transport: pykka.ActorRef[Any]
     events: pykka.ActorRef[Any]

@@ -2,7 +2,7 @@
 
 A Python node spends most of its start-up importing modules and parsing the layout (about 0.4 s of CPU
 each, measured by scripts/bench_startup.py); 51 nodes spawned one by one on 2 cores need 10 s before the
-last one listens. Here that work is done once. The rule of DESIGN.md §2 still holds: this process is itself
+last one listens. Here that work is done once. The rule of architecture §2 still holds: this process is itself
 started with `subprocess`, and it forks only while it runs no thread (pykka and the reactor start in
 the child, after the fork). It exits once every child is forked; the children run on in their own sessions.
 

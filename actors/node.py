@@ -228,7 +228,7 @@ class NodeRuntime:
         return NodeCores(peering, tracker, membership, state, coordinator, providers)
 
     def _start_actors(self, cores: NodeCores, reactor: Reactor) -> NodeActors:
-        """One actor around each core, each given the references it talks to (DESIGN.md §2)."""
+        """One actor around each core, each given the references it talks to (architecture §2)."""
         crash = self._crashed
         events_path = self.run_dir.events_file(self.name) if self.run_dir is not None else None
         events = EventLog.start(self.name, events_path, on_crash=crash)

@@ -1,6 +1,6 @@
 """A log line per reason at most every `interval` seconds.
 
-Garbage from the network must be visible without letting a flood of it fill the disk (DESIGN.md §4).
+Garbage from the network must be visible without letting a flood of it fill the disk (architecture §4).
 """
 
 from __future__ import annotations

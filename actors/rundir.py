@@ -6,7 +6,7 @@ Layout of a run directory (default `.cluster/<cluster name>/`):
     <node>.pid             pid of the node's process
     <node>.log             the node's log (stdout and stderr too)
     <node>.events.jsonl    the node's event log, one JSON object per line
-    <node>.generation      the node's generation: grows by one at every start (DESIGN.md §3)
+    <node>.generation      the node's generation: grows by one at every start (architecture §3)
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The actor test kit: a probe that records what it is told, and a way to wait until all is idle.
 
-Part of the product (DESIGN.md §5, as in trio): users testing their own providers need the same tools.
+Part of the product (architecture §5, as in trio): users testing their own providers need the same tools.
 Nothing here sleeps to wait: `wait_idle` uses barriers through every inbox, and the probe's waits are
 woken by the messages themselves.
 """

@@ -2,7 +2,7 @@
 
 It turns reactor events into core inputs and core effects into socket commands and tells. It decodes
 every frame; a frame that does not decode is counted and dropped with a rate-limited log line, never
-raised into the actor (DESIGN.md §4). Inbound messages are routed by their type to whichever actors
+raised into the actor (architecture §4). Inbound messages are routed by their type to whichever actors
 subscribed to it; a message sent to the node's own name is routed the same way, locally.
 """
 

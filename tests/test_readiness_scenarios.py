@@ -1,4 +1,4 @@
-"""Zeek's own readiness scenarios, table-driven over the pure cores (DESIGN.md §3, issue 2 §6)."""
+"""Zeek's own readiness scenarios, table-driven over the pure cores (architecture §3, issue 2 §6)."""
 
 from __future__ import annotations
 

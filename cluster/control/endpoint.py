@@ -2,7 +2,7 @@
 
 A node's subsystems publish what they see (`StatusPart`s) and its providers publish their visible values;
 this core keeps the latest of both and answers reads from them, because actors never ask each other
-(DESIGN.md §2): the answer is as fresh as the last change. A write goes on to the provider of its state
+(architecture §2): the answer is as fresh as the last change. A write goes on to the provider of its state
 type, which answers once the write is stamped. Pure: the actor shell only delivers the answers and the
 forwarded writes.
 """

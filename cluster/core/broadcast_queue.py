@@ -1,4 +1,4 @@
-"""The transmit-limited queue: membership updates waiting to ride on pings and acks (DESIGN.md §3, §5).
+"""The transmit-limited queue: membership updates waiting to ride on pings and acks (architecture §3, §5).
 
 SWIM spreads an update by piggybacking it on the probes a node sends anyway. Each update is sent a bounded
 number of times, `retransmit_mult * ceil(log10(n + 1))`: enough for an epidemic to reach every member with
@@ -21,7 +21,7 @@ Modelled on HashiCorp memberlist's `TransmitLimitedQueue` (queue.go), keeping it
 Where this differs, on purpose: within a tier memberlist prefers longer messages (to fill the datagram) and
 then the newest id; here the order is fewest transmits, then newest, with the queueing sequence number as the
 tie-breaker, so the order is total and the same in a test, a live node and the simulator. There is no lock
-and no clock: the owning actor is the only caller (DESIGN.md §2).
+and no clock: the owning actor is the only caller (architecture §2).
 """
 
 import math

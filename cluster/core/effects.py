@@ -77,7 +77,7 @@ class Connect:
 
 @dataclass(frozen=True, slots=True)
 class SetReadiness:
-    """The cluster is known to have started; hellos from now on say so (DESIGN.md §3, replay)."""
+    """The cluster is known to have started; hellos from now on say so (architecture §3, replay)."""
 
     started: bool
 

@@ -1,4 +1,4 @@
-"""The SWIM failure detector with Lifeguard, as a pure core (DESIGN.md §3 "Membership").
+"""The SWIM failure detector with Lifeguard, as a pure core (architecture §3 "Membership").
 
 Each probe interval the node pings the next member of a shuffled round-robin list. With no ack within
 the probe timeout it asks `indirect_checks` other members to ping the target for it (`ping-req`); they

@@ -1,6 +1,6 @@
 """The launcher: one detached OS process per node of a layout, and everything done to them afterwards.
 
-Nodes are started with `subprocess` in a new session (DESIGN.md §2: never fork a threaded process), so
+Nodes are started with `subprocess` in a new session (architecture §2: never fork a threaded process), so
 they outlive `clusterctl` and a Ctrl-C in the terminal does not reach them. What the launcher knows of a
 running cluster it reads back from the run directory: pids, logs and event logs.
 """

@@ -1,6 +1,6 @@
 """The connectivity tracker's rules: when is this node fully connected, and whom to tell.
 
-Zeek's flow (DESIGN.md §3): a node dials the peers its layout names; once every one of them has done the
+Zeek's flow (architecture §3): a node dials the peers its layout names; once every one of them has done the
 cluster handshake it raises `node_fully_connected` and reports it to the manager. Unlike Zeek we keep
 tracking afterwards: losing an outgoing peer is reported as `node_connectivity_lost`, and regaining them
 all is reported as a fresh `node_fully_connected`.

@@ -1,7 +1,7 @@
 """The manager coordinator's rules: when has the cluster started, and is it still whole.
 
 Zeek's manager waits for `node_fully_connected` from every node of the layout and then broadcasts
-`cluster_started` once (DESIGN.md §3). A report with `resending` true tells a restarted manager that the
+`cluster_started` once (architecture §3). A report with `resending` true tells a restarted manager that the
 cluster had already started, so it never announces a second time.
 
 A node whose current life reports without knowing of the start (resending false) is told with a replay,

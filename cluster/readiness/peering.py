@@ -1,6 +1,6 @@
 """The transport's rules: dialing, the cluster-level hello, and which connection is which peer.
 
-This is the sans-I/O half of the transport actor (DESIGN.md §3, step 2). It sees connections only as
+This is the sans-I/O half of the transport actor (architecture §3, the handshake). It sees connections only as
 numbers and returns effects; the actor's reactor thread does the socket work. Keeping it pure is what lets
 the hello refusal table and the redial policy be tested without a single socket.
 
@@ -299,7 +299,7 @@ class PeeringTable:
         return [StartTimer(Redial(peer), now + delay)]
 
     def _refusal(self, conn: _Conn, hello: Hello) -> HelloRefused | None:
-        """Why this hello must be refused, or None; the reasons are DESIGN.md §3's table."""
+        """Why this hello must be refused, or None: one reason per rule, checked in this order."""
         me = self.identity
         if hello.protocol_version != PROTOCOL_VERSION:
             return HelloRefused(

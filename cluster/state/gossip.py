@@ -1,4 +1,4 @@
-"""The gossip scheduler's core: when and to whom replicated state travels (DESIGN.md §3 "Replicated state").
+"""The gossip scheduler's core: when and to whom replicated state travels (architecture §3).
 
 - A write is stamped with this node's Lamport clock and pushed at once to up to `state_push_nodes`
   members (everyone, in clusters of up to that size); a member that receives a write it did not have

@@ -1,6 +1,6 @@
 """The replicated state store: every owner's entries, what we can vouch for, and the deltas between nodes.
 
-An entry is keyed by (owner, state_type, key) and only its owner writes it (DESIGN.md §3). Per owner the
+An entry is keyed by (owner, state_type, key) and only its owner writes it (architecture §3). Per owner the
 store keeps the owner's generation and a **watermark**: the highest version V such that we hold every entry
 the owner has with a version up to V (or something newer of the same key). Our digest is
 `{owner: (generation, watermark)}`; it is what a peer answers with a delta.

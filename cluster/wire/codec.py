@@ -1,4 +1,4 @@
-"""The msgpack codec and TCP framing (DESIGN.md §4).
+"""The msgpack codec and TCP framing (architecture §4).
 
 Bytes from the network are hostile until proven otherwise. `decode` checks the size before reading anything,
 bounds what msgpack may allocate, and then hands the plain value to the schema in `cluster.wire.messages`;

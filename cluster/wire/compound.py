@@ -1,4 +1,4 @@
-"""Compound datagrams: one message plus piggybacked updates in one UDP datagram (DESIGN.md §3, §4).
+"""Compound datagrams: one message plus piggybacked updates in one UDP datagram (architecture §3, §4).
 
 A ping or an ack is small; the rest of the datagram budget (1,400 bytes unless configured) carries queued
 membership updates, each one already encoded. memberlist does this in net.go's `sendMsg`: the room left for

@@ -1,4 +1,4 @@
-"""Wire records and messages: what nodes say to each other (DESIGN.md §4).
+"""Wire records and messages: what nodes say to each other (architecture §4).
 
 Every message that crosses the network is a frozen dataclass registered under a short tag with
 `cluster.wire.schema.wire`; records nested inside messages are registered with `record`. The field annotations
