@@ -14,10 +14,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from cluster.core.effects import Address, CancelTimer, Emit, Send, SendDatagram, StartTimer
+from cluster.core.effects import Address
+from cluster.core.events import Event
 from cluster.core.virtual_time import TimerDue, VirtualTime
 from cluster.layout.presets import Timings
 from cluster.membership.swim import Membership
+from cluster.sim.effects import SimulatedNodes
 from cluster.wire.messages import NodeInfo, WireMessage
 
 
@@ -47,7 +49,7 @@ class NetworkConditions:
         return group_a is group_b
 
 
-class Simulation:
+class Simulation(SimulatedNodes):
     def __init__(
         self,
         names: Iterable[str],
@@ -139,19 +141,8 @@ class Simulation:
 
     # -- plumbing -------------------------------------------------------------------------------
 
-    def _carry_out(self, name: str, effects: list[Any]) -> None:
-        for effect in effects:
-            match effect:
-                case SendDatagram(address, payload):
-                    self._deliver(name, address, payload)
-                case Send(peer, message):
-                    self._deliver_stream(name, peer, message)
-                case CancelTimer(key):
-                    self.time.cancel(name, key)
-                case StartTimer(key, deadline):
-                    self.time.arm(name, key, deadline)
-                case Emit(event):
-                    self.events.append(SimEvent(self.now, name, event.NAME, event.fields))
+    def _emit(self, name: str, event: Event) -> None:
+        self.events.append(SimEvent(self.now, name, event.NAME, event.fields))
 
     def _deliver_stream(self, sender: str, receiver: str, message: WireMessage) -> None:
         if receiver == sender or receiver not in self.nodes:

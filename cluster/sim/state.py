@@ -12,11 +12,11 @@ from __future__ import annotations
 import random
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
-from cluster.core.effects import Address, CancelTimer, Send, SendDatagram, StartTimer
+from cluster.core.effects import Address
 from cluster.core.virtual_time import TimerDue, VirtualTime
 from cluster.layout.presets import Timings
+from cluster.sim.effects import SimulatedNodes
 from cluster.state.gossip import StateGossip
 from cluster.wire.messages import Plain, WireMessage
 
@@ -35,7 +35,7 @@ class _Stream:
     life: int
 
 
-class StateSimulation:
+class StateSimulation(SimulatedNodes):
     def __init__(
         self,
         names: Iterable[str],
@@ -112,18 +112,6 @@ class StateSimulation:
         return all(view == views[0] for view in views[1:])
 
     # -- plumbing -------------------------------------------------------------------------------
-
-    def _carry_out(self, name: str, effects: list[Any]) -> None:
-        for effect in effects:
-            match effect:
-                case SendDatagram(address, payload):
-                    self._deliver(name, address, payload)
-                case Send(peer, message):
-                    self._deliver_stream(name, peer, message)
-                case CancelTimer(key):
-                    self.time.cancel(name, key)
-                case StartTimer(key, deadline):
-                    self.time.arm(name, key, deadline)
 
     def _deliver(self, sender: str, address: Address, payload: bytes) -> None:
         self.datagrams_sent += 1
