@@ -96,6 +96,18 @@ class SeedRetry:
     """Timer key: say hello again to layout seeds we do not see as alive (heals partitions)."""
 
 
+MembershipTimer = (
+    ProbeTick
+    | ProbeTimeout
+    | ProbeDeadline
+    | RelayTimeout
+    | SuspicionTimeout
+    | GossipTick
+    | SeedRetry
+    | PushPullTick
+)
+"""Every timer key the membership core arms; `timer` takes exactly these."""
+
 MembershipEffect = SendDatagram | Send | Emit | StartTimer | CancelTimer
 
 

@@ -124,6 +124,9 @@ class CollectTick:
     """Timer key: collect old tombstones and the entries of owners dead for long enough."""
 
 
+StateTimer = StateGossipTick | SyncTick | CollectTick
+"""Every timer key the gossip scheduler's core arms; `timer` takes exactly these."""
+
 StateEffect = SendDatagram | Send | StartTimer | Applied | Forgotten | OwnerFailed | LiveChanged
 
 
