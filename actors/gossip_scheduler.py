@@ -140,8 +140,7 @@ class GossipSchedulerActor(OwnTimers, CoreShell[StateGossip]):
 
     def apply(self, effects: Iterable[Any]) -> None:
         if self.actor_inbox.empty():
-            # The burst of writes in the inbox is over: push what it wrote, together.
-            effects = [*effects, *self.core.push_fresh()]
+            effects = [*effects, *self.core.burst_over()]
         generic: list[fx.Effect] = []
         for effect in self.set_own_timers(effects):
             match effect:

@@ -206,7 +206,7 @@ def test_writes_that_arrive_together_are_pushed_together() -> None:
     a.members({n: ad for n, ad in ADDRESSES.items() if n != "a"}, 0.0)
     for i in range(10):
         a.write("kv", f"k{i}", i, 1.0)
-    pushes = sent(a.push_fresh())
+    pushes = sent(a.burst_over())
     assert len(pushes) == len(ADDRESSES) - 1  # one datagram per member
     (_, (push,)) = pushes[0]
     (delta,) = push.deltas

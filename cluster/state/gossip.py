@@ -141,7 +141,7 @@ class StateGossip:
         *,
         deferred_push: bool = False,
     ) -> None:
-        """`deferred_push`: what is to be pushed at once waits for `push_fresh`, which the actor calls when
+        """`deferred_push`: what is to be pushed at once waits for `burst_over`, which the actor calls when
         its inbox is empty, so that a burst of writes or news travels together in few datagrams."""
         self.local = local
         self.timings = timings
@@ -236,18 +236,19 @@ class StateGossip:
         return self._arm(effects + self._push_now(), now)
 
     def _push_now(self) -> list[StateEffect]:
-        return [] if self._deferred_push else self.push_fresh()
+        return [] if self._deferred_push else self.burst_over()
 
     def max_entry_size(self) -> int:
         """Largest entry, encoded: every entry must travel by datagram, since most members have no TCP
         peering with each other (Serf caps user events at 512 bytes for the same reason)."""
         return self._datagram_room() - PUSH_OVERHEAD - 2 * MAX_NAME_CHARS
 
-    def push_fresh(self) -> list[StateEffect]:
-        """Writes and news not pushed yet, merged into as few deltas and datagrams as fit: our writes to
-        up to `state_push_nodes` members, news to `gossip_nodes`, news its owner pushed to everyone to
-        one member. Consecutive deltas of one owner's life cover one range of its versions, so they merge
-        into one delta that vouches for all of it."""
+    def burst_over(self) -> list[StateEffect]:
+        """The input that arrived together is all in (the actor's inbox is empty): in `deferred_push` mode,
+        this is when what it wrote and received is pushed, together. Writes and news not pushed yet, merged
+        into as few deltas and datagrams as fit: our writes to up to `state_push_nodes` members, news to
+        `gossip_nodes`, news its owner pushed to everyone to one member. Consecutive deltas of one owner's
+        life cover one range of its versions, so they merge into one delta that vouches for all of it."""
         fresh, self._fresh = self._fresh, []
         news, self._news = self._news, []
         effects = self._push_ours(fresh) if fresh else []
