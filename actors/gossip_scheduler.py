@@ -142,19 +142,21 @@ class GossipSchedulerActor(OwnTimers, CoreShell[StateGossip]):
         if self.actor_inbox.empty():
             effects = [*effects, *self.core.burst_over()]
         generic: list[fx.Effect] = []
+        # Datagrams leave first; the providers (whose threads would compete with the sends) hear after.
+        for_providers: list[tuple[pykka.ActorRef[Any], object]] = []
         for effect in self.set_own_timers(effects):
             match effect:
                 case fx.SendDatagram(address, payload):
                     self._send_datagram(address, payload)
                 case Applied(state_type) | Forgotten(state_type):
-                    provider = self._providers.get(state_type)
-                    if provider is not None:
-                        tell_if_alive(provider, effect)
+                    if (provider := self._providers.get(state_type)) is not None:
+                        for_providers.append((provider, effect))
                 case OwnerFailed() | LiveChanged():
-                    for provider in self._providers.values():
-                        tell_if_alive(provider, effect)
+                    for_providers += [(provider, effect) for provider in self._providers.values()]
                 case _:
                     generic.append(effect)
+        for provider, message in for_providers:
+            tell_if_alive(provider, message)
         carry_out(generic, self.neighbours, self.actor_ref)
         version = self.core.store.digest()
         if version != self._published:
