@@ -57,16 +57,19 @@ class Event:
     (`NAME` is upper case because several events have a field called `name`: the node they are about.)"""
 
     NAME: ClassVar[str] = ""
+    _LAYOUT: ClassVar[tuple[tuple[str, str, bool, bool], ...]] = ()
     __slots__ = ()
 
     @property
     def fields(self) -> dict[str, Any]:
+        # One event per state change under load: the field layout is worked out once per class (at
+        # registration), and only sequences and maps are converted.
         out: dict[str, Any] = {}
-        for field in dataclasses.fields(self):  # type: ignore[arg-type]
-            value = getattr(self, field.name)
-            if value is None and field.default is None:
+        for attribute, key, optional, nested in self._LAYOUT:
+            value = getattr(self, attribute)
+            if value is None and optional:
                 continue
-            out[field.name.rstrip("_")] = _plain(value)
+            out[key] = _plain(value) if nested else value
         return out
 
 
@@ -86,6 +89,15 @@ def event(name: str) -> Callable[[_E], _E]:
         if clashes:
             raise TypeError(f"{cls.__name__}: field names {sorted(clashes)} are taken by the record")
         cls.NAME = name
+        cls._LAYOUT = tuple(
+            (
+                f.name,
+                f.name.rstrip("_"),
+                f.default is None,
+                "tuple" in str(f.type) or "Mapping" in str(f.type),
+            )
+            for f in dataclasses.fields(cls)  # type: ignore[arg-type]
+        )
         _CATALOGUE[name] = cls
         return cls
 

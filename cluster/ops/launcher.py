@@ -167,9 +167,11 @@ class Cluster:
         manager = self.layout.manager.name
         reported: dict[str, None] = {}
         deadline = began + timeout
+        watched = (NodeReportedEvent.NAME, ClusterStartedEvent.NAME)
+        manager_log = EventTail(self.run_dir, (manager,))
         while True:
-            for record in self.read_events(manager):
-                report = event_from_record(record)
+            for record in manager_log.poll():
+                report = event_from_record(record) if record.get("event") in watched else None
                 if isinstance(report, NodeReportedEvent) and report.name not in reported:
                     reported[report.name] = None
                     progress(f"fully connected {len(reported)}/{total}: {report.name}")
