@@ -15,13 +15,21 @@ from actors.base import CrashHandler, NodeActor, answer, handles, tell_if_alive
 from actors.messages import (
     AttachProviders,
     ControlRequestReceived,
+    DigestWanted,
     ProviderCommand,
     ProviderCommands,
     Reply,
     StatusChanged,
     ViewChanged,
 )
-from cluster.control.endpoint import Answer, ControlCore, ForwardWrites, NodeIdentity, ToProvider
+from cluster.control.endpoint import (
+    Answer,
+    AskDigest,
+    ControlCore,
+    ForwardWrite,
+    ForwardWrites,
+    NodeIdentity,
+)
 
 
 class ControlEndpoint(NodeActor):
@@ -50,8 +58,10 @@ class ControlEndpoint(NodeActor):
             match effect:
                 case Answer(body):
                     answer(reply, body)
-                case ToProvider(provider, op, key, value):
+                case ForwardWrite(provider, op, key, value):
                     tell_if_alive(self._providers[provider], ProviderCommand(op, key, value, reply))
                 case ForwardWrites(provider, entries):
                     commands = tuple(ProviderCommand("set", key, value) for key, value in entries)
                     tell_if_alive(self._providers[provider], ProviderCommands(commands))
+                case AskDigest(provider):
+                    tell_if_alive(self._providers[provider], DigestWanted(reply))

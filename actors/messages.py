@@ -263,6 +263,13 @@ class WriteStates:
 
 
 @dataclass(frozen=True, slots=True)
+class DigestWanted:
+    """A user asks a provider for its digest (`clusterctl state digest`), answered through `reply`."""
+
+    reply: Reply
+
+
+@dataclass(frozen=True, slots=True)
 class ProviderCommands:
     """A batch of requests (`state-set-many`), carried out in order."""
 

@@ -14,6 +14,7 @@ import pykka
 
 from actors.base import CrashHandler, NodeActor, answer, handles, tell_if_alive
 from actors.messages import (
+    DigestWanted,
     ProviderCommand,
     ProviderCommands,
     RaiseEvent,
@@ -69,19 +70,16 @@ class ProviderActor(NodeActor):
 
     @handles(ProviderCommand)
     def _command(self, message: ProviderCommand) -> None:
-        if message.op == "digest":
-            self._answer_digest(message)
-        else:
-            self._write(self._writes_for(message))
+        self._write(self._writes_for(message))
 
-    def _answer_digest(self, message: ProviderCommand) -> None:
+    @handles(DigestWanted)
+    def _digest(self, message: DigestWanted) -> None:
         """The seed's `get_state_digest` and `get_sync_state`, for `clusterctl state digest`: equal
         digests mean equal views, computed when asked (never on every change)."""
-        if message.reply is not None:
-            digest = StateDigest(
-                self.core.provider_type(), self.core.get_state_digest(), len(self.core.get_sync_state())
-            )
-            answer(message.reply, success(digest))
+        digest = StateDigest(
+            self.core.provider_type(), self.core.get_state_digest(), len(self.core.get_sync_state())
+        )
+        answer(message.reply, success(digest))
 
     @handles(ProviderCommands)
     def _commands(self, message: ProviderCommands) -> None:

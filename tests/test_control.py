@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cluster.control.endpoint import Answer, ControlCore, ForwardWrites, NodeIdentity, ToProvider
+from cluster.control.endpoint import Answer, ControlCore, ForwardWrite, ForwardWrites, NodeIdentity
 from cluster.control.protocol import (
     ConnectivityStatus,
     ControlProtocolError,
@@ -72,7 +72,7 @@ def test_reads_answer_from_the_published_view() -> None:
 def test_writes_go_to_the_provider_which_answers_itself() -> None:
     core = core_with_kv()
     assert core.request(ControlRequest("state-set", {"provider": "kv", "key": "k", "value": 3})) == [
-        ToProvider("kv", "set", "k", 3)
+        ForwardWrite("kv", "set", "k", 3)
     ]
     many = core.request(ControlRequest("state-set-many", {"provider": "kv", "entries": [["a", 1], ["b", 2]]}))
     assert many[0] == ForwardWrites("kv", (("a", 1), ("b", 2)))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from cluster.control.protocol import (
     Accepted,
@@ -36,7 +37,15 @@ from cluster.control.protocol import (
 )
 from cluster.wire.messages import ControlReply, ControlRequest, Plain
 
-__all__ = ["Answer", "ControlCore", "ForwardWrites", "NodeIdentity", "ToProvider", "ViewChange"]
+__all__ = [
+    "Answer",
+    "AskDigest",
+    "ControlCore",
+    "ForwardWrite",
+    "ForwardWrites",
+    "NodeIdentity",
+    "ViewChange",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,14 +69,20 @@ class Answer:
 
 
 @dataclass(frozen=True, slots=True)
-class ToProvider:
-    """Pass a request to the provider of `provider`, which answers it: `set` and `del` once the write is
-    stamped, `digest` at once, from what it holds."""
+class ForwardWrite:
+    """Pass a `set` or `del` to the provider of `provider`; it answers the request once it is stamped."""
 
     provider: str
     op: str
-    key: str = ""
+    key: str
     value: Plain = None
+
+
+@dataclass(frozen=True, slots=True)
+class AskDigest:
+    """Ask the provider of `provider` for its digest; it answers the request from what it holds."""
+
+    provider: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +92,8 @@ class ForwardWrites:
     provider: str
     entries: tuple[tuple[str, Plain], ...]
 
+
+_F = TypeVar("_F", "ForwardWrite", "AskDigest")
 
 ViewChange = tuple[str, Plain, str, int]
 """(key, value, owner, version) of a provider's visible value; value None: the key is gone."""
@@ -118,7 +135,7 @@ class ControlCore:
 
     # -- requests -------------------------------------------------------------------------------
 
-    def request(self, message: ControlRequest) -> list[Answer | ToProvider | ForwardWrites]:
+    def request(self, message: ControlRequest) -> list[Answer | ForwardWrite | ForwardWrites | AskDigest]:
         try:
             request = parse_request(message)
         except ControlProtocolError as error:
@@ -131,11 +148,11 @@ class ControlCore:
             case StateGetRequest(provider, key):
                 return [self._read(provider, key)]
             case StateSetRequest(provider, key, value):
-                return [self._to_provider(ToProvider(provider, "set", key, value))]
+                return [self._known(provider, ForwardWrite(provider, "set", key, value))]
             case StateDelRequest(provider, key):
-                return [self._to_provider(ToProvider(provider, "del", key))]
+                return [self._known(provider, ForwardWrite(provider, "del", key))]
             case StateDigestRequest(provider):
-                return [self._to_provider(ToProvider(provider, "digest"))]
+                return [self._known(provider, AskDigest(provider))]
             case StateSetManyRequest(provider, entries):
                 if provider not in self._providers:
                     return [Answer(self._no_provider(provider))]
@@ -165,8 +182,9 @@ class ControlCore:
         shown = {k: entry for k, entry in sorted(view.items()) if key is None or k == key}
         return Answer(success(StateEntries(provider, shown)))
 
-    def _to_provider(self, forward: ToProvider) -> Answer | ToProvider:
-        return forward if forward.provider in self._providers else Answer(self._no_provider(forward.provider))
+    def _known(self, provider: str, forward: _F) -> _F | Answer:
+        """`forward` when this node runs a provider of that state type, else the refusal that says so."""
+        return forward if provider in self._providers else Answer(self._no_provider(provider))
 
     def _no_provider(self, provider: str) -> ControlReply:
         known = ", ".join(sorted(self._views)) or "none"
