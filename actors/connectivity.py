@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from actors.base import handles
 from actors.effects import CoreShell
 from actors.messages import MessageReceived, PeerIsDown, PeerIsUp, StartTracking
@@ -12,14 +14,7 @@ from cluster.wire.messages import ClusterStarted
 
 class ConnectivityActor(CoreShell[ConnectivityTracker]):
     def snapshot(self) -> ConnectivityStatus:
-        seen = self.core.snapshot()
-        return ConnectivityStatus(
-            fully_connected=seen.fully_connected,
-            cluster_started=seen.cluster_started,
-            outgoing=seen.outgoing,
-            peers_up=seen.peers_up,
-            reported_to=seen.reported_to,
-        )
+        return ConnectivityStatus(**dataclasses.asdict(self.core.snapshot()))
 
     @handles(StartTracking)
     def _start_tracking(self, message: StartTracking) -> None:

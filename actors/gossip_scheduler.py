@@ -68,15 +68,11 @@ class GossipSchedulerActor(OwnTimers, CoreShell[StateGossip]):
         self._published: object = None
 
     def snapshot(self) -> StateStatus:
-        stats = self.core.stats
         return StateStatus(
             generation=self.core.store.generation,
             owners=dict(sorted(self.core.store.owners().items())),
             entries=len(self.core.store),
-            sent_datagrams=stats["sent_datagrams"],
-            sent_bytes=stats["sent_bytes"],
-            received_rejected=stats["received_rejected"],
-            oversized=stats["oversized"],
+            **self.core.stats,
         )
 
     def on_start(self) -> None:
