@@ -41,7 +41,8 @@ def test_layout_forms_and_every_node_sees_cluster_started(
 ) -> None:
     started_on(events, cluster.layout.names)
     cluster.wait_idle()
-    reports = events.events("node_reported")
+    manager_name = cluster.layout.manager.name
+    reports = [r for r in events.events("node_fully_connected") if r["node"] == manager_name]
     assert sorted(r["name"] for r in reports) == sorted(cluster.layout.names)
     assert len(events.events("cluster_announced")) == 1
     manager = cluster.layout.manager

@@ -8,6 +8,7 @@ from dataclasses import replace
 import pytest
 
 from cluster.core.effects import Address, CancelTimer, Emit, StartTimer
+from cluster.core.events import NodeDownEvent, NodeUpEvent
 from cluster.readiness.peering import (
     Close,
     Deliver,
@@ -61,6 +62,7 @@ def test_valid_hello_brings_the_peering_up_once() -> None:
     assert core.received(conn, hello(cluster_started=True), 0.0) == [
         CancelTimer(HandshakeDeadline(conn)),
         PeerUp("manager", "manager-id", True),
+        Emit(NodeUpEvent("manager", "manager-id")),
     ]
     assert core.is_up("manager")
     assert core.send("manager", NodeFullyConnected("worker-1", "w1", False)) == [
@@ -126,7 +128,7 @@ def test_lost_peering_goes_down_and_redials_with_growing_backoff() -> None:
     conn = dial_and_connect(core)
     core.received(conn, hello(), 0.0)
     effects = core.closed(conn, 10.0)
-    assert effects[0] == PeerDown("manager", "manager-id")
+    assert effects[:2] == [PeerDown("manager", "manager-id"), Emit(NodeDownEvent("manager", "manager-id"))]
     (timer,) = [e for e in effects if isinstance(e, StartTimer)]
     assert timer.key == Redial("manager") and 10.05 <= timer.deadline <= 10.1
     delays = []

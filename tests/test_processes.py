@@ -128,7 +128,7 @@ def test_restarted_manager_hears_resending_and_does_not_announce_again(cli: Cli)
     cli("start", "manager")
     others = [name for name in cli.names if name != "manager"]
     for name in others:
-        cli.wait_event("manager", named("node_reported", name=name, resending=True))
+        cli.wait_event("manager", named("node_fully_connected", name=name, resending=True))
     cli.wait_event("manager", named("cluster_start_learned"))
     announced = [r for r in cli.events("manager") if r["event"] == "cluster_announced"]
     assert len(announced) == 1  # the first life's only

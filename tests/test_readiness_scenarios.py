@@ -28,7 +28,7 @@ def formed(text: str) -> ReadinessNet:
 @pytest.mark.parametrize(("text", "nodes"), [(ZEEK_SMALL, 5), (WITH_LOGGER, 6)], ids=["zeek-small", "logger"])
 def test_every_node_reports_once_then_one_cluster_started(text: str, nodes: int) -> None:
     net = formed(text)
-    reports = net.events("manager", "node_reported")
+    reports = net.events("manager", "node_fully_connected")
     assert sorted(r["name"] for r in reports) == sorted(net.layout.names)
     assert len(reports) == nodes
     assert all(r["resending"] is False for r in reports)
@@ -52,7 +52,9 @@ def test_manager_restarted_twice_hears_resending_and_never_announces_again(text:
         net.kill("manager")
         before = len(net.history)
         net.start("manager")
-        reports = [f for who, what, f in net.history[before:] if who == "manager" and what == "node_reported"]
+        reports = [
+            f for who, what, f in net.history[before:] if who == "manager" and what == "node_fully_connected"
+        ]
         others = [r for r in reports if r["name"] != "manager"]
         assert sorted(r["name"] for r in others) == sorted(n for n in net.layout.names if n != "manager"), (
             restart
@@ -73,7 +75,7 @@ def test_worker_restarted_twice_reports_again_and_gets_a_replay() -> None:
     for restart in (1, 2):
         net.kill("worker-1")
         net.start("worker-1")
-        worker_reports = [r for r in net.events("manager", "node_reported") if r["name"] == "worker-1"]
+        worker_reports = [r for r in net.events("manager", "node_fully_connected") if r["name"] == "worker-1"]
         assert len(worker_reports) == 1 + restart
         assert len(net.events("manager", "cluster_announced")) == 1
     # first life: started; later lives: replay learned from the manager's hello
@@ -115,7 +117,7 @@ def test_duplicate_reports_are_harmless() -> None:
     effects = coordinator.node_fully_connected(
         NodeFullyConnected("worker-1", report.node_id, False), "worker-1"
     )
-    assert [e.name for e in effects] == ["node_reported"]  # no second announcement
+    assert [e.name for e in effects] == ["node_fully_connected"]  # no second announcement
     assert coordinator.snapshot()["state"] == "ready"
 
 

@@ -22,6 +22,9 @@ from typing import Any, ClassVar, TypeVar
 
 __all__ = [
     "CATALOGUE",
+    "ActorFailedEvent",
+    "ActorRestartedEvent",
+    "ActorStartedEvent",
     "ClusterAnnouncedEvent",
     "ClusterDegradedEvent",
     "ClusterRecoveredEvent",
@@ -36,11 +39,13 @@ __all__ = [
     "MemberLeftEvent",
     "MemberSuspectEvent",
     "MemberUpdatedEvent",
+    "MessagesDroppedEvent",
     "NodeConnectivityLostEvent",
+    "NodeDownEvent",
     "NodeFullyConnectedEvent",
-    "NodeReportedEvent",
     "NodeStartedEvent",
     "NodeStoppingEvent",
+    "NodeUpEvent",
     "ReadinessRefusedEvent",
     "StateChangedEvent",
     "event_from_record",
@@ -153,11 +158,31 @@ class HandshakeRefusedEvent(Event):
 @event("node_fully_connected")
 @dataclass(frozen=True, slots=True)
 class NodeFullyConnectedEvent(Event):
-    """Every outgoing peer of this node has done the handshake (Zeek's `node_fully_connected`)."""
+    """Every outgoing peer of node `name` has done the handshake (Zeek's `node_fully_connected`): raised
+    by the node itself, and on the manager for every node's report, as Zeek "sends it to the manager and
+    raises it locally"."""
 
     name: str
     id: str
     resending: bool
+
+
+@event("node_up")
+@dataclass(frozen=True, slots=True)
+class NodeUpEvent(Event):
+    """A peering with node `name` came up: its hello was valid (Zeek's `Cluster::node_up`)."""
+
+    name: str
+    id: str
+
+
+@event("node_down")
+@dataclass(frozen=True, slots=True)
+class NodeDownEvent(Event):
+    """The last connection of the peering with node `name` closed (Zeek's `Cluster::node_down`)."""
+
+    name: str
+    id: str
 
 
 @event("node_connectivity_lost")
@@ -185,16 +210,6 @@ class ReadinessRefusedEvent(Event):
     name: str
     reason: str
     id: str | None = None
-
-
-@event("node_reported")
-@dataclass(frozen=True, slots=True)
-class NodeReportedEvent(Event):
-    """Manager only: a node's `node_fully_connected` reached the coordinator (Zeek raises one per node)."""
-
-    name: str
-    id: str
-    resending: bool
 
 
 @event("cluster_start_learned")
@@ -277,6 +292,50 @@ class MemberLeftEvent(MemberEvent):
 @dataclass(frozen=True, slots=True)
 class MemberUpdatedEvent(MemberEvent):
     """A member announced new metadata at a higher incarnation."""
+
+
+# -- application actors ----------------------------------------------------------------------------------
+
+
+@event("actor_started")
+@dataclass(frozen=True, slots=True)
+class ActorStartedEvent(Event):
+    """An application actor of the layout's `app:` section is running on this node."""
+
+    actor: str
+    cls: str
+
+
+@event("actor_restarted")
+@dataclass(frozen=True, slots=True)
+class ActorRestartedEvent(Event):
+    """An application actor's handler raised; it was started afresh (`on_start` again) after a backoff."""
+
+    actor: str
+    restarts: int
+    error: str
+
+
+@event("actor_failed")
+@dataclass(frozen=True, slots=True)
+class ActorFailedEvent(Event):
+    """An application actor raised too often within the supervision window and was stopped for good;
+    `error` is the last line of the last traceback. The node and its other actors run on."""
+
+    actor: str
+    restarts: int
+    error: str
+
+
+@event("messages_dropped")
+@dataclass(frozen=True, slots=True)
+class MessagesDroppedEvent(Event):
+    """Application messages to `peer` were dropped because its outgoing queue was full (Zeek's overload
+    drop): `dropped` since the last report. Reported once per burst, then at most once a second."""
+
+    peer: str
+    dropped: int
+    queue_limit: int
 
 
 # -- replicated state ------------------------------------------------------------------------------------

@@ -32,7 +32,7 @@ from cluster.control.protocol import (
 from cluster.core.events import (
     ClusterStartedEvent,
     HandshakeRefusedEvent,
-    NodeReportedEvent,
+    NodeFullyConnectedEvent,
     event_from_record,
 )
 from cluster.layout.loader import load_layout
@@ -167,12 +167,12 @@ class Cluster:
         manager = self.layout.manager.name
         reported: dict[str, None] = {}
         deadline = began + timeout
-        watched = (NodeReportedEvent.NAME, ClusterStartedEvent.NAME)
+        watched = (NodeFullyConnectedEvent.NAME, ClusterStartedEvent.NAME)
         manager_log = EventTail(self.run_dir, (manager,))
         while True:
             for record in manager_log.poll():
                 report = event_from_record(record) if record.get("event") in watched else None
-                if isinstance(report, NodeReportedEvent) and report.name not in reported:
+                if isinstance(report, NodeFullyConnectedEvent) and report.name not in reported:
                     reported[report.name] = None
                     progress(f"fully connected {len(reported)}/{total}: {report.name}")
                 if isinstance(report, ClusterStartedEvent):

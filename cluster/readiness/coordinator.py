@@ -25,7 +25,7 @@ from cluster.core.events import (
     ClusterDegradedEvent,
     ClusterRecoveredEvent,
     ClusterStartLearnedEvent,
-    NodeReportedEvent,
+    NodeFullyConnectedEvent,
     ReadinessRefusedEvent,
 )
 from cluster.wire.messages import ClusterStarted, NodeConnectivityLost, NodeFullyConnected
@@ -82,9 +82,11 @@ class Coordinator:
         if refused is not None:
             return [refused]
         node = self._nodes[report.name]
-        effects: list[Effect] = [
-            Emit(NodeReportedEvent(name=report.name, id=report.node_id, resending=report.resending))
-        ]
+        effects: list[Effect] = []
+        if report.name != self.manager:  # the manager's own tracker raised its own, as every node does
+            effects.append(
+                Emit(NodeFullyConnectedEvent(name=report.name, id=report.node_id, resending=report.resending))
+            )
         if node.node_id != report.node_id:
             node = NodeReadiness(node_id=report.node_id, peered=report.name == self.manager)
         self._nodes[report.name] = replace(

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from cluster.core.backoff import backoff_delay
 from cluster.core.effects import Address, CancelTimer, Emit, StartTimer
-from cluster.core.events import HandshakeRefusedEvent
+from cluster.core.events import HandshakeRefusedEvent, NodeDownEvent, NodeUpEvent
 from cluster.wire.messages import (
     PROTOCOL_VERSION,
     ControlRequest,
@@ -230,7 +230,10 @@ class PeeringTable:
                 peering.conns.discard(conn_id)
                 if not peering.conns:
                     del self._peerings[conn.peer]
-                    effects.append(PeerDown(conn.peer, peering.node_id))
+                    effects += [
+                        PeerDown(conn.peer, peering.node_id),
+                        Emit(NodeDownEvent(conn.peer, peering.node_id)),
+                    ]
         if conn.dialed is not None and self._dialing.get(conn.dialed) == conn_id:
             del self._dialing[conn.dialed]
         for peer in sorted({p for p in (conn.dialed, conn.peer) if p is not None} & self._wanted.keys()):
@@ -352,7 +355,7 @@ class PeeringTable:
             effects += [Close(old) for old in sorted(held.conns)]
             for old in held.conns:
                 self._conns[old].peer = None
-            effects.append(PeerDown(hello.name, held.node_id))
+            effects += [PeerDown(hello.name, held.node_id), Emit(NodeDownEvent(hello.name, held.node_id))]
             held = None
         conn.peer, conn.node_id, conn.generation = hello.name, hello.node_id, hello.generation
         if conn.dialed is not None and self._dialing.get(conn.dialed) == conn_id:
@@ -361,7 +364,10 @@ class PeeringTable:
             self._wanted[hello.name] = 0
         if held is None:
             self._peerings[hello.name] = _Peering(hello.node_id, hello.generation, {conn_id})
-            effects.append(PeerUp(hello.name, hello.node_id, hello.cluster_started))
+            effects += [
+                PeerUp(hello.name, hello.node_id, hello.cluster_started),
+                Emit(NodeUpEvent(hello.name, hello.node_id)),
+            ]
         else:
             held.conns.add(conn_id)
         return effects
