@@ -6,6 +6,16 @@ layout in one process, on real loopback sockets; the test kit (`ProbeHandle`, `w
 surface users import; the actors themselves are the implementation.
 """
 
+from actors.app.api import (
+    ActorContext,
+    ClusterActor,
+    Member,
+    Replied,
+    RequestTimedOut,
+    Sender,
+    StateView,
+    Undeliverable,
+)
 from actors.clock import Clock, ManualClock, MonotonicClock
 from actors.inprocess import InProcessCluster
 from actors.node import NodeActors, NodeRuntime
@@ -13,15 +23,23 @@ from actors.rundir import RunDir
 from actors.testkit import ProbeHandle, Recording, free_ports, layout_with_ports, wait_idle
 
 __all__ = [
+    "ActorContext",
     "Clock",
+    "ClusterActor",
     "InProcessCluster",
     "ManualClock",
+    "Member",
     "MonotonicClock",
     "NodeActors",
     "NodeRuntime",
     "ProbeHandle",
     "Recording",
+    "Replied",
+    "RequestTimedOut",
     "RunDir",
+    "Sender",
+    "StateView",
+    "Undeliverable",
     "free_ports",
     "layout_with_ports",
     "wait_idle",

@@ -11,9 +11,11 @@ from typing import Any
 
 import pykka
 
+from actors.app.messages import AppControl
 from actors.base import CrashHandler, NodeActor, answer, handles, tell_if_alive
 from actors.messages import (
     AttachProviders,
+    AttachRouter,
     ControlRequestReceived,
     DigestWanted,
     ProviderCommand,
@@ -26,10 +28,12 @@ from cluster.control.endpoint import (
     Answer,
     AskDigest,
     ControlCore,
+    ForwardApp,
     ForwardWrite,
     ForwardWrites,
     NodeIdentity,
 )
+from cluster.control.protocol import failure
 
 
 class ControlEndpoint(NodeActor):
@@ -37,6 +41,11 @@ class ControlEndpoint(NodeActor):
         super().__init__(on_crash=on_crash)
         self.core = ControlCore(identity)
         self._providers: dict[str, pykka.ActorRef[Any]] = {}
+        self._router: pykka.ActorRef[Any] | None = None
+
+    @handles(AttachRouter)
+    def _attach_router(self, message: AttachRouter) -> None:
+        self._router = message.router
 
     @handles(AttachProviders)
     def _attach(self, message: AttachProviders) -> None:
@@ -65,3 +74,8 @@ class ControlEndpoint(NodeActor):
                     tell_if_alive(self._providers[provider], ProviderCommands(commands))
                 case AskDigest(provider):
                     tell_if_alive(self._providers[provider], DigestWanted(reply))
+                case ForwardApp(app_request):
+                    if self._router is None:
+                        answer(reply, failure("this node runs no application actors"))
+                    else:
+                        tell_if_alive(self._router, AppControl(app_request, reply))

@@ -234,6 +234,14 @@ class ViewChanged:
 
 
 @dataclass(frozen=True, slots=True)
+class SubscribeViews:
+    """Tell `subscriber` every `ViewChanged` of a provider, starting with its whole current view (the app
+    router reads the `topics` view this way, and an app actor's `context.state(...)`)."""
+
+    subscriber: pykka.ActorRef[Any]
+
+
+@dataclass(frozen=True, slots=True)
 class ProviderCommand:
     """A user's request of a provider (`clusterctl state set|del`), answered through `reply`."""
 
@@ -248,6 +256,13 @@ class AttachProviders:
     """Tells the control endpoint where `clusterctl state` writes go: state type -> provider actor."""
 
     providers: Mapping[str, pykka.ActorRef[Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class AttachRouter:
+    """Tells the control endpoint where `clusterctl send|publish|request|actors` go: the app router."""
+
+    router: pykka.ActorRef[Any]
 
 
 @dataclass(frozen=True, slots=True)

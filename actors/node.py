@@ -22,6 +22,9 @@ from typing import Any
 
 import pykka
 
+from actors.app.host import ActorHost, HostWiring
+from actors.app.loading import load_app
+from actors.app.router import APP_WIRE, AppRouter
 from actors.base import tell_if_alive
 from actors.clock import Clock, MonotonicClock
 from actors.connectivity import ConnectivityActor
@@ -33,6 +36,7 @@ from actors.gossip_scheduler import GossipSchedulerActor
 from actors.membership import MembershipActor
 from actors.messages import (
     AttachProviders,
+    AttachRouter,
     LeaveCluster,
     RaiseEvent,
     StartListening,
@@ -42,6 +46,7 @@ from actors.messages import (
     SubscribeMembers,
     SubscribeMessages,
     SubscribePeers,
+    SubscribeViews,
 )
 from actors.provider import ProviderActor
 from actors.reactor import PortInUse, Reactor
@@ -49,6 +54,7 @@ from actors.rundir import RunDir
 from actors.timer import TimerService
 from actors.transport import Transport
 from actors.udp_reader import UdpReader
+from cluster.app.postoffice import PostOffice
 from cluster.control.endpoint import NodeIdentity
 from cluster.core.effects import Address
 from cluster.core.events import NodeStartedEvent, NodeStoppingEvent
@@ -60,7 +66,7 @@ from cluster.readiness.coordinator import Coordinator
 from cluster.readiness.peering import Identity, PeeringTable
 from cluster.state.gossip import StateGossip
 from cluster.state.provider import Provider
-from cluster.state.providers import PROVIDERS
+from cluster.state.providers.topics import TopicsProvider
 from cluster.wire.messages import (
     ClusterStarted,
     ControlRequest,
@@ -92,6 +98,7 @@ class NodeCores:
     state: StateGossip
     coordinator: Coordinator | None
     providers: Mapping[str, Provider]
+    post_office: PostOffice
 
 
 @dataclass(frozen=True)
@@ -105,9 +112,13 @@ class NodeActors:
     coordinator: pykka.ActorRef[Any] | None
     scheduler: pykka.ActorRef[Any]
     providers: Mapping[str, pykka.ActorRef[Any]]
+    router: pykka.ActorRef[Any]
+    hosts: Mapping[str, pykka.ActorRef[Any]]
 
     def all(self) -> list[pykka.ActorRef[Any]]:
         refs = [
+            *self.hosts.values(),
+            self.router,
             self.events,
             self.timer,
             self.control,
@@ -147,6 +158,7 @@ class NodeRuntime:
         self._on_crash = on_crash
         self._event_subscribers = event_subscribers
         self.actors: NodeActors | None = None
+        self.app = load_app(layout)  # users' code: imported before anything runs, refused as a layout error
 
     def _crashed(self, actor: str, error: BaseException) -> None:
         self.crashes.append((actor, error))
@@ -224,8 +236,14 @@ class NodeRuntime:
         coordinator = (
             Coordinator(self.name, self.node_id, self.layout.names) if self.spec.role == "manager" else None
         )
-        providers = {state_type: make(self.name) for state_type, make in PROVIDERS.items()}
-        return NodeCores(peering, tracker, membership, state, coordinator, providers)
+        providers = {state_type: make(self.name) for state_type, make in self.app.providers.items()}
+        post_office = PostOffice(
+            self.name,
+            {spec.name: spec.role for spec in self.layout.nodes},
+            queue_limit=self.layout.app.queue_limit,
+            max_message=self.layout.app.max_message_size,
+        )
+        return NodeCores(peering, tracker, membership, state, coordinator, providers, post_office)
 
     def _start_actors(self, cores: NodeCores, reactor: Reactor) -> NodeActors:
         """One actor around each core, each given the references it talks to (architecture §2)."""
@@ -284,9 +302,53 @@ class NodeRuntime:
             coordinator = CoordinatorActor.start(
                 cores.coordinator, neighbours, status=control, on_crash=crash
             )
-        return NodeActors(
-            events, timer, control, transport, tracker, membership, coordinator, scheduler, providers
+        router = AppRouter.start(
+            cores.post_office,
+            transport=transport,
+            timer=timer,
+            events=events,
+            topics=providers.get(TopicsProvider.state_type),
+            clock=self.clock,
+            on_crash=crash,
         )
+        return NodeActors(
+            events,
+            timer,
+            control,
+            transport,
+            tracker,
+            membership,
+            coordinator,
+            scheduler,
+            providers,
+            router,
+            self._start_hosts(router, timer, events, providers),
+        )
+
+    def _start_hosts(
+        self,
+        router: pykka.ActorRef[Any],
+        timer: pykka.ActorRef[Any],
+        events: pykka.ActorRef[Any],
+        providers: Mapping[str, pykka.ActorRef[Any]],
+    ) -> dict[str, pykka.ActorRef[Any]]:
+        """The layout's application actors for this node, each in its own supervising host."""
+        wiring = HostWiring(router=router, timer=timer, events=events, providers=providers)
+        app = self.layout.app
+        return {
+            spec.name: ActorHost.start(
+                spec.name,
+                self.app.actor_classes[spec.cls.spec],
+                spec.args,
+                identity=(self.name, self.spec.role, self.node_id),
+                wiring=wiring,
+                clock=self.clock,
+                supervision=app.supervision,
+                max_message=app.max_message_size,
+                on_crash=self._crashed,
+            )
+            for spec in self.layout.app_actors(self.name)
+        }
 
     def _wire(self, actors: NodeActors) -> None:
         """Subscriptions, made in order before the transport listens: a peer that says hello in the first
@@ -304,6 +366,14 @@ class NodeRuntime:
         actors.membership.tell(SubscribeMembers(actors.scheduler))
         transport.tell(SubscribePeers(actors.tracker))
         transport.tell(SubscribeMessages((ClusterStarted,), actors.tracker))
+        router = actors.router
+        transport.tell(SubscribeMessages(APP_WIRE, router))
+        transport.tell(SubscribePeers(router))
+        actors.membership.tell(SubscribeMembers(router))
+        actors.control.tell(AttachRouter(router))
+        topics = actors.providers.get(TopicsProvider.state_type)
+        if topics is not None:
+            topics.tell(SubscribeViews(router))
         if actors.coordinator is not None:
             transport.tell(SubscribePeers(actors.coordinator))
             transport.tell(SubscribeMessages((NodeFullyConnected, NodeConnectivityLost), actors.coordinator))
@@ -315,6 +385,8 @@ class NodeRuntime:
         tell_if_alive(actors.events, RaiseEvent(NodeStoppingEvent(id=self.node_id)))
         tell_if_alive(actors.membership, LeaveCluster())
         for ref in [
+            *actors.hosts.values(),
+            actors.router,
             actors.membership,
             actors.scheduler,
             *actors.providers.values(),
@@ -382,7 +454,12 @@ def run(layout: Layout, name: str, run_dir: RunDir, *, verbose: bool = False) ->
         crashed.set()
         os.kill(os.getpid(), signal.SIGTERM)
 
-    runtime = NodeRuntime(layout, name, run_dir=run_dir, on_crash=on_crash)
+    try:
+        runtime = NodeRuntime(layout, name, run_dir=run_dir, on_crash=on_crash)
+    except LayoutError as error:
+        log.error("cannot start %s: %s", name, error)
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_BAD_LAYOUT
     try:
         runtime.start()
     except PortInUse as error:

@@ -19,6 +19,7 @@ from actors.messages import (
     ProviderCommands,
     RaiseEvent,
     RaiseEvents,
+    SubscribeViews,
     ViewChanged,
     WriteState,
     WriteStates,
@@ -43,6 +44,7 @@ class ProviderActor(NodeActor):
         self._scheduler = scheduler
         self._events = events
         self._control = control
+        self._view_subscribers: list[pykka.ActorRef[Any]] = []
 
     @property
     def label(self) -> str:
@@ -51,6 +53,14 @@ class ProviderActor(NodeActor):
     def on_start(self) -> None:
         if self._control is not None:
             tell_if_alive(self._control, ViewChanged(self.core.provider_type(), ()))
+
+    @handles(SubscribeViews)
+    def _subscribe_views(self, message: SubscribeViews) -> None:
+        self._view_subscribers.append(message.subscriber)
+        whole = tuple(
+            (key, value, owner, version) for key, (value, owner, version) in self.core.views().items()
+        )
+        tell_if_alive(message.subscriber, ViewChanged(self.core.provider_type(), whole))
 
     @handles(Applied)
     def _applied(self, message: Applied) -> None:
@@ -111,6 +121,10 @@ class ProviderActor(NodeActor):
         if output.changes:
             changes = tuple(output.changes)
             tell_if_alive(self._events, RaiseEvent(changes[0]) if len(changes) == 1 else RaiseEvents(changes))
-        if self._control is not None and output.changes:
-            shown = tuple((c.key, c.value, c.owner, c.version) for c in output.changes)
-            tell_if_alive(self._control, ViewChanged(self.core.provider_type(), shown))
+        if output.changes and (self._control is not None or self._view_subscribers):
+            shown = ViewChanged(
+                self.core.provider_type(), tuple((c.key, c.value, c.owner, c.version) for c in output.changes)
+            )
+            for subscriber in (self._control, *self._view_subscribers):
+                if subscriber is not None:
+                    tell_if_alive(subscriber, shown)

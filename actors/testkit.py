@@ -21,6 +21,7 @@ import yaml
 
 from actors.messages import Barrier, EventRaised
 from cluster.core.events import CATALOGUE, Event
+from cluster.layout.app import AppSpec
 from cluster.layout.model import Layout
 
 
@@ -207,5 +208,7 @@ def layout_with_ports(layout: Layout, ports: list[int] | None = None, **override
         },
         "connect": {spec.name: list(layout.outgoing(spec.name)) for spec in layout.nodes},
     }
+    if layout.app != AppSpec():
+        document["app"] = layout.app.document()
     document.update(overrides)
     return yaml.safe_dump(document, sort_keys=False)

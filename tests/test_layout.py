@@ -384,7 +384,7 @@ def test_all_problems_are_reported_in_line_order() -> None:
         parse_layout(source, "layouts/x.yaml")
     assert str(caught.value).splitlines() == [
         "layouts/x.yaml:2: colour: unknown key 'colour' (did you mean 'cluster'?); "
-        "allowed: cluster, preset, timings, nodes, connect",
+        "allowed: cluster, preset, timings, nodes, connect, app",
         "layouts/x.yaml:5: nodes.worker.role: unknown role 'wrker' (did you mean 'worker'?); "
         "roles are manager, logger, proxy, worker",
         "layouts/x.yaml:5: nodes.worker.port: port 70000 is out of range 1..65535",

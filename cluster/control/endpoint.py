@@ -15,6 +15,11 @@ from typing import TypeVar
 
 from cluster.control.protocol import (
     Accepted,
+    ActorsRequest,
+    AppPublishRequest,
+    AppRequest,
+    AppRequestRequest,
+    AppSendRequest,
     ConnectivityStatus,
     ControlProtocolError,
     EntryView,
@@ -41,6 +46,8 @@ __all__ = [
     "Answer",
     "AskDigest",
     "ControlCore",
+    "ControlEffect",
+    "ForwardApp",
     "ForwardWrite",
     "ForwardWrites",
     "NodeIdentity",
@@ -95,6 +102,16 @@ class ForwardWrites:
 
 _F = TypeVar("_F", "ForwardWrite", "AskDigest")
 
+
+@dataclass(frozen=True, slots=True)
+class ForwardApp:
+    """An application request: the node's app router answers it."""
+
+    request: AppRequest
+
+
+ControlEffect = Answer | ForwardWrite | ForwardWrites | AskDigest | ForwardApp
+
 ViewChange = tuple[str, Plain, str, int]
 """(key, value, owner, version) of a provider's visible value; value None: the key is gone."""
 
@@ -135,7 +152,7 @@ class ControlCore:
 
     # -- requests -------------------------------------------------------------------------------
 
-    def request(self, message: ControlRequest) -> list[Answer | ForwardWrite | ForwardWrites | AskDigest]:
+    def request(self, message: ControlRequest) -> list[ControlEffect]:
         try:
             request = parse_request(message)
         except ControlProtocolError as error:
@@ -153,6 +170,8 @@ class ControlCore:
                 return [self._known(provider, ForwardWrite(provider, "del", key))]
             case StateDigestRequest(provider):
                 return [self._known(provider, AskDigest(provider))]
+            case AppSendRequest() | AppPublishRequest() | AppRequestRequest() | ActorsRequest():
+                return [ForwardApp(request)]
             case StateSetManyRequest(provider, entries):
                 if provider not in self._providers:
                     return [Answer(self._no_provider(provider))]

@@ -20,6 +20,14 @@ from cluster.wire.schema import CodecError, record, record_from_plain, to_plain
 __all__ = [
     "COMMANDS",
     "Accepted",
+    "ActorRow",
+    "ActorsList",
+    "ActorsRequest",
+    "AppPublishRequest",
+    "AppReplied",
+    "AppRequest",
+    "AppRequestRequest",
+    "AppSendRequest",
     "ConnectivityStatus",
     "ControlProtocolError",
     "EntryView",
@@ -123,6 +131,49 @@ class StateDigestRequest:
     provider: str
 
 
+@record
+@dataclass(frozen=True, slots=True)
+class AppSendRequest:
+    """`app-send`: tell application actor `actor` on this node `message` (answered once it is delivered
+    to the actor's mailbox, or with why it could not be)."""
+
+    COMMAND: ClassVar[str] = "app-send"
+    actor: str
+    message: Plain
+
+
+@record
+@dataclass(frozen=True, slots=True)
+class AppPublishRequest:
+    """`app-publish`: publish `message` to `topic` from this node."""
+
+    COMMAND: ClassVar[str] = "app-publish"
+    topic: str
+    message: Plain
+
+
+@record
+@dataclass(frozen=True, slots=True)
+class AppRequestRequest:
+    """`app-request`: ask actor `actor` on this node, and answer with its reply (or the timeout)."""
+
+    COMMAND: ClassVar[str] = "app-request"
+    actor: str
+    message: Plain
+    timeout: float
+
+
+@record
+@dataclass(frozen=True, slots=True)
+class ActorsRequest:
+    """`actors`: this node's application actors, with their state, restarts and mailbox depth."""
+
+    COMMAND: ClassVar[str] = "actors"
+
+
+AppRequest: TypeAlias = AppSendRequest | AppPublishRequest | AppRequestRequest | ActorsRequest
+"""The requests the node's app router answers."""
+
 Request: TypeAlias = (
     StatusRequest
     | StateListRequest
@@ -131,6 +182,7 @@ Request: TypeAlias = (
     | StateDelRequest
     | StateSetManyRequest
     | StateDigestRequest
+    | AppRequest
 )
 
 COMMANDS: dict[str, type[Request]] = {
@@ -143,6 +195,10 @@ COMMANDS: dict[str, type[Request]] = {
         StateDelRequest,
         StateSetManyRequest,
         StateDigestRequest,
+        AppSendRequest,
+        AppPublishRequest,
+        AppRequestRequest,
+        ActorsRequest,
     )
 }
 """Command name -> its request."""
@@ -234,6 +290,39 @@ class StateDigest:
     def fingerprint(self) -> str:
         """A short name for the digest, for eyes comparing many nodes."""
         return hashlib.sha256(repr(self.digest).encode()).hexdigest()[:12]
+
+
+@record
+@dataclass(frozen=True, slots=True)
+class AppReplied:
+    """The answer to `app-request`: the actor's reply, and who gave it."""
+
+    message: Plain
+    node: str
+    actor: str
+
+
+@record
+@dataclass(frozen=True, slots=True)
+class ActorRow:
+    """One application actor in `clusterctl actors`."""
+
+    name: str
+    cls: str
+    state: str
+    restarts: int
+    mailbox: int
+
+
+@record
+@dataclass(frozen=True, slots=True)
+class ActorsList:
+    """The answer to `actors`: this node's application actors and its message counters."""
+
+    node: str
+    actors: tuple[ActorRow, ...]
+    undeliverable: int
+    dropped: int
 
 
 # -- the status snapshot -----------------------------------------------------------------------------------
@@ -330,7 +419,16 @@ class StatusSnapshot:
 StatusPart: TypeAlias = MembershipStatus | ConnectivityStatus | ReadinessStatus | StateStatus
 """What one subsystem publishes to the control endpoint (`StatusChanged`)."""
 
-Reply: TypeAlias = StatusSnapshot | StateEntries | StateWritten | NothingWritten | Accepted | StateDigest
+Reply: TypeAlias = (
+    StatusSnapshot
+    | StateEntries
+    | StateWritten
+    | NothingWritten
+    | Accepted
+    | StateDigest
+    | AppReplied
+    | ActorsList
+)
 
 _R = TypeVar("_R")
 

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from yaml.nodes import Node, SequenceNode
 
+from cluster.layout.app_section import read_app
 from cluster.layout.located_yaml import (
     Entry,
     LocatedProblem,
@@ -37,7 +38,7 @@ __all__ = ["LayoutError", "LocatedProblem", "load_layout", "parse_layout"]
 
 _NAME = re.compile(r"[A-Za-z0-9_.-]+")
 _HOST_LABEL = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
-_TOP_KEYS = ("cluster", "preset", "timings", "nodes", "connect")
+_TOP_KEYS = ("cluster", "preset", "timings", "nodes", "connect", "app")
 _NODE_KEYS = ("role", "host", "port", "count")
 _MAX_PORT = 65535
 _TIMING_NAMES = frozenset(field.name for field in fields(Timings))
@@ -100,11 +101,12 @@ def _read_layout(reader: LocatedYaml) -> Layout | None:
         return None
     _check_nodes(reader, placed, top["nodes"][0])
     rules = _read_connect(reader, top.get("connect"), placed)
+    app = read_app(reader, top.get("app"), [(node.name, node.role) for node in placed])
     if reader.problems or cluster is None or preset is None:
         return None
     nodes = tuple(_spec(node) for node in placed)
     connect = resolve_connect(nodes, rules)
-    return Layout(cluster, preset, nodes, connect, timings_for(preset, overrides), reader.source)
+    return Layout(cluster, preset, nodes, connect, timings_for(preset, overrides), reader.source, app)
 
 
 def _read_cluster(reader: LocatedYaml, top: Mapping[str, Entry], root: Node) -> str | None:

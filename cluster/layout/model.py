@@ -14,10 +14,11 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from types import MappingProxyType
 
+from cluster.layout.app import AppActorSpec, AppSpec
 from cluster.layout.presets import Timings
 
 __all__ = [
@@ -97,6 +98,7 @@ class Layout:
     connect: Mapping[str, tuple[str, ...]]
     timings: Timings
     source: str = "<string>"
+    app: AppSpec = field(default_factory=AppSpec)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "nodes", tuple(self.nodes))
@@ -128,6 +130,10 @@ class Layout:
         self.node(name)
         return tuple(other for other, targets in self.connect.items() if name in targets)
 
+    def app_actors(self, name: str) -> tuple[AppActorSpec, ...]:
+        """The application actors node `name` runs (the layout's `app:` section)."""
+        return self.app.actors_for(name, self.node(name).role)
+
     def roles(self, role: str) -> tuple[NodeSpec, ...]:
         """Nodes with ``role`` in declaration order; ``ValueError`` for a role that does not exist at all."""
         if role not in ROLES:
@@ -148,6 +154,8 @@ class Layout:
             "connect": {name: sorted(targets) for name, targets in self.connect.items()},
             "timings": asdict(self.timings),
         }
+        if self.app != AppSpec():
+            canonical["app"] = self.app.canonical()
         text = json.dumps(canonical, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 

@@ -48,6 +48,10 @@ __all__ = [
     "MESSAGE_TYPES",
     "PROTOCOL_VERSION",
     "Alive",
+    "AppMessage",
+    "AppPublish",
+    "AppUndeliverable",
+    "AppWire",
     "ClusterStarted",
     "CodecError",
     "Compound",
@@ -355,6 +359,50 @@ class ClusterStarted:
     replay: bool = False
 
 
+# --- application messages (users' actors) ---------------------------------------------------------------
+
+
+@wire("app")
+@dataclass(frozen=True, slots=True)
+class AppMessage:
+    """A user's message to actor `to_actor` on the receiving node, over the peering's TCP connection.
+
+    `payload` is the message already packed and checked by the sender (`cluster.app.plain`): nothing in
+    between walks it again, and the receiving actor's host unpacks it. `request` > 0 asks for a reply
+    carrying the same number back in `reply`; `from_actor` "" is a sender outside any actor (a client)."""
+
+    to_actor: Name
+    from_actor: Name
+    payload: bytes
+    request: Count = 0
+    reply: Count = 0
+
+
+@wire("app-publish")
+@dataclass(frozen=True, slots=True)
+class AppPublish:
+    """A publish to `topic`, sent once to each node that has a subscriber to it."""
+
+    topic: Name
+    from_actor: Name
+    payload: bytes
+
+
+@wire("app-undeliverable")
+@dataclass(frozen=True, slots=True)
+class AppUndeliverable:
+    """An `AppMessage` sent back to its sender's node because it could not be delivered here."""
+
+    to_actor: Name
+    from_actor: Name
+    payload: bytes
+    reason: str
+    request: Count = 0
+
+
+AppWire: TypeAlias = AppMessage | AppPublish | AppUndeliverable
+
+
 # --- control -------------------------------------------------------------------------------------------
 
 
@@ -389,6 +437,9 @@ WireMessage: TypeAlias = (
     | ClusterStarted
     | ControlRequest
     | ControlReply
+    | AppMessage
+    | AppPublish
+    | AppUndeliverable
 )
 
 

@@ -16,6 +16,7 @@ declares messages): the compiler recognises `Plain` and `PlainMap` by identity a
 `TextLimit` from `Annotated` metadata.
 """
 
+import math
 import string
 from collections.abc import Callable, Mapping
 from dataclasses import MISSING, dataclass, fields, is_dataclass
@@ -154,6 +155,19 @@ class _Str:
 
     def load(self, value: Any, path: str) -> str:
         return _check_str(value, path, self.limit.max_chars, self.limit.forbidden)
+
+    def dump(self, value: Any) -> Any:
+        return value
+
+
+@dataclass(frozen=True, slots=True)
+class _Float:
+    """A finite number; an int is taken as the float it means (JSON and msgpack write 2.0 as 2)."""
+
+    def load(self, value: Any, path: str) -> float:
+        if type(value) not in (int, float) or not math.isfinite(value):
+            raise _expected(path, "finite number", value)
+        return float(value)
 
     def dump(self, value: Any) -> Any:
         return value
@@ -319,6 +333,8 @@ def _compile(hint: Any, where: str) -> _Kind:
         return _Str()
     if hint is bool:
         return _Exact(bool)
+    if hint is float:
+        return _Float()
     if hint is bytes:
         return _Exact(bytes)
     if hint in _SCHEMAS:

@@ -11,6 +11,7 @@ from cluster.state.providers.drain import DrainProvider
 from cluster.state.providers.health import HealthProvider
 from cluster.state.providers.kv import KvProvider
 from cluster.state.providers.sessions import SessionsProvider
+from cluster.state.providers.topics import TopicsProvider
 
 PROVIDERS: Mapping[str, Callable[[str], Provider]] = MappingProxyType(
     {
@@ -19,6 +20,7 @@ PROVIDERS: Mapping[str, Callable[[str], Provider]] = MappingProxyType(
         "circuit_breaker": CircuitBreakerProvider,
         "drain": DrainProvider,
         "sessions": SessionsProvider,
+        "topics": TopicsProvider,
     }
 )
 """State type -> a factory taking the local node's name."""

@@ -10,17 +10,12 @@ alive (membership converges), one and only one claims each session.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable
 
+from cluster.core.rendezvous import rendezvous_owner
 from cluster.state.provider import Provider, ProviderOutput, WriteIntent
 
 __all__ = ["SessionsProvider", "rendezvous_owner"]
-
-
-def rendezvous_owner(session: str, members: Iterable[str]) -> str:
-    """The member with the highest hash of (session, member): stable as members come and go."""
-    return max(members, key=lambda m: (hashlib.sha256(f"{session}\x00{m}".encode()).digest(), m))
 
 
 class SessionsProvider(Provider):
