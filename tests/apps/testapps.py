@@ -17,7 +17,7 @@ class Echo(ClusterActor):
 
 
 class Recorder(ClusterActor):
-    """Keeps what it received, in order; answers `{"get": true}` with it and `{"count": true}` with its size."""
+    """Keeps what it received, in order; `{"get": true}` answers with it, `{"count": true}` with its size."""
 
     def on_start(self) -> None:
         self.seen: list[Any] = []
