@@ -42,6 +42,7 @@ from cluster.wire.messages import (
     Push,
     PushPull,
     SyncableState,
+    digest_from_dict,
     WireMessage,
 )
 
@@ -187,7 +188,10 @@ class StateGossip:
             self.store.owner_alive(name)
         if set(alive) - {self.local} != set(self._members):
             effects.append(LiveChanged(live))
+        newcomers = sorted(set(alive) - set(self._members) - {self.local})
         self._members = {name: address for name, address in alive.items() if name != self.local}
+        if newcomers and self._joined:
+            effects += self._introduce(newcomers)
         if not self._joined and self._members:
             # The joiner's full sync: it pulls from one member as soon as it sees any (and the exchange
             # goes on while it is behind). The others do not pull from every newcomer: fifty nodes
@@ -195,6 +199,19 @@ class StateGossip:
             self._joined = True
             effects += self.pull(self._rng.choice(sorted(self._members)))
         return effects
+
+    def _introduce(self, newcomers: list[str]) -> list[StateEffect]:
+        """Our own entries, pushed once to each member we see for the first time. A write made before
+        this node knew anyone (an actor subscribing as it starts, a value set at boot) was pushed to
+        nobody, and its retransmissions went to the few members known then; without this, a node that
+        appears later learns it only at the next anti-entropy round, seconds away. One datagram's worth
+        each (the rest comes by anti-entropy): cheap, and nothing at all for a node with no entries."""
+        others = {owner: mark for owner, mark in self.store.owners().items() if owner != self.local}
+        deltas, _cut = self.store.delta_for(digest_from_dict(others), self._datagram_room() - PUSH_OVERHEAD)
+        if not deltas:
+            return []
+        push = self._encode_push(*deltas)
+        return [effect for name in newcomers for effect in self._datagram(name, [push])]
 
     def peer_up(self, name: str) -> None:
         self._stream_peers.add(name)
