@@ -8,6 +8,7 @@ callback the node wired in.
 
 from __future__ import annotations
 
+import collections
 import logging
 from collections.abc import Callable
 from typing import Any, ClassVar
@@ -35,6 +36,18 @@ def tell_if_alive(ref: pykka.ActorRef[Any], message: Any) -> bool:
 def answer(reply: Reply, body: ControlReply) -> None:
     """Answer a control request, wherever in the node it ended up being carried out."""
     tell_if_alive(reply.transport, AnswerControl(reply.conn_id, body))
+
+
+def inbox_empty(inbox: object) -> bool:
+    """Whether an actor's inbox is empty, read without taking its lock: `Queue.empty` locks the queue
+    every one of its writers needs, and an actor asking after every message (to hand on a batch when the
+    burst is over) slowed its writers down. The length of the queue's deque is read atomically; a message
+    arriving just after is handled next, and the batch goes with it."""
+    items = getattr(inbox, "queue", None)
+    if isinstance(items, collections.deque):
+        return not items
+    empty: bool = inbox.empty()  # type: ignore[attr-defined]
+    return empty
 
 
 def handles(*types: type) -> Callable[[Callable[..., Any]], Callable[..., Any]]:

@@ -24,12 +24,22 @@ log = logging.getLogger(__name__)
 
 
 class EventLog(NodeActor):
-    def __init__(self, node: str, path: Path | None, *, on_crash: CrashHandler | None = None) -> None:
+    def __init__(
+        self,
+        node: str,
+        path: Path | None,
+        *,
+        subscribers: tuple[pykka.ActorRef[Any], ...] = (),
+        on_crash: CrashHandler | None = None,
+    ) -> None:
         super().__init__(on_crash=on_crash)
         self._node = node
         self._path = path
         self._file: IO[str] | None = None
-        self._subscribers: list[pykka.ActorRef[Any]] = []
+        # Given at construction, not by a later SubscribeEvents: the node's other actors start before it
+        # is wired, and membership reads datagrams from its first moment, so a peer's greeting can raise
+        # `member_joined` before any subscription made afterwards would have arrived.
+        self._subscribers: list[pykka.ActorRef[Any]] = list(subscribers)
 
     def on_start(self) -> None:
         if self._path is not None:

@@ -61,8 +61,12 @@ class SubscribePeers:
 
 @dataclass(frozen=True, slots=True)
 class SubscribeMessages:
+    """Route these message types to `subscriber`; with `batches`, messages of one peer that arrive
+    together come as one `MessagesReceived`."""
+
     message_types: tuple[type, ...]
     subscriber: pykka.ActorRef[Any]
+    batches: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,9 +102,27 @@ class MessageReceived:
 
 
 @dataclass(frozen=True, slots=True)
+class MessagesReceived:
+    """Several messages from one peer that arrived together, in order: for a subscriber that asked for
+    batches (the app router), one hand-off instead of one per message."""
+
+    peer: str
+    messages: tuple[WireMessage, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class SendTo:
     peer: str
     message: WireMessage
+
+
+@dataclass(frozen=True, slots=True)
+class SendMany:
+    """Send `messages` to `peer` in this order: encoded together, written with one command to the I/O
+    thread and one system call when the socket takes it."""
+
+    peer: str
+    messages: tuple[WireMessage, ...]
 
 
 @dataclass(frozen=True, slots=True)

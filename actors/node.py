@@ -42,7 +42,6 @@ from actors.messages import (
     StartListening,
     StartMembership,
     StartTracking,
-    SubscribeEvents,
     SubscribeMembers,
     SubscribeMessages,
     SubscribePeers,
@@ -249,7 +248,7 @@ class NodeRuntime:
         """One actor around each core, each given the references it talks to (architecture §2)."""
         crash = self._crashed
         events_path = self.run_dir.events_file(self.name) if self.run_dir is not None else None
-        events = EventLog.start(self.name, events_path, on_crash=crash)
+        events = EventLog.start(self.name, events_path, subscribers=self._event_subscribers, on_crash=crash)
         timer = TimerService.start(self.clock, on_crash=crash)
         whoami = NodeIdentity(
             node=self.name,
@@ -353,8 +352,6 @@ class NodeRuntime:
     def _wire(self, actors: NodeActors) -> None:
         """Subscriptions, made in order before the transport listens: a peer that says hello in the first
         millisecond is still seen by every actor that cares."""
-        for subscriber in self._event_subscribers:
-            actors.events.tell(SubscribeEvents(subscriber))
         actors.scheduler.tell(AttachProviders(actors.providers))
         actors.control.tell(AttachProviders(actors.providers))
         transport = actors.transport
@@ -367,7 +364,7 @@ class NodeRuntime:
         transport.tell(SubscribePeers(actors.tracker))
         transport.tell(SubscribeMessages((ClusterStarted,), actors.tracker))
         router = actors.router
-        transport.tell(SubscribeMessages(APP_WIRE, router))
+        transport.tell(SubscribeMessages(APP_WIRE, router, batches=True))
         transport.tell(SubscribePeers(router))
         actors.membership.tell(SubscribeMembers(router))
         actors.control.tell(AttachRouter(router))

@@ -53,9 +53,11 @@ class ConnClosed:
 
 
 @dataclass(frozen=True, slots=True)
-class FrameReceived:
+class FramesReceived:
+    """The frames one read completed, in order: one hand-off for however many there are."""
+
     conn_id: int
-    payload: bytes
+    payloads: tuple[bytes, ...]
 
 
 def _not_started(event: Any) -> None:
@@ -88,6 +90,7 @@ class Reactor:
         self._accept_ids = itertools.count(-1, -1)  # negative: the peering core numbers dials positively
         self._thread: threading.Thread | None = None
         self._running = False
+        self._woken = False
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.listener = self._bind(socket.socket(family, socket.SOCK_STREAM), host, port, "TCP")
         self.listener.listen(128)
@@ -140,7 +143,11 @@ class Reactor:
 
     def _command(self, *command: Any) -> None:
         self._commands.append(command)
-        self._wake.wake()
+        if not self._woken:
+            # One wake-up per burst of commands: the loop clears the flag before it runs them (and
+            # after it drained the pipe), so a command queued after that point wakes it again.
+            self._woken = True
+            self._wake.wake()
 
     # -- the loop (reactor thread) --------------------------------------------------------------
 
@@ -156,7 +163,10 @@ class Reactor:
     def _on_ready(self, key: selectors.SelectorKey, mask: int) -> None:
         tag = key.data
         if tag == "wake":
+            # Drained before the flag is cleared: a producer that saw the flag still set has queued its
+            # command already, and the commands run after this.
             self._wake.drain()
+            self._woken = False
         elif tag == "listen":
             self._accept()
         else:
@@ -235,8 +245,8 @@ class Reactor:
         except CodecError as error:
             self._drop(conn_id, f"bad frame: {error}")
             return
-        for payload in frames:
-            self._deliver(FrameReceived(conn_id, payload))
+        if frames:
+            self._deliver(FramesReceived(conn_id, tuple(frames)))
 
     def _queue(self, conn_id: int, data: bytes) -> None:
         stream = self._streams.get(conn_id)

@@ -23,9 +23,11 @@ from actors.messages import (
     DisarmTimer,
     KeepConnected,
     MessageReceived,
+    MessagesReceived,
     PeerIsDown,
     PeerIsUp,
     RaiseEvent,
+    SendMany,
     SendTo,
     SetHelloReadiness,
     StartListening,
@@ -38,13 +40,14 @@ from actors.reactor import (
     ConnAccepted,
     ConnClosed,
     ConnEstablished,
-    FrameReceived,
+    FramesReceived,
     Reactor,
 )
 from cluster.core import effects as fx
 from cluster.readiness.peering import (
     Close,
     Deliver,
+    DeliverAll,
     DeliverControl,
     Dial,
     Dropped,
@@ -52,6 +55,7 @@ from cluster.readiness.peering import (
     PeeringEffect,
     PeeringTable,
     PeerUp,
+    SendAllOn,
     SendOn,
 )
 from cluster.wire.codec import CodecError, decode, encode, frame
@@ -81,6 +85,11 @@ class Transport(NodeActor):
         self._clock = clock
         self._max_frame = max_frame
         self._routes: dict[type, list[pykka.ActorRef[Any]]] = defaultdict(list)
+        self._batched: set[str] = set()  # urns of subscribers that take MessagesReceived
+        # What one input sends and delivers, written out once it is handled: one command to the I/O
+        # thread per connection, one tell per batched subscriber (see `on_receive`).
+        self._outgoing: dict[int, list[bytes]] = {}
+        self._incoming: dict[tuple[str, str], tuple[pykka.ActorRef[Any], list[WireMessage]]] = {}
         self._peer_subscribers: list[pykka.ActorRef[Any]] = []
         self.dropped: Counter[str] = Counter()
         self._drop_log = RateLimitedLog(log, clock, interval=5.0)
@@ -89,6 +98,15 @@ class Transport(NodeActor):
     def on_stop(self) -> None:
         if self._listening:
             self._reactor.stop()
+
+    def on_receive(self, message: Any) -> Any:
+        try:
+            return super().on_receive(message)
+        finally:
+            if self._outgoing:
+                self._write_out()
+            if self._incoming:
+                self._hand_in()
 
     @handles(StartListening)
     def _start_listening(self, message: StartListening) -> None:
@@ -110,6 +128,8 @@ class Transport(NodeActor):
     def _subscribe_messages(self, message: SubscribeMessages) -> None:
         for message_type in message.message_types:
             self._routes[message_type].append(message.subscriber)
+        if message.batches:
+            self._batched.add(message.subscriber.actor_urn)
 
     @handles(KeepConnected)
     def _keep_connected(self, message: KeepConnected) -> None:
@@ -118,9 +138,13 @@ class Transport(NodeActor):
     @handles(SendTo)
     def _send_to(self, message: SendTo) -> None:
         if message.peer == self._name:
-            self._route(MessageReceived(self._name, message.message))
+            self._route(self._name, message.message)
         else:
             self._apply(self._core.send(message.peer, message.message))
+
+    @handles(SendMany)
+    def _send_many(self, message: SendMany) -> None:
+        self._apply(self._core.send_all(message.peer, message.messages))
 
     @handles(SetHelloReadiness)
     def _set_readiness(self, message: SetHelloReadiness) -> None:
@@ -149,14 +173,16 @@ class Transport(NodeActor):
         log.debug("connection %s closed: %s", message.conn_id, message.reason)
         self._apply(self._core.closed(message.conn_id, self._clock.now(), message.reason))
 
-    @handles(FrameReceived)
-    def _frame(self, message: FrameReceived) -> None:
-        try:
-            decoded = decode(message.payload, max_size=self._max_frame)
-        except CodecError as error:
-            self._count_drop("bad-frame", f"connection {message.conn_id}: {error}")
-            return
-        self._apply(self._core.received(message.conn_id, decoded, self._clock.now()))
+    @handles(FramesReceived)
+    def _frames(self, message: FramesReceived) -> None:
+        decoded: list[WireMessage] = []
+        max_frame = self._max_frame
+        for payload in message.payloads:
+            try:
+                decoded.append(decode(payload, max_size=max_frame))
+            except CodecError as error:
+                self._count_drop("bad-frame", f"connection {message.conn_id}: {error}")
+        self._apply(self._core.received_all(message.conn_id, decoded, self._clock.now()))
 
     # -- carrying out effects -------------------------------------------------------------------
 
@@ -165,17 +191,25 @@ class Transport(NodeActor):
         for effect in effects:
             match effect:
                 case SendOn(conn_id, wire):
-                    reactor.send(conn_id, self._frame_of(wire))
+                    self._outgoing.setdefault(conn_id, []).append(self._frame_of(wire))
+                case SendAllOn(conn_id, wires):
+                    frame_of = self._frame_of
+                    self._outgoing.setdefault(conn_id, []).extend([frame_of(wire) for wire in wires])
                 case Dial(conn_id, _peer, address):
                     reactor.dial(conn_id, address.host, address.port)
                 case Close(conn_id):
+                    self._write_out()  # what was sent on it first
                     reactor.close(conn_id)
                 case PeerUp(name, node_id, started):
                     self._tell_peers(PeerIsUp(name, node_id, started))
                 case PeerDown(name, node_id):
                     self._tell_peers(PeerIsDown(name, node_id))
                 case Deliver(peer, wire):
-                    self._route(MessageReceived(peer, wire))
+                    self._route(peer, wire)
+                case DeliverAll(peer, wires):
+                    route = self._route
+                    for wire in wires:
+                        route(peer, wire)
                 case DeliverControl(conn_id, request):
                     self._route_control(conn_id, request)
                 case Dropped(reason, detail):
@@ -192,13 +226,30 @@ class Transport(NodeActor):
     def _frame_of(self, message: WireMessage) -> bytes:
         return frame(encode(message, max_size=self._max_frame), max_size=self._max_frame)
 
-    def _route(self, received: MessageReceived) -> None:
-        subscribers = self._routes.get(type(received.message))
+    def _route(self, peer: str, wire: WireMessage) -> None:
+        subscribers = self._routes.get(type(wire))
         if not subscribers:
-            self._count_drop("unrouted", f"{type(received.message).__name__} from {received.peer}")
+            self._count_drop("unrouted", f"{type(wire).__name__} from {peer}")
             return
         for subscriber in subscribers:
-            tell_if_alive(subscriber, received)
+            if subscriber.actor_urn in self._batched:
+                key = (subscriber.actor_urn, peer)
+                self._incoming.setdefault(key, (subscriber, []))[1].append(wire)
+            else:
+                tell_if_alive(subscriber, MessageReceived(peer, wire))
+
+    def _write_out(self) -> None:
+        outgoing, self._outgoing = self._outgoing, {}
+        for conn_id, frames in outgoing.items():
+            self._reactor.send(conn_id, frames[0] if len(frames) == 1 else b"".join(frames))
+
+    def _hand_in(self) -> None:
+        incoming, self._incoming = self._incoming, {}
+        for (_urn, peer), (subscriber, messages) in incoming.items():
+            if len(messages) == 1:
+                tell_if_alive(subscriber, MessageReceived(peer, messages[0]))
+            else:
+                tell_if_alive(subscriber, MessagesReceived(peer, tuple(messages)))
 
     def _route_control(self, conn_id: int, request: Any) -> None:
         subscribers = self._routes.get(type(request))

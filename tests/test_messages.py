@@ -20,6 +20,9 @@ from cluster.wire.messages import (
     MESSAGE_TYPES,
     PROTOCOL_VERSION,
     Alive,
+    AppMessage,
+    AppPublish,
+    AppUndeliverable,
     ClusterStarted,
     CodecError,
     Compound,
@@ -152,6 +155,9 @@ EXPECTED_FIELDS = {
     "cluster-started": (ClusterStarted, ["manager", "replay"]),
     "control-request": (ControlRequest, ["command", "args"]),
     "control-reply": (ControlReply, ["ok", "body", "error"]),
+    "app": (AppMessage, ["to_actor", "from_actor", "payload", "request", "reply"]),
+    "app-publish": (AppPublish, ["topic", "from_actor", "payload"]),
+    "app-undeliverable": (AppUndeliverable, ["to_actor", "from_actor", "payload", "reason", "request"]),
 }
 
 
@@ -216,6 +222,8 @@ def example_message(cls: type) -> Any:
             values[f.name] = simple[f.name]
         elif f.type is bool:
             values[f.name] = True
+        elif f.type is bytes:
+            values[f.name] = b"\x81\xa1x\x01"
         elif f.type is str or get_args(f.type)[:1] == (str,):
             values[f.name] = f"{f.name}-x"
         else:

@@ -44,6 +44,7 @@ VALUES: dict[str, Any] = {
         st.sampled_from(["open", "half-open", "closed"]),
     ),
     "sessions": st.integers(0, 3),
+    "topics": st.lists(st.sampled_from(["p", "q"]), min_size=1, max_size=2),
 }
 
 

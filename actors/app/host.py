@@ -36,12 +36,12 @@ from actors.app.messages import (
     HostStarted,
     HostStatus,
     HostStopped,
-    LetterArrived,
-    LetterReturned,
+    MailArrived,
     Post,
     PostPublish,
     ReachableChanged,
     ReturnToSender,
+    RouterBatch,
     Subscribe,
     Unsubscribe,
 )
@@ -59,6 +59,7 @@ from actors.messages import (
     ViewChanged,
 )
 from cluster.app.plain import unpack_message
+from cluster.app.postoffice import Bounced, Letter, Parcel
 from cluster.core.events import ActorFailedEvent, ActorRestartedEvent, ActorStartedEvent
 from cluster.layout.app import Supervision
 from cluster.wire.schema import CodecError
@@ -119,15 +120,16 @@ class NodeContext(ActorContext):
         self._host = host
         self._members: tuple[Member, ...] = (Member(node, role),)
         self._views: dict[str, _NodeStateView] = {}
+        self._for_router: list[Any] = []
 
     def members(self) -> tuple[Member, ...]:
         return self._members
 
     def subscribe(self, topic: str) -> None:
-        self._host.wiring.router.tell(Subscribe(self.actor, topic))
+        self._for_router.append(Subscribe(self.actor, topic))
 
     def unsubscribe(self, topic: str) -> None:
-        self._host.wiring.router.tell(Unsubscribe(self.actor, topic))
+        self._for_router.append(Unsubscribe(self.actor, topic))
 
     def state(self, provider: str) -> StateView:
         view = self._views.get(provider)
@@ -149,10 +151,18 @@ class NodeContext(ActorContext):
         self._host.disarm_user_timer(name)
 
     def _post(self, node: str, actor: str, payload: bytes, *, request: int, reply: int) -> None:
-        self._host.wiring.router.tell(Post(self.actor, node, actor, payload, request, reply))
+        self._for_router.append(Post(self.actor, node, actor, payload, request, reply))
 
     def _publish(self, topic: str, payload: bytes) -> None:
-        self._host.wiring.router.tell(PostPublish(self.actor, topic, payload))
+        self._for_router.append(PostPublish(self.actor, topic, payload))
+
+    def hand_on(self) -> None:
+        """What the hook that just returned told the router, in one tell."""
+        items, self._for_router = self._for_router, []
+        if len(items) == 1:
+            self._host.wiring.router.tell(items[0])
+        elif items:
+            self._host.wiring.router.tell(RouterBatch(tuple(items)))
 
     def _await_reply(self, request_id: int, node: str, actor: str, timeout: float) -> None:
         self._host.await_reply(request_id, node, actor, timeout)
@@ -232,7 +242,7 @@ class ActorHost(NodeActor):
         if not self._guarded(instance.on_start):
             return
         while self._stash and self.state == "running":
-            self.on_receive(self._stash.popleft())
+            self._take(self._stash.popleft())
 
     def _guarded(self, hook: Callable[..., None], *args: Any, stopping: bool = False) -> bool:
         """Run a user hook; a raise is the actor's failure, never the node's. True if it returned."""
@@ -244,6 +254,8 @@ class ActorHost(NodeActor):
             else:
                 log.warning("actor %s: on_stop raised %r", self.name, error)
             return False
+        finally:
+            self.context.hand_on()  # what it sent before a raise is sent, as in Akka
         return True
 
     def _failed(self, error: Exception) -> None:
@@ -275,7 +287,47 @@ class ActorHost(NodeActor):
 
     # -- messages ---------------------------------------------------------------------------------
 
-    def _running_or_stash(self, message: Any) -> bool:
+    @handles(MailArrived)
+    def _mail(self, message: MailArrived) -> None:
+        for item in message.items:
+            self._take(item)
+
+    def _take(self, item: Letter | Parcel | Bounced) -> None:
+        if isinstance(item, Parcel):
+            self._parcel(item)
+            return
+        if not self._running_or_stash(item):
+            return
+        if isinstance(item, Letter):
+            self._letter(item)
+        elif isinstance(item, Bounced):
+            self._returned(item)
+
+    def _parcel(self, parcel: Parcel) -> None:
+        """A burst from one node: the short way for plain messages while the actor runs; anything else
+        (a reply, a restart in the middle) goes the way of a single letter."""
+        node = parcel.from_node
+        limit = self.context.max_message
+        for message in parcel.messages:
+            if message.reply or self.state != "running" or self._instance is None:
+                letter = Letter(
+                    message.to_actor,
+                    node,
+                    message.from_actor,
+                    message.payload,
+                    message.request,
+                    message.reply,
+                )
+                self._take(letter)
+                continue
+            try:
+                value = unpack_message(message.payload, limit=limit)
+            except CodecError as error:
+                log.warning("actor %s: dropped an unreadable message from %s: %s", self.name, node, error)
+                continue
+            self._guarded(self._instance.on_message, value, Sender(node, message.from_actor, message.request))
+
+    def _running_or_stash(self, message: Letter | Bounced) -> bool:
         if self.state == "running":
             return True
         if self.state == "restarting":
@@ -287,11 +339,7 @@ class ActorHost(NodeActor):
             self._bounce_all([message], f"actor {self.name} failed")
         return False
 
-    @handles(LetterArrived)
-    def _letter(self, message: LetterArrived) -> None:
-        if not self._running_or_stash(message):
-            return
-        letter = message.letter
+    def _letter(self, letter: Letter) -> None:
         try:
             value: Any = unpack_message(letter.payload, limit=self.context.max_message)
         except CodecError as error:
@@ -311,11 +359,7 @@ class ActorHost(NodeActor):
         assert self._instance is not None
         self._guarded(self._instance.on_message, value, sender)
 
-    @handles(LetterReturned)
-    def _returned(self, message: LetterReturned) -> None:
-        if not self._running_or_stash(message):
-            return
-        bounced = message.bounced
+    def _returned(self, bounced: Bounced) -> None:
         if bounced.request:
             if self._pending.pop(bounced.request, None) is None:
                 return
@@ -391,5 +435,5 @@ class ActorHost(NodeActor):
     def _bounce_all(self, messages: Any, reason: str) -> None:
         """Mail this actor will never read goes back to its senders, as the router sends any dead letter."""
         for message in list(messages):
-            if isinstance(message, LetterArrived):
-                self.wiring.router.tell(ReturnToSender(message.letter, reason))
+            if isinstance(message, Letter):
+                self.wiring.router.tell(ReturnToSender(message, reason))

@@ -23,16 +23,16 @@ from actors.app.messages import (
     HostStarted,
     HostStatus,
     HostStopped,
-    LetterArrived,
-    LetterReturned,
+    MailArrived,
     Post,
     PostPublish,
     ReachableChanged,
     ReturnToSender,
+    RouterBatch,
     Subscribe,
     Unsubscribe,
 )
-from actors.base import CrashHandler, NodeActor, answer, handles, tell_if_alive
+from actors.base import CrashHandler, NodeActor, answer, handles, inbox_empty, tell_if_alive
 from actors.clock import Clock
 from actors.messages import (
     ArmTimer,
@@ -40,20 +40,24 @@ from actors.messages import (
     KeepConnected,
     MembersChanged,
     MessageReceived,
+    MessagesReceived,
     PeerIsDown,
     PeerIsUp,
     ProviderCommand,
     RaiseEvent,
     Reply,
-    SendTo,
+    SendMany,
     TimerFired,
     ViewChanged,
 )
 from cluster.app.plain import MessageRefused, pack_message, unpack_message
 from cluster.app.postoffice import (
     CLIENT,
+    Bounced,
     DeliverLocal,
+    DeliverParcel,
     Letter,
+    Parcel,
     PostOffice,
     PostOfficeEffect,
     ReturnLocal,
@@ -73,12 +77,14 @@ from cluster.control.protocol import (
     success,
 )
 from cluster.core import effects as fx
-from cluster.wire.messages import AppMessage, AppPublish, AppUndeliverable
+from cluster.wire.messages import AppMessage, AppPublish, AppUndeliverable, AppWire
 from cluster.wire.schema import CodecError
 
 log = logging.getLogger(__name__)
 
 APP_WIRE = (AppMessage, AppPublish, AppUndeliverable)
+BATCH_LIMIT = 256
+"""Messages held for hand-on before the router passes them on even though more input is waiting."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,10 +117,33 @@ class AppRouter(NodeActor):
         self._status: dict[str, HostStatus] = {}
         self._client_ids = itertools.count(1)
         self._clients: dict[int, tuple[Reply, str]] = {}  # request id -> (where the answer goes, actor)
+        # What one burst of input sends and delivers, handed on when the inbox is empty (or the batch
+        # is large): one tell per peer and per host instead of one per message.
+        self._outbox: dict[str, list[AppWire]] = {}
+        self._mail: dict[str, list[Letter | Parcel | Bounced]] = {}
+        self._held = 0
 
     @property
     def label(self) -> str:
         return "app-router"
+
+    def on_receive(self, message: Any) -> Any:
+        try:
+            return super().on_receive(message)
+        finally:
+            if self._held and (self._held >= BATCH_LIMIT or inbox_empty(self.actor_inbox)):
+                self._hand_on()
+
+    def _hand_on(self) -> None:
+        outbox, self._outbox = self._outbox, {}
+        mail, self._mail = self._mail, {}
+        self._held = 0
+        for peer, messages in outbox.items():
+            self._transport.tell(SendMany(peer, tuple(messages)))
+        for name, items in mail.items():
+            host = self._hosts.get(name)
+            if host is not None:
+                host.tell(MailArrived(tuple(items)))
 
     # -- local actors -----------------------------------------------------------------------------
 
@@ -148,6 +177,20 @@ class AppRouter(NodeActor):
             )
         )
 
+    @handles(RouterBatch)
+    def _batch(self, message: RouterBatch) -> None:
+        posts: list[tuple[str, str, str, bytes, int, int]] = []
+        for item in message.items:
+            if type(item) is Post:
+                posts.append((item.sender, item.node, item.actor, item.payload, item.request, item.reply))
+                continue
+            if posts:  # what came before goes first
+                self._apply(self.core.send_many(posts, self._clock.now()))
+                posts = []
+            getattr(self, self._dispatch[type(item)])(item)
+        if posts:
+            self._apply(self.core.send_many(posts, self._clock.now()))
+
     @handles(PostPublish)
     def _publish(self, message: PostPublish) -> None:
         self._apply(self.core.publish(message.sender, message.topic, message.payload, now=self._clock.now()))
@@ -170,6 +213,11 @@ class AppRouter(NodeActor):
     def _received(self, message: MessageReceived) -> None:
         if isinstance(message.message, APP_WIRE):
             self._apply(self.core.received(message.peer, message.message, self._clock.now()))
+
+    @handles(MessagesReceived)
+    def _received_many(self, message: MessagesReceived) -> None:
+        app = [wire for wire in message.messages if isinstance(wire, APP_WIRE)]
+        self._apply(self.core.received_many(message.peer, app, self._clock.now()))
 
     @handles(PeerIsUp)
     def _peer_up(self, message: PeerIsUp) -> None:
@@ -263,9 +311,13 @@ class AppRouter(NodeActor):
                     if letter.to_actor == CLIENT:
                         self._to_client(letter)
                         continue
-                    host = self._hosts.get(letter.to_actor)
-                    if host is not None:
-                        host.tell(LetterArrived(letter))
+                    if letter.to_actor in self._hosts:
+                        self._mail.setdefault(letter.to_actor, []).append(letter)
+                        self._held += 1
+                case DeliverParcel(actor, parcel):
+                    if actor in self._hosts:
+                        self._mail.setdefault(actor, []).append(parcel)
+                        self._held += len(parcel.messages)
                 case ReturnLocal(bounced):
                     if bounced.sender == CLIENT:
                         waiting = self._clients.pop(bounced.request, None)
@@ -273,12 +325,12 @@ class AppRouter(NodeActor):
                             self._timer.tell(DisarmTimer(_ClientDeadline(bounced.request), self.actor_ref))
                             answer(waiting[0], failure(bounced.reason))
                         continue
-                    host = self._hosts.get(bounced.sender)
-                    if host is not None:
-                        host.tell(LetterReturned(bounced))
+                    if bounced.sender in self._hosts:
+                        self._mail.setdefault(bounced.sender, []).append(bounced)
+                        self._held += 1
                 case Transmit(peer, messages):
-                    for wire_message in messages:
-                        self._transport.tell(SendTo(peer, wire_message))
+                    self._outbox.setdefault(peer, []).extend(messages)
+                    self._held += len(messages)
                 case fx.Connect(peer):
                     self._transport.tell(KeepConnected(peer))
                 case WriteSubscription(topic, actors):

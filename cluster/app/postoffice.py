@@ -28,7 +28,9 @@ __all__ = [
     "CLIENT",
     "Bounced",
     "DeliverLocal",
+    "DeliverParcel",
     "Letter",
+    "Parcel",
     "PostOffice",
     "PostOfficeEffect",
     "ReportDrops",
@@ -78,6 +80,21 @@ class DeliverLocal:
 
 
 @dataclass(frozen=True, slots=True)
+class Parcel:
+    """Messages from `from_node` for one local actor, in the order they came: the form a burst takes, so
+    nothing is built per message between the transport and the actor's host."""
+
+    from_node: str
+    messages: tuple[AppMessage, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DeliverParcel:
+    actor: str
+    parcel: Parcel
+
+
+@dataclass(frozen=True, slots=True)
 class ReturnLocal:
     bounced: Bounced
 
@@ -106,7 +123,15 @@ class ReportDrops:
 
 
 PostOfficeEffect = (
-    DeliverLocal | ReturnLocal | Transmit | WriteSubscription | Connect | Emit | StartTimer | CancelTimer
+    DeliverLocal
+    | DeliverParcel
+    | ReturnLocal
+    | Transmit
+    | WriteSubscription
+    | Connect
+    | Emit
+    | StartTimer
+    | CancelTimer
 )
 
 
@@ -129,6 +154,7 @@ class PostOffice:
         self._actors: set[str] = {CLIENT}
         self._members: frozenset[str] = frozenset({local})
         self._peers: set[str] = set()
+        self._reachable: frozenset[str] | None = None  # worked out when asked after a change
         self._waiting: dict[str, deque[tuple[str, AppWire]]] = {}  # peer -> (local sender, message)
         self._subscribers: dict[str, set[str]] = {}  # topic -> local actors
         self._topic_nodes: dict[str, frozenset[str]] = {}  # topic -> nodes with subscribers (replicated)
@@ -140,7 +166,9 @@ class PostOffice:
 
     def reachable(self) -> frozenset[str]:
         """Nodes a message may be sent to now: reachable members, peered nodes, and this one."""
-        return self._members | self._peers | {self.local}
+        if self._reachable is None:
+            self._reachable = self._members | self._peers | {self.local}
+        return self._reachable
 
     def live_of_role(self, role: str) -> tuple[str, ...]:
         return tuple(sorted(n for n in self.reachable() if self._roles.get(n) == role))
@@ -183,10 +211,12 @@ class PostOffice:
 
     def members_changed(self, members: Iterable[str]) -> list[PostOfficeEffect]:
         self._members = frozenset(members)
+        self._reachable = None
         return self._return_unreachable()
 
     def peer_up(self, peer: str) -> list[PostOfficeEffect]:
         self._peers.add(peer)
+        self._reachable = None
         waiting = self._waiting.pop(peer, None)
         if not waiting:
             return []
@@ -194,6 +224,7 @@ class PostOffice:
 
     def peer_down(self, peer: str) -> list[PostOfficeEffect]:
         self._peers.discard(peer)
+        self._reachable = None
         return self._return_unreachable()
 
     def topics_changed(self, changes: Iterable[tuple[str, Iterable[str] | None]]) -> None:
@@ -235,6 +266,27 @@ class PostOffice:
         if node not in self.reachable():
             return [self._bounced(sender, node, actor, payload, f"node {node} is down", request)]
         return self._outgoing(node, sender, message, now)
+
+    def send_many(
+        self, posts: Iterable[tuple[str, str, str, bytes, int, int]], now: float
+    ) -> list[PostOfficeEffect]:
+        """`send` for each (sender, node, actor, payload, request, reply), in order; what goes to one peer
+        over its peering leaves as one `Transmit`. The common case (a peer that is up) is kept short:
+        this is the path every message of a burst takes."""
+        effects: list[PostOfficeEffect] = []
+        batches: dict[str, list[AppWire]] = {}
+        peers, sent = self._peers, self.stats.sent
+        for sender, node, actor, payload, request, reply in posts:
+            if node in peers:
+                sent[node] += 1
+                batch = batches.get(node)
+                if batch is None:
+                    batch = batches[node] = []
+                batch.append(AppMessage(actor, sender, payload, request, reply))
+            else:
+                effects += self.send(sender, node, actor, payload, request=request, reply=reply, now=now)
+        effects += [Transmit(peer, tuple(batch)) for peer, batch in batches.items()]
+        return effects
 
     def publish(self, sender: str, topic: str, payload: bytes, *, now: float) -> list[PostOfficeEffect]:
         effects: list[PostOfficeEffect] = [
@@ -282,6 +334,29 @@ class PostOffice:
             return [ReturnLocal(bounced)] if letter.from_actor in self._actors else []
         message = AppUndeliverable(letter.from_actor, actor, letter.payload, reason, letter.request)
         return [Transmit(letter.from_node, (message,))] if letter.from_node in self.reachable() else []
+
+    def received_many(self, peer: str, messages: Iterable[AppWire], now: float) -> list[PostOfficeEffect]:
+        """`received` for each, in order; messages for one local actor leave as one `Parcel`. A message
+        for an actor that is here takes the short way: the path every message of a burst takes."""
+        effects: list[PostOfficeEffect] = []
+        parcels: dict[str, list[AppMessage]] = {}
+        actors = self._actors
+        count = 0
+        for message in messages:
+            if type(message) is AppMessage and message.to_actor in actors:
+                count += 1
+                batch = parcels.get(message.to_actor)
+                if batch is None:
+                    batch = parcels[message.to_actor] = []
+                batch.append(message)
+                continue
+            if parcels:  # keep the order with what is handled the long way
+                effects += [DeliverParcel(a, Parcel(peer, tuple(b))) for a, b in parcels.items()]
+                parcels = {}
+            effects += self.received(peer, message, now)
+        self.stats.received[peer] += count
+        effects += [DeliverParcel(a, Parcel(peer, tuple(b))) for a, b in parcels.items()]
+        return effects
 
     def timer(self, key: object, now: float) -> list[PostOfficeEffect]:
         if not isinstance(key, ReportDrops):

@@ -55,6 +55,12 @@ class SendOn:
 
 
 @dataclass(frozen=True, slots=True)
+class SendAllOn:
+    conn_id: int
+    messages: tuple[WireMessage, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Close:
     """Close after what is already queued on the connection has been written."""
 
@@ -83,6 +89,14 @@ class Deliver:
 
 
 @dataclass(frozen=True, slots=True)
+class DeliverAll:
+    """Several messages from a handshaken peer, in the order they came."""
+
+    peer: str
+    messages: tuple[WireMessage, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class DeliverControl:
     conn_id: int
     request: ControlRequest
@@ -99,10 +113,12 @@ class Dropped:
 PeeringEffect = (
     Dial
     | SendOn
+    | SendAllOn
     | Close
     | PeerUp
     | PeerDown
     | Deliver
+    | DeliverAll
     | DeliverControl
     | Dropped
     | Emit
@@ -196,6 +212,13 @@ class PeeringTable:
         self._wanted.setdefault(peer, 0)
         return self._dial_if_needed(peer)
 
+    def send_all(self, peer: str, messages: tuple[WireMessage, ...]) -> list[PeeringEffect]:
+        """Like `send` for each of `messages`, as one effect: they go on one connection, in order."""
+        peering = self._peerings.get(peer)
+        if peering is None:
+            return [Dropped("no-peering", f"{len(messages)} messages to {peer}: not connected")]
+        return [SendAllOn(min(peering.conns), messages)]
+
     def send(self, peer: str, message: WireMessage) -> list[PeeringEffect]:
         peering = self._peerings.get(peer)
         if peering is None:
@@ -266,6 +289,26 @@ class PeeringTable:
                 Close(conn_id),
             ]
         return [Deliver(conn.peer, message)]
+
+    def received_all(self, conn_id: int, messages: list[WireMessage], now: float) -> list[PeeringEffect]:
+        """`received` for each, in order; on a handshaken connection the runs of ordinary messages leave
+        as one `DeliverAll` each (what one read of a busy stream brings is mostly that)."""
+        effects: list[PeeringEffect] = []
+        run: list[WireMessage] = []
+        for message in messages:
+            conn = self._conns.get(conn_id)
+            if conn is not None and conn.peer is not None and type(message) not in (Hello, HelloRefused):
+                run.append(message)
+                continue
+            if run:
+                effects.append(DeliverAll(conn.peer if conn and conn.peer else "?", tuple(run)))
+                run = []
+            effects += self.received(conn_id, message, now)
+        if run:
+            conn = self._conns[conn_id]
+            assert conn.peer is not None
+            effects.append(DeliverAll(conn.peer, tuple(run)))
+        return effects
 
     def timer(self, key: object, now: float) -> list[PeeringEffect]:
         match key:

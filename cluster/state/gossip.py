@@ -42,8 +42,8 @@ from cluster.wire.messages import (
     Push,
     PushPull,
     SyncableState,
-    digest_from_dict,
     WireMessage,
+    digest_from_dict,
 )
 
 __all__ = [
@@ -190,7 +190,7 @@ class StateGossip:
             effects.append(LiveChanged(live))
         newcomers = sorted(set(alive) - set(self._members) - {self.local})
         self._members = {name: address for name, address in alive.items() if name != self.local}
-        if newcomers and self._joined:
+        if newcomers:
             effects += self._introduce(newcomers)
         if not self._joined and self._members:
             # The joiner's full sync: it pulls from one member as soon as it sees any (and the exchange
