@@ -22,7 +22,7 @@ from pathlib import Path
 
 from actors.node import EXIT_BAD_LAYOUT, EXIT_CRASHED, run
 from actors.rundir import RunDir
-from cluster.layout.loader import LayoutError, load_layout
+from cluster.layout.loader import LayoutError
 from cluster.layout.model import Layout
 
 
@@ -58,14 +58,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run-dir", required=True)
     parser.add_argument("nodes", nargs="+")
     args = parser.parse_args(argv)
+    run_dir = RunDir(Path(args.run_dir))
     try:
-        layout = load_layout(args.layout)
+        layout = run_dir.load_layout(Path(args.layout))
         for name in args.nodes:
             layout.node(name)
     except (LayoutError, KeyError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_BAD_LAYOUT
-    run_dir = RunDir(Path(args.run_dir))
     run_dir.root.mkdir(parents=True, exist_ok=True)
     for name in args.nodes:
         pid = fork_node(layout, run_dir, name)

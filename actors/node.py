@@ -422,8 +422,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run-dir", help="run directory (default .cluster/<cluster name>)")
     parser.add_argument("--verbose", action="store_true", help="debug logging")
     args = parser.parse_args(argv)
+    given_run_dir = RunDir(Path(args.run_dir)) if args.run_dir else None
     try:
-        layout = load_layout(args.layout)
+        layout = given_run_dir.load_layout(Path(args.layout)) if given_run_dir else load_layout(args.layout)
         layout.node(args.node)
     except LayoutError as error:
         print(f"error: {error}", file=sys.stderr)
@@ -434,7 +435,7 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_BAD_LAYOUT
-    run_dir = RunDir(Path(args.run_dir)) if args.run_dir else RunDir.default_for(layout.cluster)
+    run_dir = given_run_dir or RunDir.default_for(layout.cluster)
     return run(layout, args.node, run_dir, verbose=args.verbose)
 
 

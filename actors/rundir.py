@@ -16,6 +16,9 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from cluster.layout.loader import load_layout
+from cluster.layout.model import Layout
+
 
 @dataclass(frozen=True)
 class RunDir:
@@ -28,6 +31,23 @@ class RunDir:
     @property
     def layout_file(self) -> Path:
         return self.root / "layout.yaml"
+
+    @property
+    def origin_file(self) -> Path:
+        """The folder the copied layout came from: its `app.path` roots are relative to that folder."""
+        return self.root / "layout-origin"
+
+    def record_origin(self, layout_path: Path) -> None:
+        _write_atomically(self.origin_file, str(layout_path.resolve().parent) + "\n")
+
+    def load_layout(self, path: Path | None = None) -> Layout:
+        """The layout at `path` (default this directory's copy), with the copy's `app.path` resolved where
+        the original was."""
+        path = path or self.layout_file
+        relative_to = None
+        if path.resolve() == self.layout_file.resolve() and self.origin_file.exists():
+            relative_to = Path(self.origin_file.read_text().strip())
+        return load_layout(path, relative_to=relative_to)
 
     def pid_file(self, node: str) -> Path:
         return self.root / f"{node}.pid"

@@ -30,7 +30,9 @@ _ACTOR_NAME = re.compile(r"[A-Za-z0-9_.-]+")
 _CLASS_REF = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_.]*")
 
 
-def read_app(reader: LocatedYaml, entry: Entry | None, nodes: Iterable[tuple[str, str | None]]) -> AppSpec:
+def read_app(
+    reader: LocatedYaml, entry: Entry | None, nodes: Iterable[tuple[str, str | None]], base: Path
+) -> AppSpec:
     """The section as an `AppSpec` (the empty one when absent); problems go to `reader`. `nodes` are the
     layout's (name, role) pairs, for the keys of `actors`."""
     section = reader.optional_mapping(entry, "app", "a mapping with actors, providers, path")
@@ -38,7 +40,7 @@ def read_app(reader: LocatedYaml, entry: Entry | None, nodes: Iterable[tuple[str
         return AppSpec()
     reader.reject_unknown(section, "app", _APP_KEYS)
     placed = list(nodes)
-    path = _read_path(reader, section.get("path"), reader.source)
+    path = _read_path(reader, section.get("path"), base)
     actors = _read_actors(reader, section.get("actors"), placed)
     providers = _read_providers(reader, section.get("providers"))
     max_message = _read_limit(reader, section.get("max_message_size"), "app.max_message_size", 1024)
@@ -62,11 +64,10 @@ def _sequence(reader: LocatedYaml, entry: Entry, field: str, what: str) -> list[
     return list(value.value)
 
 
-def _read_path(reader: LocatedYaml, entry: Entry | None, source: str) -> tuple[str, ...]:
+def _read_path(reader: LocatedYaml, entry: Entry | None, base: Path) -> tuple[str, ...]:
     if entry is None:
         return ()
     items = _sequence(reader, entry, "app.path", "folders")
-    base = Path(source).resolve().parent if not source.startswith("<") else Path.cwd()
     roots: list[str] = []
     for item in items or ():
         folder = reader.string(item, "app.path")

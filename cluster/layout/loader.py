@@ -55,8 +55,11 @@ class LayoutError(Exception):
         return "\n".join(str(problem) for problem in self.problems)
 
 
-def load_layout(path: str | os.PathLike[str]) -> Layout:
-    """Read and parse a layout file; a file that cannot be read is a :class:`LayoutError` like any other."""
+def load_layout(path: str | os.PathLike[str], *, relative_to: Path | None = None) -> Layout:
+    """Read and parse a layout file; a file that cannot be read is a :class:`LayoutError` like any other.
+
+    `relative_to` is the folder the `app.path` roots are relative to, when it is not the file's own (a
+    run directory's copy of a layout keeps resolving against the folder the original came from)."""
     source = os.fspath(path)
     try:
         text = Path(source).read_text(encoding="utf-8")
@@ -66,14 +69,17 @@ def load_layout(path: str | os.PathLike[str]) -> Layout:
         else:
             reason = exc.strerror or str(exc)
         raise LayoutError([LocatedProblem(source, None, "", f"cannot read layout: {reason}")]) from exc
-    return parse_layout(text, source)
+    return parse_layout(text, source, relative_to=relative_to)
 
 
-def parse_layout(text: str, source: str = "<string>") -> Layout:
-    """Parse and validate layout text; raises :class:`LayoutError` listing every problem found."""
+def parse_layout(text: str, source: str = "<string>", *, relative_to: Path | None = None) -> Layout:
+    """Parse and validate layout text; raises :class:`LayoutError` listing every problem found. Relative
+    `app.path` roots resolve against `relative_to`, else the source file's folder, else the working one."""
+    if relative_to is None:
+        relative_to = Path(source).resolve().parent if not source.startswith("<") else Path.cwd()
     reader = LocatedYaml(source, text)
     try:
-        layout = _read_layout(reader)
+        layout = _read_layout(reader, relative_to)
     finally:
         reader.close()
     if reader.problems or layout is None:
@@ -81,7 +87,7 @@ def parse_layout(text: str, source: str = "<string>") -> Layout:
     return layout
 
 
-def _read_layout(reader: LocatedYaml) -> Layout | None:
+def _read_layout(reader: LocatedYaml, base: Path) -> Layout | None:
     """Read every section, each reporting its own problems, and build the layout only if there are none."""
     root = reader.root
     if root is None:
@@ -101,7 +107,7 @@ def _read_layout(reader: LocatedYaml) -> Layout | None:
         return None
     _check_nodes(reader, placed, top["nodes"][0])
     rules = _read_connect(reader, top.get("connect"), placed)
-    app = read_app(reader, top.get("app"), [(node.name, node.role) for node in placed])
+    app = read_app(reader, top.get("app"), [(node.name, node.role) for node in placed], base)
     if reader.problems or cluster is None or preset is None:
         return None
     nodes = tuple(_spec(node) for node in placed)

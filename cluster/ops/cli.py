@@ -14,12 +14,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+from actors.app.loading import load_app
 from actors.rundir import RunDir
 from cluster.control.protocol import StateEntries, StateGetRequest, StateSetRequest, StateWritten
 from cluster.layout.loader import LayoutError, load_layout
 from cluster.ops import cli_state
 from cluster.ops.control_client import ControlError
 from cluster.ops.launcher import Cluster, EventTail, LaunchError, NodeState, UnknownNode, prepare
+from cluster.state.providers import PROVIDERS
 from cluster.wire.schema import to_plain
 
 EXIT_FAILED = 1
@@ -210,6 +212,7 @@ def cmd_down(args: argparse.Namespace) -> int:
 
 def cmd_layout_check(args: argparse.Namespace) -> int:
     layout = load_layout(args.file)
+    app = load_app(layout)
     _say(
         f"{args.file}: ok: cluster {layout.cluster!r}, preset {layout.preset!r}, {len(layout.nodes)} nodes "
         f"(digest {layout.digest})"
@@ -217,6 +220,11 @@ def cmd_layout_check(args: argparse.Namespace) -> int:
     for spec in layout.nodes:
         peers = ", ".join(layout.outgoing(spec.name)) or "-"
         _say(f"  {spec.name:<12} {spec.role:<8} {spec.host}:{spec.port}  connects to {peers}")
+        for actor in layout.app_actors(spec.name):
+            _say(f"  {'':<12} actor {actor.name} ({actor.cls.spec})")
+    extra = sorted(set(app.providers) - set(PROVIDERS))
+    if extra:
+        _say(f"  providers from the layout: {', '.join(extra)}")
     return 0
 
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from actors.app.loading import load_app
 from actors.rundir import RunDir
 from cluster.control.protocol import (
     ControlProtocolError,
@@ -84,7 +85,7 @@ class Cluster:
     def from_run_dir(cls, run_dir: RunDir) -> Cluster:
         if not run_dir.layout_file.exists():
             raise LaunchError(f"{run_dir.root}: no cluster was started here (no layout.yaml)")
-        return cls(load_layout(run_dir.layout_file), run_dir)
+        return cls(run_dir.load_layout(), run_dir)
 
     # -- processes ------------------------------------------------------------------------------
 
@@ -340,6 +341,7 @@ class EventTail:
 def prepare(layout_path: Path, run_dir: RunDir | None = None) -> Cluster:
     """Load and check the layout, then make the run directory its home (copying the layout there)."""
     layout = load_layout(layout_path)
+    load_app(layout)  # users' code that does not import is refused here, before any node is spawned
     run_dir = run_dir or RunDir.default_for(layout.cluster)
     if run_dir.layout_file.exists():
         existing = Cluster.from_run_dir(run_dir)
@@ -347,6 +349,7 @@ def prepare(layout_path: Path, run_dir: RunDir | None = None) -> Cluster:
             return existing  # `up` says it is running; its layout copy must not be replaced under it
     run_dir.root.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(layout_path, run_dir.layout_file)
+    run_dir.record_origin(layout_path)
     return Cluster(layout, run_dir)
 
 
