@@ -16,7 +16,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -170,6 +170,9 @@ class NodeRuntime:
         reactor = Reactor(self.spec.host, self.spec.port, max_frame=self.layout.timings.max_frame_size)
         actors = self._start_actors(self.build_cores(), reactor)
         self._wire(actors)
+        # Users' code starts on a node that is wired: what an actor does in `on_start` (subscribe, write
+        # state, send) must find every actor it passes through already connected to the next.
+        actors = replace(actors, hosts=self._start_hosts(actors))
         actors.events.tell(
             RaiseEvent(
                 NodeStartedEvent(
@@ -321,18 +324,14 @@ class NodeRuntime:
             scheduler,
             providers,
             router,
-            self._start_hosts(router, timer, events, providers),
+            {},
         )
 
-    def _start_hosts(
-        self,
-        router: pykka.ActorRef[Any],
-        timer: pykka.ActorRef[Any],
-        events: pykka.ActorRef[Any],
-        providers: Mapping[str, pykka.ActorRef[Any]],
-    ) -> dict[str, pykka.ActorRef[Any]]:
+    def _start_hosts(self, actors: NodeActors) -> dict[str, pykka.ActorRef[Any]]:
         """The layout's application actors for this node, each in its own supervising host."""
-        wiring = HostWiring(router=router, timer=timer, events=events, providers=providers)
+        wiring = HostWiring(
+            router=actors.router, timer=actors.timer, events=actors.events, providers=actors.providers
+        )
         app = self.layout.app
         return {
             spec.name: ActorHost.start(

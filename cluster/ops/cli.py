@@ -16,9 +16,10 @@ from typing import Any
 
 from actors.app.loading import load_app
 from actors.rundir import RunDir
+from cluster.app.plain import MessageRefused
 from cluster.control.protocol import StateEntries, StateGetRequest, StateSetRequest, StateWritten
 from cluster.layout.loader import LayoutError, load_layout
-from cluster.ops import cli_state
+from cluster.ops import cli_app, cli_state
 from cluster.ops.control_client import ControlError
 from cluster.ops.launcher import Cluster, EventTail, LaunchError, NodeState, UnknownNode, prepare
 from cluster.state.providers import PROVIDERS
@@ -355,6 +356,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(run=cmd_layout_check)
 
     cli_state.add_parser(verbs, _find_cluster, common)
+    cli_app.add_parsers(verbs, _find_cluster, common)
 
     demo = verbs.add_parser(
         "demo", parents=[common], help="up, status, crash and restart a worker while showing events, down"
@@ -374,6 +376,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: invalid layout:\n{error}", file=sys.stderr)
         return EXIT_USAGE
     except UnknownNode as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except MessageRefused as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
     except (LaunchError, ControlError) as error:

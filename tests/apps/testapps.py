@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from actors import ClusterActor, Replied, RequestTimedOut, Sender, Undeliverable
+from cluster import Provider, View
+from cluster.app.plain import MessageRefused
 
 
 class Echo(ClusterActor):
@@ -73,3 +75,90 @@ class Flaky(ClusterActor):
 
     def on_message(self, message: Any, sender: Sender | None) -> None:
         raise ValueError(f"flaky cannot take {message!r}")
+
+
+class Router(ClusterActor):
+    """`{"hrw": [keys]}` / `{"rr": n, "key": k}`: routes each to the workers' `keeper` by that pool rule;
+    answers with how many it could route (Zeek's functions return F when no node of the role is alive)."""
+
+    def on_message(self, message: Any, sender: Sender | None) -> None:
+        routed = 0
+        if "hrw" in message:
+            for key in message["hrw"]:
+                routed += self.context.publish_hrw("worker", key, "keeper", key)
+        else:
+            for i in range(message["rr"]):
+                routed += self.context.publish_rr("worker", message["key"], "keeper", i)
+        self.context.reply(sender, routed)
+
+
+class Keeper(ClusterActor):
+    """Keeps what it is sent; `{"take": true}` answers with it and forgets it."""
+
+    def on_start(self) -> None:
+        self.kept: list[Any] = []
+
+    def on_message(self, message: Any, sender: Sender | None) -> None:
+        if isinstance(message, dict) and message.get("take"):
+            kept, self.kept = self.kept, []
+            self.context.reply(sender, kept)
+        else:
+            self.kept.append(message)
+
+
+class Sequencer(ClusterActor):
+    """`{"to": [node, actor], "n": n}`: sends 0..n-1 in order."""
+
+    def on_message(self, message: Any, sender: Sender | None) -> None:
+        node, actor = message["to"]
+        for i in range(message["n"]):
+            self.context.send(node, actor, i)
+        self.context.reply(sender, message["n"])
+
+
+class OrderChecker(ClusterActor):
+    """Counts integers and how many came out of order; `{"report": true}` answers with both."""
+
+    def on_start(self) -> None:
+        self.next = 0
+        self.out_of_order = 0
+        self.count = 0
+
+    def on_message(self, message: Any, sender: Sender | None) -> None:
+        if isinstance(message, dict):
+            self.context.reply(sender, {"count": self.count, "out_of_order": self.out_of_order})
+            return
+        self.count += 1
+        if message != self.next:
+            self.out_of_order += 1
+        self.next = message + 1
+
+
+class Careless(ClusterActor):
+    """Tries to send what is not plain data, and answers with the refusal it got."""
+
+    def on_message(self, message: Any, sender: Sender | None) -> None:
+        try:
+            self.context.send(self.context.node, "keeper", {"words": {"a", "b"}})
+        except MessageRefused as refused:
+            self.context.reply(sender, str(refused))
+
+
+class GCounter(Provider):
+    """A grow-only counter: each node writes its own count; the view of a key is the sum over live nodes."""
+
+    state_type = "gcounter"
+
+    def check_value(self, value: Any) -> str | None:
+        ok = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+        return None if ok else f"a count is an int >= 0, not {value!r}"
+
+    def view(self, key: str) -> View | None:
+        counts = [e for owner, e in self.entries_of(key).items() if owner in self.live and not e.tombstone]
+        if not counts:
+            return None
+        latest = max(counts, key=lambda e: (e.version, e.source_node))
+        return sum(e.value for e in counts), latest.source_node, latest.version
+
+    def loses(self, entry: Any) -> bool:
+        return False

@@ -1,0 +1,152 @@
+"""Whole layouts for tests of users' code: started on free ports, always stopped, watched across nodes.
+
+`LiveCluster` is one running layout, as real node processes (`start_processes`) or as every node in this
+process (`start_in_process`, faster to start and easy to inspect). Either way it has the same face: a
+`client` to send, publish and request; `wait_event` that waits for an event on any node (or a given one);
+and `stop`, which the pytest fixtures (`cluster.ops.pytest_plugin`) always call, even when a test fails.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+from actors.inprocess import InProcessCluster
+from actors.rundir import RunDir
+from actors.testkit import layout_with_ports
+from cluster.core.events import Event
+from cluster.layout.loader import load_layout, parse_layout
+from cluster.layout.model import Layout
+from cluster.ops.client import ClusterClient
+from cluster.ops.launcher import Cluster, EventTail, LaunchError, prepare
+from cluster.ops.processes import node_process_alive
+
+__all__ = ["LiveCluster", "start_in_process", "start_processes"]
+
+
+def _on_free_ports(layout_file: str | Path, workdir: Path) -> Path:
+    """The layout moved to free ports (tests never use fixed ones), written where the run can see it."""
+    layout = load_layout(layout_file)
+    workdir.mkdir(parents=True, exist_ok=True)
+    moved = workdir / f"{layout.cluster}-free-ports.yaml"
+    moved.write_text(layout_with_ports(layout))
+    return moved
+
+
+class LiveCluster:
+    """A running layout; `stop` ends it whatever state it is in."""
+
+    def __init__(self, cluster: Cluster, in_process: InProcessCluster | None = None) -> None:
+        self.cluster = cluster
+        self.layout: Layout = cluster.layout
+        self.client = ClusterClient(cluster)
+        self._in_process = in_process
+        self._seen: list[dict[str, Any]] = []
+        self._tail = EventTail(cluster.run_dir, cluster.layout.names)
+
+    # -- watching ---------------------------------------------------------------------------------
+
+    def events(
+        self, name: str | type[Event] | None = None, *, node: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Every event so far from every node (or one), in time order; of one kind when `name` is given."""
+        self._seen += self._tail.poll()
+        wanted = name.NAME if isinstance(name, type) else name
+        return [
+            record
+            for record in self._seen
+            if (wanted is None or record["event"] == wanted) and (node is None or record["node"] == node)
+        ]
+
+    def wait_event(
+        self,
+        event: str | type[Event],
+        /,
+        *,
+        node: str | None = None,
+        timeout: float = 15.0,
+        after: float = 0.0,
+        **fields: Any,
+    ) -> dict[str, Any]:
+        """The first `event` (a name or an event class) on any node (or on `node`) with these fields,
+        raised after wall-clock time `after`; waits up to `timeout` seconds, then fails naming what it saw
+        of that kind. (Positional, so that an event's own `name` field can be matched.)"""
+        deadline = time.monotonic() + timeout
+        while True:
+            for record in self.events(event, node=node):
+                if record["ts"] >= after and all(record.get(k) == v for k, v in fields.items()):
+                    return record
+            if time.monotonic() > deadline:
+                seen = self.events(event, node=node)[-10:]
+                raise TimeoutError(
+                    f"no {event!r} event with {fields} within {timeout}s; last of that kind: {seen}"
+                )
+            time.sleep(0.02)
+
+    # -- faults -----------------------------------------------------------------------------------
+
+    def kill(self, node: str, signum: signal.Signals = signal.SIGKILL) -> None:
+        """A crash (SIGKILL by default) of one node process; in process, the node is stopped."""
+        if self._in_process is not None:
+            self._in_process.stop(node)
+        else:
+            self.cluster.signal(node, signum)
+
+    def restart(self, node: str) -> None:
+        if self._in_process is not None:
+            self._in_process.start(node)
+        else:
+            self.cluster.spawn(node)
+
+    def stop(self) -> None:
+        if self._in_process is not None:
+            self._in_process.stop_all()
+            return
+        with contextlib.suppress(LaunchError, OSError):
+            self.cluster.down(grace=3.0)
+        for name in self.layout.names:  # whatever `down` could not reach by its pid files
+            for record in self.cluster.read_events(name):
+                pid = record.get("pid")
+                if (
+                    record["event"] == "node_started"
+                    and isinstance(pid, int)
+                    and node_process_alive(pid, name)
+                ):
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
+
+
+def start_processes(layout_file: str | Path, workdir: Path, *, timeout: float = 30.0) -> LiveCluster:
+    """Every node of the layout as its own process (on free ports), once `cluster_started` is seen."""
+    moved = _on_free_ports(layout_file, workdir)
+    cluster = prepare(moved, RunDir(workdir / "run"))
+    live = LiveCluster(cluster)
+    try:
+        result = cluster.up(timeout=timeout)
+        if not result.started:
+            raise LaunchError(f"cluster did not start within {timeout}s: {result.problems}")
+    except BaseException:
+        live.stop()
+        raise
+    return live
+
+
+def start_in_process(layout_file: str | Path, workdir: Path, *, timeout: float = 30.0) -> LiveCluster:
+    """Every node of the layout in this process, on real loopback sockets and free ports."""
+    moved = _on_free_ports(layout_file, workdir)
+    layout = parse_layout(moved.read_text(), str(moved))
+    run_dir = RunDir(workdir / "run")
+    run_dir.root.mkdir(parents=True, exist_ok=True)
+    nodes = InProcessCluster(layout, run_dir=run_dir.root)
+    live = LiveCluster(Cluster(layout, run_dir), nodes)
+    try:
+        nodes.start_all()
+        live.wait_event("cluster_started", node=layout.manager.name, timeout=timeout)
+    except BaseException:
+        live.stop()
+        raise
+    return live
