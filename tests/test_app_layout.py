@@ -41,7 +41,7 @@ class NotAnActor:
 
 def write(tmp_path: Path, app: str, code: str = APP_CODE) -> Path:
     (tmp_path / "app").mkdir(exist_ok=True)
-    (tmp_path / "app" / "wordcount.py").write_text(code)
+    (tmp_path / "app" / "usercode.py").write_text(code)
     layout = tmp_path / "layout.yaml"
     layout.write_text(NODES + textwrap.dedent(app))
     return layout
@@ -58,10 +58,10 @@ def test_a_valid_section_reads_per_role_and_node(tmp_path: Path) -> None:
         app:
           path: [app]
           actors:
-            worker: [{name: counter, class: "wordcount:Counter"}]
-            manager: [{name: tally, class: "wordcount:Tally", args: {expect: 4}}]
-            worker-2: [{name: extra, class: "wordcount:Counter"}]
-          providers: ["wordcount:GCounter"]
+            worker: [{name: counter, class: "usercode:Counter"}]
+            manager: [{name: tally, class: "usercode:Tally", args: {expect: 4}}]
+            worker-2: [{name: extra, class: "usercode:Counter"}]
+          providers: ["usercode:GCounter"]
           max_message_size: 4096
         """,
     )
@@ -72,7 +72,7 @@ def test_a_valid_section_reads_per_role_and_node(tmp_path: Path) -> None:
     assert layout.app.max_message_size == 4096
     assert layout.app.path == (str((tmp_path / "app").resolve()),)
     loaded = load_app(layout)
-    assert loaded.actor_classes["wordcount:Counter"].__name__ == "Counter"
+    assert loaded.actor_classes["usercode:Counter"].__name__ == "Counter"
     assert "gcounter" in loaded.providers and "kv" in loaded.providers
     assert pickle.loads(pickle.dumps(layout)) == layout
 
@@ -80,7 +80,7 @@ def test_a_valid_section_reads_per_role_and_node(tmp_path: Path) -> None:
 def test_the_app_section_is_part_of_the_layout_digest(tmp_path: Path) -> None:
     plain = parse_layout(NODES)
     with_app = load_layout(
-        write(tmp_path, 'app: {actors: {worker: [{name: c, class: "wordcount:Counter"}]}}\n')
+        write(tmp_path, 'app: {actors: {worker: [{name: c, class: "usercode:Counter"}]}}\n')
     )
     assert plain.digest != with_app.digest
 
@@ -92,11 +92,11 @@ def test_shape_problems_are_located(tmp_path: Path) -> None:
         app:
           path: [nowhere]
           actors:
-            worker: [{name: counter, class: "wordcount:Counter"}, {name: counter, class: "wordcount:Tally"}]
-            worker-2: [{name: counter, class: "wordcount:Counter"}]
+            worker: [{name: counter, class: "usercode:Counter"}, {name: counter, class: "usercode:Tally"}]
+            worker-2: [{name: counter, class: "usercode:Counter"}]
             wrker: []
-            manager: [{name: tally, class: "no colon"}, {name: t2, class: "wordcount:Tally", args: [1]}]
-          providers: ["wordcount:GCounter", "wordcount:GCounter"]
+            manager: [{name: tally, class: "no colon"}, {name: t2, class: "usercode:Tally", args: [1]}]
+          providers: ["usercode:GCounter", "usercode:GCounter"]
           queue_limit: 0
           supervision: {max_restarts: -1}
         """,
@@ -111,7 +111,7 @@ def test_shape_problems_are_located(tmp_path: Path) -> None:
     assert "'wrker' is neither a role nor a node (did you mean 'worker'?)" in text
     assert "app.actors.manager[0].class: 'no colon' is not 'module:Class'" in text
     assert "app.actors.manager[1].args: args must be a map" in text
-    assert "provider 'wordcount:GCounter' is listed twice" in text
+    assert "provider 'usercode:GCounter' is listed twice" in text
     assert "app.queue_limit: must be at least 1, got 0" in text
     assert "app.supervision.max_restarts: must be a whole number >= 0" in text
 
@@ -123,9 +123,9 @@ def test_import_problems_name_the_layout_line_and_the_error_in_one_line(tmp_path
         app:
           path: [app]
           actors:
-            worker: [{name: a, class: "missing_module:Counter"}, {name: b, class: "wordcount:Nope"}]
-            manager: [{name: c, class: "wordcount:NotAnActor"}, {name: d, class: "broken:Thing"}]
-          providers: ["wordcount:KvClash", "wordcount:Counter"]
+            worker: [{name: a, class: "missing_module:Counter"}, {name: b, class: "usercode:Nope"}]
+            manager: [{name: c, class: "usercode:NotAnActor"}, {name: d, class: "broken:Thing"}]
+          providers: ["usercode:KvClash", "usercode:Counter"]
         """,
     )
     (tmp_path / "app" / "broken.py").write_text("raise RuntimeError('boom at import')\n")
@@ -138,8 +138,8 @@ def test_import_problems_name_the_layout_line_and_the_error_in_one_line(tmp_path
     text = "\n".join(found)
     assert "layout.yaml:8: app.actors.worker[0].class: cannot import module 'missing_module'" in text
     assert "ModuleNotFoundError: No module named 'missing_module'" in text
-    assert "module 'wordcount' has no 'Nope'" in text
-    assert "'wordcount:NotAnActor' is not a ClusterActor subclass" in text
+    assert "module 'usercode' has no 'Nope'" in text
+    assert "'usercode:NotAnActor' is not a ClusterActor subclass" in text
     assert "cannot import module 'broken' for 'broken:Thing': RuntimeError: boom at import" in text
-    assert "'wordcount:KvClash' has state type 'kv', which is a built-in provider's" in text
-    assert "'wordcount:Counter' is not a Provider subclass" in text
+    assert "'usercode:KvClash' has state type 'kv', which is a built-in provider's" in text
+    assert "'usercode:Counter' is not a Provider subclass" in text

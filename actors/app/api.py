@@ -160,6 +160,11 @@ class ActorContext(abc.ABC):
         self._post(node, actor, payload, request=0, reply=0)
         return True
 
+    def hrw_node(self, role: str, key: str) -> str | None:
+        """The live node of `role` that `publish_hrw` picks for `key` now (None: no node of the role is
+        alive): for a request that must go where `publish_hrw` would send."""
+        return hrw_pick(key, self._live_of(role))
+
     def publish_rr(self, role: str, key: str, actor: str, message: Any) -> bool:
         """Send to `actor` on the next live node of `role` in `key`'s round robin. False when no node of the
         role is alive, as Zeek's `Cluster::publish_rr`."""

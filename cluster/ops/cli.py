@@ -7,8 +7,10 @@ ends as one clear line on stderr and a non-zero exit code, never a traceback.
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -229,7 +231,40 @@ def cmd_layout_check(args: argparse.Namespace) -> int:
     return 0
 
 
+SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
+QUICKSTART = "quickstart"
+
+
+def demos() -> dict[str, str]:
+    """Demo name -> what it shows (its script's first docstring line): `scripts/demo_NAME.py`."""
+    found = {QUICKSTART: "up, status, a crash and a restart of one worker while events stream, down"}
+    for script in sorted(SCRIPTS.glob("demo_*.py")):
+        docstring = ast.get_docstring(ast.parse(script.read_text(encoding="utf-8"))) or ""
+        found[script.stem.removeprefix("demo_")] = docstring.splitlines()[0] if docstring else ""
+    return found
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
+    """`clusterctl demo` lists the demos; `clusterctl demo NAME` runs one (its script, in a child
+    process); a layout file runs the quick start on that layout."""
+    if args.what is None:
+        _say("demos (clusterctl demo NAME):")
+        for name, line in demos().items():
+            _say(f"  {name:<12} {line}")
+        return 0
+    if args.what != QUICKSTART and not args.what.endswith((".yaml", ".yml")):
+        known = demos()
+        if args.what not in known:
+            raise LaunchError(f"no demo {args.what!r} (demos: {', '.join(known)})")
+        command = [sys.executable, str(SCRIPTS / f"demo_{args.what}.py")]
+        if args.run_dir:
+            command += ["--run-dir", args.run_dir]
+        return subprocess.run(command, check=False).returncode
+    args.layout = "layouts/local.yaml" if args.what == QUICKSTART else args.what
+    return _quickstart(args)
+
+
+def _quickstart(args: argparse.Namespace) -> int:
     """The quick start: up, status, then a crash and a restart of one worker while the event stream runs,
     then down. The cluster is stopped even when something fails."""
     run_dir = RunDir(Path(args.run_dir)) if args.run_dir else None
@@ -358,10 +393,8 @@ def build_parser() -> argparse.ArgumentParser:
     cli_state.add_parser(verbs, _find_cluster, common)
     cli_app.add_parsers(verbs, _find_cluster, common)
 
-    demo = verbs.add_parser(
-        "demo", parents=[common], help="up, status, crash and restart a worker while showing events, down"
-    )
-    demo.add_argument("layout", nargs="?", default="layouts/local.yaml")
+    demo = verbs.add_parser("demo", parents=[common], help="list the demos, or run one (a name or a layout)")
+    demo.add_argument("what", nargs="?", help="a demo's name, or a layout file for the quick start")
     demo.add_argument("--seconds", type=float, default=4.0, help="how long to show the event stream")
     demo.add_argument("--timeout", type=float, default=30.0)
     demo.set_defaults(run=cmd_demo)
