@@ -28,9 +28,8 @@ def test_the_demo_runs_end_to_end(script: Path, tmp_path: Path) -> None:
 
 
 def test_clusterctl_demo_lists_every_demo() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "cluster.ops.cli", "demo"], capture_output=True, text=True, timeout=60, cwd=ROOT
-    )
+    command = [sys.executable, "-m", "cluster.ops.cli", "demo"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert result.returncode == 0
     for script in DEMOS:
         assert script.stem.removeprefix("demo_") in result.stdout
