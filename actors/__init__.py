@@ -16,6 +16,7 @@ from actors.app.api import (
     StateView,
     Undeliverable,
 )
+from actors.app.harness import ActorHarness, Published, Sent
 from actors.clock import Clock, ManualClock, MonotonicClock
 from actors.inprocess import InProcessCluster
 from actors.node import NodeActors, NodeRuntime
@@ -24,6 +25,7 @@ from actors.testkit import ProbeHandle, Recording, free_ports, layout_with_ports
 
 __all__ = [
     "ActorContext",
+    "ActorHarness",
     "Clock",
     "ClusterActor",
     "InProcessCluster",
@@ -33,11 +35,13 @@ __all__ = [
     "NodeActors",
     "NodeRuntime",
     "ProbeHandle",
+    "Published",
     "Recording",
     "Replied",
     "RequestTimedOut",
     "RunDir",
     "Sender",
+    "Sent",
     "StateView",
     "Undeliverable",
     "free_ports",

@@ -12,6 +12,7 @@ actor and no pykka.
 
 from typing import TYPE_CHECKING, Any
 
+from cluster.app.plain import MessageRefused, MessageTooLarge, NotPlainData
 from cluster.control.protocol import StatusSnapshot
 from cluster.core.events import (
     CATALOGUE,
@@ -44,12 +45,14 @@ from cluster.layout.model import ROLES, Layout, NodeSpec
 from cluster.layout.presets import PRESETS, Timings, timings_for
 from cluster.sim.membership import NetworkConditions, Simulation
 from cluster.sim.state import StateSimulation
+from cluster.state.laws import check_merge_laws
 from cluster.state.provider import ApplyResult, CommandError, Provider, ProviderOutput, View, WriteIntent
 from cluster.state.providers import PROVIDERS
 from cluster.wire.messages import Plain, SyncableState
 from cluster.wire.schema import CodecError
 
 if TYPE_CHECKING:
+    from cluster.ops.client import ClusterClient
     from cluster.ops.control_client import ControlError, ControlRefused
     from cluster.ops.launcher import Cluster, LaunchError, UnknownNode, prepare
 
@@ -60,6 +63,7 @@ _LAZY = {
     "prepare": "cluster.ops.launcher",
     "ControlError": "cluster.ops.control_client",
     "ControlRefused": "cluster.ops.control_client",
+    "ClusterClient": "cluster.ops.client",
 }
 
 
@@ -82,6 +86,7 @@ __all__ = [
     "ApplyResult",
     "Cluster",
     "ClusterAnnouncedEvent",
+    "ClusterClient",
     "ClusterDegradedEvent",
     "ClusterRecoveredEvent",
     "ClusterStartLearnedEvent",
@@ -102,6 +107,8 @@ __all__ = [
     "MemberLeftEvent",
     "MemberSuspectEvent",
     "MemberUpdatedEvent",
+    "MessageRefused",
+    "MessageTooLarge",
     "NetworkConditions",
     "NodeConnectivityLostEvent",
     "NodeDownEvent",
@@ -110,6 +117,7 @@ __all__ = [
     "NodeStartedEvent",
     "NodeStoppingEvent",
     "NodeUpEvent",
+    "NotPlainData",
     "Plain",
     "Provider",
     "ProviderOutput",
@@ -123,6 +131,7 @@ __all__ = [
     "UnknownNode",
     "View",
     "WriteIntent",
+    "check_merge_laws",
     "event_from_record",
     "load_layout",
     "parse_layout",

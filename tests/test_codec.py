@@ -292,3 +292,45 @@ def test_frame_reader_default_limit() -> None:
     assert reader.max_size == MAX_FRAME
     with pytest.raises(CodecError):
         reader.feed(struct.pack(">I", MAX_FRAME + 1))
+
+
+# --- the hand-written path of AppMessage ----------------------------------------------------------------
+
+
+def _generic(plain: dict[str, Any]) -> Any:
+    from cluster.wire.messages import from_plain
+
+    try:
+        return from_plain(plain)
+    except CodecError:
+        return "refused"
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    to_actor=st.one_of(st.text(max_size=300), st.integers(-(2**63), 2**63 - 1), st.binary(max_size=4)),
+    from_actor=st.one_of(st.text(max_size=10), st.none()),
+    payload=st.one_of(st.binary(max_size=20), st.text(max_size=4)),
+    request=st.one_of(st.integers(-2, 2**64 - 1), st.booleans()),
+    reply=st.integers(-1, 3),
+)
+def test_the_app_message_fast_path_decides_as_the_schema_does(
+    to_actor: Any, from_actor: Any, payload: Any, request: Any, reply: Any
+) -> None:
+    from cluster.wire.codec import _decode_app
+
+    plain = {"t": "app", "to_actor": to_actor, "from_actor": from_actor, "payload": payload}
+    plain |= {"request": request, "reply": reply}
+    fast = _decode_app(plain)
+    if fast is not None:  # whatever the fast path takes, the schema takes, and reads the same
+        assert _generic(plain) == fast
+    elif _generic(plain) != "refused":  # what it leaves to the generic path is non-ASCII text only
+        assert not (str(to_actor).isascii() and str(from_actor).isascii())
+    data = msgpack.packb(plain, use_bin_type=True)
+    try:
+        decoded = decode(data)
+    except CodecError:
+        assert _generic(plain) == "refused"
+    else:
+        assert decoded == _generic(plain)
+        assert decode(encode(decoded)) == decoded

@@ -23,6 +23,7 @@ PURE = (
     "cluster.membership",
     "cluster.state",
     "cluster.control",
+    "cluster.app",
     "cluster.sim",
 )
 
