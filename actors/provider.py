@@ -8,6 +8,7 @@ the control endpoint's copy of its view, from which `clusterctl state` is answer
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pykka
@@ -27,6 +28,8 @@ from actors.messages import (
 from cluster.control.protocol import NothingWritten, StateDigest, failure, success
 from cluster.state.gossip import Applied, Forgotten, LiveChanged, OwnerFailed
 from cluster.state.provider import CommandError, Provider, ProviderOutput
+
+log = logging.getLogger(__name__)
 
 
 class ProviderActor(NodeActor):
@@ -101,6 +104,8 @@ class ProviderActor(NodeActor):
         except CommandError as error:
             if message.reply is not None:
                 answer(message.reply, failure(str(error)))
+            else:  # an application actor's write: nobody waits for an answer, so the log says it
+                log.warning("refused a write of %s: %s", self.core.provider_type(), error)
             return []
         if not writes and message.reply is not None:
             answer(message.reply, success(NothingWritten(self.core.provider_type())))

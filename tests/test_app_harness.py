@@ -139,3 +139,25 @@ class LastSeen(Provider):
 def test_the_checker_catches_an_order_dependent_merge() -> None:
     with pytest.raises(AssertionError, match="views differ"):
         check_merge_laws(LastSeen, st.integers(0, 3), max_examples=200)
+
+
+class Opener(ClusterActor):
+    def on_message(self, message: Any, sender: Sender | None) -> None:
+        self.context.state("circuit_breaker").set(message, "open")
+
+
+def test_state_writes_go_through_the_real_provider(actor_harness: Harness) -> None:
+    harness = actor_harness(Opener)
+    harness.deliver("db")
+    view = harness.context.state("circuit_breaker")
+    assert view.get("db") == {"episode": 1, "phase": "open"}  # the shape a node shows, not what was written
+    assert harness.state_writes == [("circuit_breaker", "db", "open")]
+    from cluster import CommandError
+
+    with pytest.raises(CommandError):
+        harness.context.state("health").set("db", "up")  # refused here as the node's provider refuses it
+    with pytest.raises(KeyError, match="no provider 'nope'"):
+        harness.context.state("nope")
+    view2 = ActorHarness(Opener, providers={"gcounter": GCounter}).context.state("gcounter")
+    view2.set("hits", 3)
+    assert view2.get("hits") == 3

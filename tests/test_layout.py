@@ -754,6 +754,8 @@ def _written_out(layout: Layout) -> str:
         "nodes": {n.name: {"role": n.role, "host": n.host, "port": n.port} for n in layout.nodes},
         "connect": {name: list(layout.outgoing(name)) for name in layout.names},
     }
+    if layout.app.actors or layout.app.providers:
+        document["app"] = layout.app.document()  # import roots written out absolute
     return yaml.safe_dump(document, sort_keys=False)
 
 
@@ -768,7 +770,7 @@ def _written_out(layout: Layout) -> str:
 def test_resolved_connect_written_per_node_means_the_same(source: str) -> None:
     # Role-named nodes (``manager``, ``logger``) are alone in their role, so a per-node rule keyed by such a
     # name means the same as the role rule it is read as.
-    layout = parse_layout(source)
+    layout = parse_layout(source, relative_to=LAYOUTS)  # app.path roots are relative to layouts/
     again = parse_layout(_written_out(layout))
     assert again.connect == layout.connect
     assert again.digest == layout.digest

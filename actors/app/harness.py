@@ -20,7 +20,7 @@ assert harness.sent[-1] == Sent("manager", "tally", {"a": 2, "b": 1})
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +37,9 @@ from actors.app.api import (
 from actors.clock import ManualClock
 from cluster.app.plain import DEFAULT_MAX_MESSAGE, unpack_message
 from cluster.core.timers import TimerSet
+from cluster.state.provider import Provider
+from cluster.state.providers import PROVIDERS
+from cluster.wire.messages import SyncableState
 
 __all__ = ["ActorHarness", "FakeContext", "Published", "Sent"]
 
@@ -70,21 +73,36 @@ class _Deadline:
 
 
 class _FakeStateView(StateView):
-    def __init__(self, writes: list[tuple[str, str, Any]], provider: str) -> None:
+    """A provider's view as this node would show it. Own writes go through a real provider core, so a
+    value the provider refuses raises `CommandError` here, and what the view then shows has the shape a
+    node shows (a circuit breaker's `{"episode", "phase"}`, not the `"open"` written). A key the test sets
+    in `values` stands for what the whole cluster shows for it, and wins over the own writes' view."""
+
+    def __init__(self, writes: list[tuple[str, str, Any]], core: Provider, node: str) -> None:
         self.values: dict[str, Any] = {}
         self._writes = writes
-        self._provider = provider
+        self._core = core
+        self._node = node
+        self._versions = itertools.count(1)
 
     def items(self) -> Mapping[str, Any]:
-        return dict(self.values)
+        return {**{key: view[0] for key, view in self._core.views().items()}, **self.values}
 
     def set(self, key: str, value: Any) -> None:
-        self._writes.append((self._provider, key, value))
-        self.values[key] = value
+        self._write("set", key, value)
 
     def delete(self, key: str) -> None:
-        self._writes.append((self._provider, key, None))
-        self.values.pop(key, None)
+        self._write("del", key, None)
+
+    def _write(self, op: str, key: str, value: Any) -> None:
+        provider = self._core.provider_type()
+        intents = self._core.command(op, key, value)  # CommandError when the provider refuses
+        self._writes.append((provider, key, value))  # what the actor asked for
+        for intent in intents:
+            entry = SyncableState(
+                provider, intent.key, intent.value, next(self._versions), self._node, 1, intent.tombstone
+            )
+            self._core.apply_remote_state([entry])
 
 
 class FakeContext(ActorContext):
@@ -108,7 +126,11 @@ class FakeContext(ActorContext):
     def state(self, provider: str) -> StateView:
         views = self.harness.state_views
         if provider not in views:
-            views[provider] = _FakeStateView(self.harness.state_writes, provider)
+            make = self.harness.providers.get(provider)
+            if make is None:
+                known = ", ".join(sorted(self.harness.providers))
+                raise KeyError(f"no provider {provider!r} on this node (known: {known})")
+            views[provider] = _FakeStateView(self.harness.state_writes, make(self.node), self.node)
         return views[provider]
 
     def start_timer(self, name: str, delay: float, *, repeat: bool = False) -> None:
@@ -144,9 +166,11 @@ class ActorHarness:
         members: Iterable[tuple[str, str]] | None = None,
         max_message: int = DEFAULT_MAX_MESSAGE,
         clock: ManualClock | None = None,
+        providers: Mapping[str, Callable[[str], Provider]] | None = None,
         start: bool = True,
     ) -> None:
         self.clock = clock or ManualClock()
+        self.providers = {**PROVIDERS, **(providers or {})}  # the built-ins and the layout's own
         self.sent: list[Sent] = []
         self.published: list[Published] = []
         self.subscriptions: set[str] = set()
