@@ -123,6 +123,17 @@ class SendMany:
 
     peer: str
     messages: tuple[WireMessage, ...]
+    overflow: pykka.ActorRef[Any] | None = None
+    """Set for application messages: they are dropped, and `overflow` told `PeerOverloaded`, when more
+    than the transport's bound already waits to be written to the peer."""
+
+
+@dataclass(frozen=True, slots=True)
+class PeerOverloaded:
+    """`count` messages to `peer` were dropped: the connection's outgoing buffer was over its bound."""
+
+    peer: str
+    count: int
 
 
 @dataclass(frozen=True, slots=True)

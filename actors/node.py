@@ -270,6 +270,7 @@ class NodeRuntime:
             events=events,
             clock=self.clock,
             max_frame=self.layout.timings.max_frame_size,
+            send_bound=self.layout.app.send_buffer,
             on_crash=crash,
         )
         neighbours = Neighbours(transport=transport, events=events, timer=timer)

@@ -53,6 +53,16 @@ class ConnClosed:
 
 
 @dataclass(frozen=True, slots=True)
+class SendsDropped:
+    """`count` messages (one `send_bounded`) were not queued on `conn_id`: its outgoing buffer was over the
+    bound given. `tag` is what the sender passed, so the report finds its way back."""
+
+    conn_id: int
+    count: int
+    tag: Any
+
+
+@dataclass(frozen=True, slots=True)
 class FramesReceived:
     """The frames one read completed, in order: one hand-off for however many there are."""
 
@@ -134,6 +144,12 @@ class Reactor:
     def send(self, conn_id: int, data: bytes) -> None:
         self._command("send", conn_id, data)
 
+    def send_bounded(self, conn_id: int, data: bytes, *, limit: int, count: int, tag: Any) -> None:
+        """Queue `data` (`count` messages) unless more than `limit` bytes already wait on the stream: a
+        slow or stuck peer must not make this node hold without bound what its actors keep sending. What
+        is refused is reported as `SendsDropped`; nothing else on the stream is affected."""
+        self._command("send-bounded", conn_id, data, limit, count, tag)
+
     def close(self, conn_id: int) -> None:
         self._command("close", conn_id)
 
@@ -185,6 +201,8 @@ class Reactor:
                 self._dial(*args)
             elif name == "send":
                 self._queue(*args)
+            elif name == "send-bounded":
+                self._queue_bounded(*args)
             elif name == "close":
                 self._close_when_flushed(*args)
 
@@ -255,6 +273,13 @@ class Reactor:
         stream.outgoing += data
         if not stream.connecting:
             self._flush(conn_id)
+
+    def _queue_bounded(self, conn_id: int, data: bytes, limit: int, count: int, tag: Any) -> None:
+        stream = self._streams.get(conn_id)
+        if stream is not None and len(stream.outgoing) > limit:
+            self._deliver(SendsDropped(conn_id, count, tag))
+            return
+        self._queue(conn_id, data)
 
     def _flush(self, conn_id: int) -> None:
         stream = self._streams.get(conn_id)

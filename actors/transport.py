@@ -26,6 +26,7 @@ from actors.messages import (
     MessagesReceived,
     PeerIsDown,
     PeerIsUp,
+    PeerOverloaded,
     RaiseEvent,
     SendMany,
     SendTo,
@@ -42,6 +43,7 @@ from actors.reactor import (
     ConnEstablished,
     FramesReceived,
     Reactor,
+    SendsDropped,
 )
 from cluster.core import effects as fx
 from cluster.readiness.peering import (
@@ -74,10 +76,12 @@ class Transport(NodeActor):
         events: pykka.ActorRef[Any],
         clock: Clock,
         max_frame: int,
+        send_bound: int = 8 * 1024 * 1024,
         on_crash: CrashHandler | None = None,
     ) -> None:
         super().__init__(on_crash=on_crash)
         self._core = core
+        self._send_bound = send_bound
         self._reactor = reactor
         self._listening = False
         self._timer = timer
@@ -89,6 +93,7 @@ class Transport(NodeActor):
         # What one input sends and delivers, written out once it is handled: one command to the I/O
         # thread per connection, one tell per batched subscriber (see `on_receive`).
         self._outgoing: dict[int, list[bytes]] = {}
+        self._bounded: list[tuple[int, list[bytes], str, pykka.ActorRef[Any]]] = []
         self._incoming: dict[tuple[str, str], tuple[pykka.ActorRef[Any], list[WireMessage]]] = {}
         self._peer_subscribers: list[pykka.ActorRef[Any]] = []
         self.dropped: Counter[str] = Counter()
@@ -103,7 +108,7 @@ class Transport(NodeActor):
         try:
             return super().on_receive(message)
         finally:
-            if self._outgoing:
+            if self._outgoing or self._bounded:
                 self._write_out()
             if self._incoming:
                 self._hand_in()
@@ -144,7 +149,22 @@ class Transport(NodeActor):
 
     @handles(SendMany)
     def _send_many(self, message: SendMany) -> None:
-        self._apply(self._core.send_all(message.peer, message.messages))
+        effects = self._core.send_all(message.peer, message.messages)
+        if message.overflow is None:
+            self._apply(effects)
+            return
+        for effect in effects:
+            if isinstance(effect, SendAllOn):
+                frame_of = self._frame_of
+                frames = [frame_of(wire) for wire in effect.messages]
+                self._bounded.append((effect.conn_id, frames, message.peer, message.overflow))
+            else:
+                self._apply([effect])
+
+    @handles(SendsDropped)
+    def _sends_dropped(self, message: SendsDropped) -> None:
+        peer, overflow = message.tag
+        tell_if_alive(overflow, PeerOverloaded(peer, message.count))
 
     @handles(SetHelloReadiness)
     def _set_readiness(self, message: SetHelloReadiness) -> None:
@@ -242,6 +262,12 @@ class Transport(NodeActor):
         outgoing, self._outgoing = self._outgoing, {}
         for conn_id, frames in outgoing.items():
             self._reactor.send(conn_id, frames[0] if len(frames) == 1 else b"".join(frames))
+        bounded, self._bounded = self._bounded, []
+        for conn_id, frames, peer, overflow in bounded:
+            data = frames[0] if len(frames) == 1 else b"".join(frames)
+            self._reactor.send_bounded(
+                conn_id, data, limit=self._send_bound, count=len(frames), tag=(peer, overflow)
+            )
 
     def _hand_in(self) -> None:
         incoming, self._incoming = self._incoming, {}

@@ -163,3 +163,15 @@ def test_a_letter_its_actor_will_never_read_goes_back_to_its_sender() -> None:
         Transmit("worker-2", (AppUndeliverable("tally", "counter", b"x", "failed"),))
     ]
     assert core.refuse(Letter("counter", "worker-2", "tally", b"x", reply=1), "counter", "failed") == []
+
+
+def test_a_connected_peer_whose_buffer_is_full_drops_and_reports_the_same_way() -> None:
+    core = office(queue_limit=5)
+    core.peer_up("worker-2")
+    assert core.overloaded("worker-2", 40, now=3.0) == [
+        Emit(MessagesDroppedEvent("worker-2", 40, 5)),
+        StartTimer(ReportDrops("worker-2"), 4.0),
+    ]
+    assert core.overloaded("worker-2", 2, now=3.5) == []
+    assert core.timer(ReportDrops("worker-2"), 4.0)[0] == Emit(MessagesDroppedEvent("worker-2", 2, 5))
+    assert core.stats.dropped["worker-2"] == 42

@@ -43,6 +43,7 @@ from actors.messages import (
     MessagesReceived,
     PeerIsDown,
     PeerIsUp,
+    PeerOverloaded,
     ProviderCommand,
     RaiseEvent,
     Reply,
@@ -139,7 +140,7 @@ class AppRouter(NodeActor):
         mail, self._mail = self._mail, {}
         self._held = 0
         for peer, messages in outbox.items():
-            self._transport.tell(SendMany(peer, tuple(messages)))
+            self._transport.tell(SendMany(peer, tuple(messages), overflow=self.actor_ref))
         for name, items in mail.items():
             host = self._hosts.get(name)
             if host is not None:
@@ -218,6 +219,10 @@ class AppRouter(NodeActor):
     def _received_many(self, message: MessagesReceived) -> None:
         app = [wire for wire in message.messages if isinstance(wire, APP_WIRE)]
         self._apply(self.core.received_many(message.peer, app, self._clock.now()))
+
+    @handles(PeerOverloaded)
+    def _overloaded(self, message: PeerOverloaded) -> None:
+        self._apply(self.core.overloaded(message.peer, message.count, self._clock.now()))
 
     @handles(PeerIsUp)
     def _peer_up(self, message: PeerIsUp) -> None:

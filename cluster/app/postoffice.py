@@ -391,14 +391,19 @@ class PostOffice:
         waiting.append((sender, message))
         return effects
 
-    def _drop(self, peer: str, now: float) -> list[PostOfficeEffect]:
-        self.stats.dropped[peer] += 1
+    def overloaded(self, peer: str, count: int, now: float) -> list[PostOfficeEffect]:
+        """`count` messages to `peer` were dropped on a connected peering whose outgoing buffer was full:
+        the same overload drop as a full wait queue, counted and reported the same way."""
+        return self._drop(peer, now, count)
+
+    def _drop(self, peer: str, now: float, count: int = 1) -> list[PostOfficeEffect]:
+        self.stats.dropped[peer] += count
         if peer in self._reporting:
-            self._unreported[peer] += 1
+            self._unreported[peer] += count
             return []
         self._reporting.add(peer)
         return [
-            Emit(MessagesDroppedEvent(peer, 1, self.queue_limit)),
+            Emit(MessagesDroppedEvent(peer, count, self.queue_limit)),
             StartTimer(ReportDrops(peer), now + DROP_REPORT_INTERVAL),
         ]
 

@@ -10,6 +10,7 @@ app:
   providers: ["wordcount:GCounter"]  # user state providers, on every node
   max_message_size: 1048576          # bytes a packed message may take
   queue_limit: 10000                 # messages waiting for one peer before the newest are dropped
+  send_buffer: 8388608               # bytes waiting to be written to one connected peer, the same
   supervision: {max_restarts: 3, within: 30, backoff_min: 0.1, backoff_max: 2}
 ```
 
@@ -28,6 +29,7 @@ __all__ = ["AppActorSpec", "AppSpec", "ClassRef", "FrozenMap", "Supervision"]
 
 DEFAULT_MAX_MESSAGE = 1024 * 1024
 DEFAULT_QUEUE_LIMIT = 10_000
+DEFAULT_SEND_BUFFER = 8 * 1024 * 1024
 
 
 _V = TypeVar("_V")
@@ -107,6 +109,7 @@ class AppSpec:
     providers: tuple[ClassRef, ...] = ()
     max_message_size: int = DEFAULT_MAX_MESSAGE
     queue_limit: int = DEFAULT_QUEUE_LIMIT
+    send_buffer: int = DEFAULT_SEND_BUFFER
     supervision: Supervision = field(default_factory=Supervision)
 
     def actors_for(self, name: str, role: str) -> tuple[AppActorSpec, ...]:
@@ -126,6 +129,7 @@ class AppSpec:
             "providers": [p.spec for p in self.providers],
             "max_message_size": self.max_message_size,
             "queue_limit": self.queue_limit,
+            "send_buffer": self.send_buffer,
             "supervision": {
                 "max_restarts": self.supervision.max_restarts,
                 "within": self.supervision.within,
@@ -144,6 +148,7 @@ class AppSpec:
             "providers": [p.spec for p in self.providers],
             "max_message_size": self.max_message_size,
             "queue_limit": self.queue_limit,
+            "send_buffer": self.send_buffer,
             "supervision": [
                 self.supervision.max_restarts,
                 self.supervision.within,

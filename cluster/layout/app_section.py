@@ -23,7 +23,7 @@ from cluster.layout.model import ROLES
 
 __all__ = ["read_app"]
 
-_APP_KEYS = ("path", "actors", "providers", "max_message_size", "queue_limit", "supervision")
+_APP_KEYS = ("path", "actors", "providers", "max_message_size", "queue_limit", "send_buffer", "supervision")
 _ACTOR_KEYS = ("name", "class", "args")
 _SUPERVISION_KEYS = ("max_restarts", "within", "backoff_min", "backoff_max")
 _ACTOR_NAME = re.compile(r"[A-Za-z0-9_.-]+")
@@ -45,6 +45,7 @@ def read_app(
     providers = _read_providers(reader, section.get("providers"))
     max_message = _read_limit(reader, section.get("max_message_size"), "app.max_message_size", 1024)
     queue_limit = _read_limit(reader, section.get("queue_limit"), "app.queue_limit", 1)
+    send_buffer = _read_limit(reader, section.get("send_buffer"), "app.send_buffer", 1024)
     supervision = _read_supervision(reader, section.get("supervision"))
     return AppSpec(
         path=path,
@@ -52,6 +53,7 @@ def read_app(
         providers=providers,
         max_message_size=max_message or AppSpec.max_message_size,
         queue_limit=queue_limit or AppSpec.queue_limit,
+        send_buffer=send_buffer or AppSpec.send_buffer,
         supervision=supervision,
     )
 
