@@ -17,6 +17,7 @@ from typing import Any
 
 import msgpack
 
+from cluster.wire.codec import unpack_bounded
 from cluster.wire.messages import INT64_MAX, INT64_MIN, MAX_PLAIN_DEPTH, Plain
 from cluster.wire.schema import CodecError
 
@@ -98,19 +99,7 @@ def unpack_message(data: bytes, *, limit: int = DEFAULT_MAX_MESSAGE) -> Plain:
     A peer's bytes are hostile until proven otherwise: the same bounds as the wire codec apply."""
     if len(data) > limit:
         raise CodecError(f"message of {len(data)} bytes exceeds the limit of {limit}")
-    try:
-        value = msgpack.unpackb(
-            data,
-            raw=False,
-            strict_map_key=True,
-            max_str_len=limit,
-            max_bin_len=limit,
-            max_array_len=limit,
-            max_map_len=limit // 2,
-            max_ext_len=0,
-        )
-    except Exception as exc:  # msgpack fails with many types; none may escape
-        raise CodecError(f"not valid msgpack: {exc or type(exc).__name__}") from exc
+    value: Any = unpack_bounded(data, max_size=limit, max_text=limit)
     try:
         _check(value, "message", 0)  # msgpack yields only plain types, but bytes keys and depth need a look
     except NotPlainData as error:

@@ -35,6 +35,7 @@ __all__ = [
     "encode",
     "encoded_size",
     "frame",
+    "unpack_bounded",
 ]
 
 MAX_DATAGRAM = 1400
@@ -127,13 +128,19 @@ def encoded_size(item: object) -> int:
 
 
 def _unpack(data: bytes, max_size: int) -> object:
+    return unpack_bounded(data, max_size=max_size)
+
+
+def unpack_bounded(data: bytes, *, max_size: int, max_text: int = MAX_TEXT_BYTES) -> object:
+    """msgpack from a peer, with what it may allocate bounded by `max_size` (and each text by
+    `max_text`); every way bad input fails is a `CodecError`."""
     try:
         return msgpack.unpackb(
             data,
             raw=False,
             strict_map_key=True,
             use_list=True,
-            max_str_len=MAX_TEXT_BYTES,
+            max_str_len=max_text,
             max_bin_len=max_size,
             max_array_len=max_size,
             max_map_len=max_size // 2,
