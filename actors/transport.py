@@ -46,6 +46,7 @@ from actors.reactor import (
     SendsDropped,
 )
 from cluster.core import effects as fx
+from cluster.layout.app import DEFAULT_SEND_BUFFER
 from cluster.readiness.peering import (
     Close,
     Deliver,
@@ -76,7 +77,7 @@ class Transport(NodeActor):
         events: pykka.ActorRef[Any],
         clock: Clock,
         max_frame: int,
-        send_bound: int = 8 * 1024 * 1024,
+        send_bound: int = DEFAULT_SEND_BUFFER,
         on_crash: CrashHandler | None = None,
     ) -> None:
         super().__init__(on_crash=on_crash)
@@ -155,8 +156,7 @@ class Transport(NodeActor):
             return
         for effect in effects:
             if isinstance(effect, SendAllOn):
-                frame_of = self._frame_of
-                frames = [frame_of(wire) for wire in effect.messages]
+                frames = self._frames_of(effect.messages)
                 self._bounded.append((effect.conn_id, frames, message.peer, message.overflow))
             else:
                 self._apply([effect])
@@ -213,8 +213,7 @@ class Transport(NodeActor):
                 case SendOn(conn_id, wire):
                     self._outgoing.setdefault(conn_id, []).append(self._frame_of(wire))
                 case SendAllOn(conn_id, wires):
-                    frame_of = self._frame_of
-                    self._outgoing.setdefault(conn_id, []).extend([frame_of(wire) for wire in wires])
+                    self._outgoing.setdefault(conn_id, []).extend(self._frames_of(wires))
                 case Dial(conn_id, _peer, address):
                     reactor.dial(conn_id, address.host, address.port)
                 case Close(conn_id):
@@ -246,6 +245,10 @@ class Transport(NodeActor):
     def _frame_of(self, message: WireMessage) -> bytes:
         return frame(encode(message, max_size=self._max_frame), max_size=self._max_frame)
 
+    def _frames_of(self, messages: tuple[WireMessage, ...]) -> list[bytes]:
+        frame_of = self._frame_of
+        return [frame_of(message) for message in messages]
+
     def _route(self, peer: str, wire: WireMessage) -> None:
         subscribers = self._routes.get(type(wire))
         if not subscribers:
@@ -261,12 +264,11 @@ class Transport(NodeActor):
     def _write_out(self) -> None:
         outgoing, self._outgoing = self._outgoing, {}
         for conn_id, frames in outgoing.items():
-            self._reactor.send(conn_id, frames[0] if len(frames) == 1 else b"".join(frames))
+            self._reactor.send(conn_id, b"".join(frames))
         bounded, self._bounded = self._bounded, []
         for conn_id, frames, peer, overflow in bounded:
-            data = frames[0] if len(frames) == 1 else b"".join(frames)
             self._reactor.send_bounded(
-                conn_id, data, limit=self._send_bound, count=len(frames), tag=(peer, overflow)
+                conn_id, b"".join(frames), limit=self._send_bound, count=len(frames), tag=(peer, overflow)
             )
 
     def _hand_in(self) -> None:

@@ -41,21 +41,29 @@ def wait_until(check: Callable[[], Any], *, timeout: float = 15.0) -> Any:
         time.sleep(0.05)
 
 
-def take_all(live: LiveCluster, workers: list[str]) -> dict[str, list[Any]]:
-    return {w: live.client.request(w, "keeper", {"take": True}) for w in workers}
+def hauls(live: LiveCluster, workers: list[str], expected: int) -> dict[str, list[Any]]:
+    """What each worker's keeper was sent, gathered until `expected` items in all have arrived (a keeper
+    forgets what it hands over, so the hauls of successive asks are added up)."""
+    gathered: dict[str, list[Any]] = {w: [] for w in workers}
+
+    def complete() -> bool:
+        for w in workers:
+            gathered[w] += live.client.request(w, "keeper", {"take": True})
+        return sum(len(kept) for kept in gathered.values()) >= expected
+
+    wait_until(complete)
+    return gathered
 
 
 def test_hrw_moves_exactly_the_dead_nodes_keys_and_rr_skips_the_dead(cluster_processes: Start) -> None:
     live = cluster_processes(LAYOUT)
     keys = [f"word-{i}" for i in range(400)]
     assert live.client.request("manager", "router", {"hrw": keys}) == len(keys)
-    before = {
-        key: w for w, kept in wait_until(lambda: _complete(live, WORKERS, len(keys))).items() for key in kept
-    }
+    before = {key: w for w, kept in hauls(live, WORKERS, len(keys)).items() for key in kept}
     assert set(before.values()) == set(WORKERS)
 
     assert live.client.request("manager", "router", {"rr": 8, "key": "jobs"}) == 8
-    turns = wait_until(lambda: _complete(live, WORKERS, 8))
+    turns = hauls(live, WORKERS, 8)
     assert all(len(kept) == 2 for kept in turns.values()), turns  # two full rotations over four workers
 
     started = time.time()
@@ -63,30 +71,13 @@ def test_hrw_moves_exactly_the_dead_nodes_keys_and_rr_skips_the_dead(cluster_pro
     live.wait_event("member_failed", node="manager", member="worker-3", after=started, timeout=20)
     survivors = [w for w in WORKERS if w != "worker-3"]
     assert live.client.request("manager", "router", {"hrw": keys}) == len(keys)
-    after = {
-        key: w
-        for w, kept in wait_until(lambda: _complete(live, survivors, len(keys))).items()
-        for key in kept
-    }
+    after = {key: w for w, kept in hauls(live, survivors, len(keys)).items() for key in kept}
     moved = {key for key in keys if before[key] != after[key]}
     assert moved == {key for key in keys if before[key] == "worker-3"}
 
     assert live.client.request("manager", "router", {"rr": 6, "key": "jobs"}) == 6
-    turns = wait_until(lambda: _complete(live, survivors, 6))
+    turns = hauls(live, survivors, 6)
     assert sorted(len(kept) for kept in turns.values()) == [2, 2, 2]
-
-
-def _complete(live: LiveCluster, workers: list[str], expected: int) -> dict[str, list[Any]] | None:
-    """Each worker's keeper's haul, once the hauls add up (they are taken, so one call per attempt)."""
-    hauls = take_all(live, workers)
-    _complete.partial = {w: _complete.partial.get(w, []) + h for w, h in hauls.items()}  # type: ignore[attr-defined]
-    if sum(len(h) for h in _complete.partial.values()) >= expected:  # type: ignore[attr-defined]
-        done, _complete.partial = _complete.partial, {}  # type: ignore[attr-defined]
-        return done
-    return None
-
-
-_complete.partial = {}  # type: ignore[attr-defined]
 
 
 def test_fifo_per_pair_dead_letters_limits_and_topics(cluster_processes: Start) -> None:

@@ -203,7 +203,7 @@ class ActorHost(NodeActor):
         self._timers: dict[str, tuple[float, bool]] = {}  # name -> (delay, repeat)
         self._pending: dict[int, tuple[str, str]] = {}  # request id -> (node, actor)
         self._stash: collections.deque[Any] = collections.deque()
-        self.late_replies = 0
+        self._last_error = ""  # the last line of the traceback that caused the pending restart
 
     @property
     def label(self) -> str:
@@ -351,8 +351,7 @@ class ActorHost(NodeActor):
         if letter.reply:
             pending = self._pending.pop(letter.reply, None)
             if pending is None:
-                self.late_replies += 1
-                return
+                return  # a reply after its timeout: the actor has had RequestTimedOut instead
             self.wiring.timer.tell(DisarmTimer(RequestDeadline(letter.reply), self.actor_ref))
             value = Replied(letter.reply, value, letter.from_node, letter.from_actor)
             sender = Sender(letter.from_node, letter.from_actor)

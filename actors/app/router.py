@@ -88,6 +88,11 @@ BATCH_LIMIT = 256
 """Messages held for hand-on before the router passes them on even though more input is waiting."""
 
 
+def _posted(post: Post) -> tuple[str, str, str, bytes, int, int]:
+    """A post as `PostOffice.send_many` takes it."""
+    return (post.sender, post.node, post.actor, post.payload, post.request, post.reply)
+
+
 @dataclass(frozen=True, slots=True)
 class _ClientDeadline:
     """Timer key: a client's request has waited its timeout."""
@@ -165,25 +170,14 @@ class AppRouter(NodeActor):
 
     @handles(Post)
     def _post(self, message: Post) -> None:
-        now = self._clock.now()
-        self._apply(
-            self.core.send(
-                message.sender,
-                message.node,
-                message.actor,
-                message.payload,
-                request=message.request,
-                reply=message.reply,
-                now=now,
-            )
-        )
+        self._apply(self.core.send_many([_posted(message)], self._clock.now()))
 
     @handles(RouterBatch)
     def _batch(self, message: RouterBatch) -> None:
         posts: list[tuple[str, str, str, bytes, int, int]] = []
         for item in message.items:
             if type(item) is Post:
-                posts.append((item.sender, item.node, item.actor, item.payload, item.request, item.reply))
+                posts.append(_posted(item))
                 continue
             if posts:  # what came before goes first
                 self._apply(self.core.send_many(posts, self._clock.now()))
@@ -350,8 +344,6 @@ class AppRouter(NodeActor):
                     self._events.tell(RaiseEvent(event))
                 case fx.StartTimer(key, deadline):
                     self._timer.tell(ArmTimer(key, deadline, self.actor_ref))
-                case fx.CancelTimer(key):
-                    self._timer.tell(DisarmTimer(key, self.actor_ref))
                 case _:
                     raise TypeError(f"app router cannot carry out {effect!r}")
 

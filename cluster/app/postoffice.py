@@ -20,7 +20,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
-from cluster.core.effects import CancelTimer, Connect, Emit, StartTimer
+from cluster.core.effects import Connect, Emit, StartTimer
 from cluster.core.events import MessagesDroppedEvent
 from cluster.wire.messages import AppMessage, AppPublish, AppUndeliverable, AppWire
 
@@ -123,22 +123,14 @@ class ReportDrops:
 
 
 PostOfficeEffect = (
-    DeliverLocal
-    | DeliverParcel
-    | ReturnLocal
-    | Transmit
-    | WriteSubscription
-    | Connect
-    | Emit
-    | StartTimer
-    | CancelTimer
+    DeliverLocal | DeliverParcel | ReturnLocal | Transmit | WriteSubscription | Connect | Emit | StartTimer
 )
 
 
 @dataclass(slots=True)
 class _Stats:
-    sent: Counter[str] = field(default_factory=Counter)
-    received: Counter[str] = field(default_factory=Counter)
+    """What `clusterctl actors` shows of the node's mail: dead letters, and overload drops per peer."""
+
     undeliverable: int = 0
     dropped: Counter[str] = field(default_factory=Counter)
 
@@ -175,9 +167,6 @@ class PostOffice:
 
     def role_of(self, node: str) -> str | None:
         return self._roles.get(node)
-
-    def queued(self, peer: str) -> int:
-        return len(self._waiting.get(peer, ()))
 
     # -- local actors ---------------------------------------------------------------------------
 
@@ -255,7 +244,6 @@ class PostOffice:
         now: float,
     ) -> list[PostOfficeEffect]:
         if node == self.local:
-            self.stats.sent[node] += 1
             letter = Letter(actor, self.local, sender, payload, request, reply)
             return self._deliver(
                 letter, lambda reason: self._bounced(sender, node, actor, payload, reason, request)
@@ -275,10 +263,9 @@ class PostOffice:
         this is the path every message of a burst takes."""
         effects: list[PostOfficeEffect] = []
         batches: dict[str, list[AppWire]] = {}
-        peers, sent = self._peers, self.stats.sent
+        peers = self._peers
         for sender, node, actor, payload, request, reply in posts:
             if node in peers:
-                sent[node] += 1
                 batch = batches.get(node)
                 if batch is None:
                     batch = batches[node] = []
@@ -303,7 +290,6 @@ class PostOffice:
     # -- receiving --------------------------------------------------------------------------------
 
     def received(self, peer: str, message: AppWire, now: float) -> list[PostOfficeEffect]:
-        self.stats.received[peer] += 1
         match message:
             case AppMessage(to_actor, from_actor, payload, request, reply):
                 letter = Letter(to_actor, peer, from_actor, payload, request, reply)
@@ -341,10 +327,8 @@ class PostOffice:
         effects: list[PostOfficeEffect] = []
         parcels: dict[str, list[AppMessage]] = {}
         actors = self._actors
-        count = 0
         for message in messages:
             if type(message) is AppMessage and message.to_actor in actors:
-                count += 1
                 batch = parcels.get(message.to_actor)
                 if batch is None:
                     batch = parcels[message.to_actor] = []
@@ -354,7 +338,6 @@ class PostOffice:
                 effects += [DeliverParcel(a, Parcel(peer, tuple(b))) for a, b in parcels.items()]
                 parcels = {}
             effects += self.received(peer, message, now)
-        self.stats.received[peer] += count
         effects += [DeliverParcel(a, Parcel(peer, tuple(b))) for a, b in parcels.items()]
         return effects
 
@@ -378,7 +361,6 @@ class PostOffice:
         return [bounce(f"no actor {letter.to_actor!r} on {self.local}")]
 
     def _outgoing(self, peer: str, sender: str, message: AppWire, now: float) -> list[PostOfficeEffect]:
-        self.stats.sent[peer] += 1
         if peer in self._peers:
             return [Transmit(peer, (message,))]
         waiting = self._waiting.get(peer)

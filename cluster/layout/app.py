@@ -21,42 +21,17 @@ Every spec keeps the line it was declared on, so that error points at the layout
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
-__all__ = ["AppActorSpec", "AppSpec", "ClassRef", "FrozenMap", "Supervision"]
+from cluster.layout.frozen import FrozenMap
+
+__all__ = ["AppActorSpec", "AppSpec", "ClassRef", "Supervision"]
 
 DEFAULT_MAX_MESSAGE = 1024 * 1024
 DEFAULT_QUEUE_LIMIT = 10_000
 DEFAULT_SEND_BUFFER = 8 * 1024 * 1024
-
-
-_V = TypeVar("_V")
-
-
-class FrozenMap(Mapping[str, _V]):
-    """A read-only mapping that pickles (a layout travels to forkserver children) and compares by value."""
-
-    __slots__ = ("_items",)
-
-    def __init__(self, items: Mapping[str, _V] | None = None) -> None:
-        self._items = dict(items or {})
-
-    def __getitem__(self, key: str) -> _V:
-        return self._items[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._items)
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def __repr__(self) -> str:
-        return repr(self._items)
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (FrozenMap, (self._items,))
 
 
 @dataclass(frozen=True)
@@ -120,8 +95,12 @@ class AppSpec:
 
     def document(self) -> dict[str, Any]:
         """The section as YAML-ready data that reads back to an equal spec (import roots made absolute)."""
+        return {"path": list(self.path), **self.canonical()}
+
+    def canonical(self) -> dict[str, Any]:
+        """What the section means, for the layout digest: nodes running different code are not one cluster.
+        The import roots are left out: they are where this host keeps the code, not what the code is."""
         return {
-            "path": list(self.path),
             "actors": {
                 key: [{"name": a.name, "class": a.cls.spec, "args": dict(a.args)} for a in specs]
                 for key, specs in self.actors.items()
@@ -130,29 +109,5 @@ class AppSpec:
             "max_message_size": self.max_message_size,
             "queue_limit": self.queue_limit,
             "send_buffer": self.send_buffer,
-            "supervision": {
-                "max_restarts": self.supervision.max_restarts,
-                "within": self.supervision.within,
-                "backoff_min": self.supervision.backoff_min,
-                "backoff_max": self.supervision.backoff_max,
-            },
-        }
-
-    def canonical(self) -> dict[str, Any]:
-        """What the section means, for the layout digest: nodes running different code are not one cluster.
-        The import roots are left out: they are where this host keeps the code, not what the code is."""
-        return {
-            "actors": {
-                key: [[a.name, a.cls.spec, dict(a.args)] for a in specs] for key, specs in self.actors.items()
-            },
-            "providers": [p.spec for p in self.providers],
-            "max_message_size": self.max_message_size,
-            "queue_limit": self.queue_limit,
-            "send_buffer": self.send_buffer,
-            "supervision": [
-                self.supervision.max_restarts,
-                self.supervision.within,
-                self.supervision.backoff_min,
-                self.supervision.backoff_max,
-            ],
+            "supervision": asdict(self.supervision),
         }

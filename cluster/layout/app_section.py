@@ -17,7 +17,8 @@ from typing import Any
 
 from yaml.nodes import Node, SequenceNode
 
-from cluster.layout.app import AppActorSpec, AppSpec, ClassRef, FrozenMap, Supervision
+from cluster.layout.app import AppActorSpec, AppSpec, ClassRef, Supervision
+from cluster.layout.frozen import FrozenMap
 from cluster.layout.located_yaml import Entry, LocatedYaml, describe, line_of, suggest
 from cluster.layout.model import ROLES
 

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from types import MappingProxyType
 
 from cluster.layout.app import AppActorSpec, AppSpec
+from cluster.layout.frozen import FrozenMap
 from cluster.layout.presets import Timings
 
 __all__ = [
@@ -58,30 +59,6 @@ class NodeSpec:
         return (self.host, self.port)
 
 
-class _FrozenMap(Mapping[str, tuple[str, ...]]):
-    """A read-only, hashable, picklable mapping, so a Layout can be shared between actors and processes."""
-
-    __slots__ = ("_items",)
-
-    def __init__(self, items: Mapping[str, Iterable[str]]) -> None:
-        self._items = {key: tuple(value) for key, value in items.items()}
-
-    def __getitem__(self, key: str) -> tuple[str, ...]:
-        return self._items[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._items)
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def __hash__(self) -> int:
-        return hash(tuple(self._items.items()))
-
-    def __repr__(self) -> str:
-        return repr(self._items)
-
-
 @dataclass(frozen=True)
 class Layout:
     """A validated layout: nodes in declaration order (``count`` expanded) and the resolved dial graph.
@@ -102,7 +79,7 @@ class Layout:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "nodes", tuple(self.nodes))
-        object.__setattr__(self, "connect", _FrozenMap(self.connect))
+        object.__setattr__(self, "connect", FrozenMap({k: tuple(v) for k, v in self.connect.items()}))
         broken = _invariant_problems(self.nodes, self.connect)
         if broken:
             raise ValueError("invalid layout: " + "; ".join(broken))
