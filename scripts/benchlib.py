@@ -34,10 +34,8 @@ from cluster import (
     MemberJoinedEvent,
     MemberLeftEvent,
     MemberSuspectEvent,
-    NodeStartedEvent,
     prepare,
 )
-from cluster.ops.processes import node_process_alive
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 STOP_GRACE = 5.0
@@ -176,16 +174,7 @@ class Ours(System):
         """`down` by the pid files; then any node whose pid file was never written (the launch was
         interrupted) is found by the pid in its `node_started` event and killed."""
         self.cluster.down(grace=STOP_GRACE)
-        for name in self.names:
-            for record in self.cluster.read_events(name):
-                pid = record.get("pid")
-                if (
-                    record["event"] == NodeStartedEvent.NAME
-                    and isinstance(pid, int)
-                    and node_process_alive(pid, name)
-                ):
-                    with contextlib.suppress(ProcessLookupError):
-                        os.kill(pid, signal.SIGKILL)
+        self.cluster.kill_unrecorded()
 
 
 # -- Serf ----------------------------------------------------------------------------------------------

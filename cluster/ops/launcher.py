@@ -7,6 +7,7 @@ running cluster it reads back from the run directory: pids, logs and event logs.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -34,6 +35,7 @@ from cluster.core.events import (
     ClusterStartedEvent,
     HandshakeRefusedEvent,
     NodeFullyConnectedEvent,
+    NodeStartedEvent,
     event_from_record,
 )
 from cluster.layout.loader import load_layout
@@ -294,6 +296,24 @@ class Cluster:
             self.run_dir.pid_file(name).unlink(missing_ok=True)
         progress(f"stopped {len(targets)} nodes" + (f" ({len(killed)} killed)" if killed else ""))
         return list(targets)
+
+    def kill_unrecorded(self) -> list[str]:
+        """SIGKILL every node process that `down` cannot find because its pid file was never written
+        (a launch interrupted, a test that failed half-way): each is found by the pid in its own
+        `node_started` event, and checked to still be that node before it is killed."""
+        killed = []
+        for name in self.layout.names:
+            for record in self.read_events(name):
+                pid = record.get("pid")
+                if (
+                    record["event"] == NodeStartedEvent.NAME
+                    and isinstance(pid, int)
+                    and node_process_alive(pid, name)
+                ):
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
+                        killed.append(name)
+        return killed
 
     # -- logs -----------------------------------------------------------------------------------
 

@@ -9,7 +9,6 @@ and `stop`, which the pytest fixtures (`cluster.ops.pytest_plugin`) always call,
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
 import time
 from pathlib import Path
@@ -23,7 +22,6 @@ from cluster.layout.loader import load_layout, parse_layout
 from cluster.layout.model import Layout
 from cluster.ops.client import ClusterClient
 from cluster.ops.launcher import Cluster, EventTail, LaunchError, prepare
-from cluster.ops.processes import node_process_alive
 
 __all__ = ["LiveCluster", "start_in_process", "start_processes"]
 
@@ -108,16 +106,7 @@ class LiveCluster:
             return
         with contextlib.suppress(LaunchError, OSError):
             self.cluster.down(grace=3.0)
-        for name in self.layout.names:  # whatever `down` could not reach by its pid files
-            for record in self.cluster.read_events(name):
-                pid = record.get("pid")
-                if (
-                    record["event"] == "node_started"
-                    and isinstance(pid, int)
-                    and node_process_alive(pid, name)
-                ):
-                    with contextlib.suppress(ProcessLookupError):
-                        os.kill(pid, signal.SIGKILL)
+        self.cluster.kill_unrecorded()
 
 
 def start_processes(layout_file: str | Path, workdir: Path, *, timeout: float = 30.0) -> LiveCluster:
