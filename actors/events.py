@@ -16,7 +16,7 @@ from typing import IO, Any
 
 import pykka
 
-from actors.base import CrashHandler, NodeActor, handles, tell_if_alive
+from actors.base import CrashHandler, NodeActor, handles, inbox_empty, tell_if_alive
 from actors.messages import EventRaised, RaiseEvent, RaiseEvents, SubscribeEvents
 from cluster.core.events import Event, StateChangedEvent, event_record
 
@@ -59,7 +59,7 @@ class EventLog(NodeActor):
         try:
             return super().on_receive(message)
         finally:
-            if self._file is not None and self.actor_inbox.empty():
+            if self._file is not None and inbox_empty(self.actor_inbox):
                 self._file.flush()
 
     @handles(RaiseEvent)
