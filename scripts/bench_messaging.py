@@ -45,6 +45,7 @@ sys.path.insert(0, str(ROOT))
 from actors import RunDir, free_ports  # noqa: E402
 from cluster import prepare  # noqa: E402
 from cluster.ops.client import ClusterClient  # noqa: E402
+from cluster.ops.tables import print_table  # noqa: E402
 
 WORKERS = 10
 TARGETS = {
@@ -191,7 +192,7 @@ def _cell(value: Any) -> str:
     return f"{value:,.0f}" if value >= 100 else f"{value:.3f}"
 
 
-def print_table(results: list[dict[str, Any]]) -> None:
+def print_results(results: list[dict[str, Any]]) -> None:
     ours = results[0]
     peers = [r for r in results[1:] if "error" not in r]
     header = [
@@ -210,9 +211,7 @@ def print_table(results: list[dict[str, Any]]) -> None:
             mine, theirs = ours.get(key), peer.get(key)
             row.append(f"{mine / theirs:.2f}x" if mine and theirs else "-")
         rows.append(row)
-    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
-    for row in rows:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
+    print_table(rows)
     for result in results[1:]:
         if "error" in result:
             print(f"{result['system']}: not measured ({result['error']})")
@@ -243,7 +242,7 @@ def main() -> int:
     for system in args.peers:
         results.append(measure_peer(system, args))
         print(f"{system}: {json.dumps(results[-1])}", file=sys.stderr)
-    print_table(results)
+    print_results(results)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     document = {

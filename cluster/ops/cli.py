@@ -24,6 +24,7 @@ from cluster.layout.loader import LayoutError, load_layout
 from cluster.ops import cli_app, cli_state
 from cluster.ops.control_client import ControlError
 from cluster.ops.launcher import Cluster, EventTail, LaunchError, NodeState, UnknownNode, prepare
+from cluster.ops.tables import print_table
 from cluster.state.providers import PROVIDERS
 from cluster.wire.schema import to_plain
 
@@ -90,7 +91,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     header_row = ("NODE", "ROLE", "ADDRESS", "PID", "ALIVE", "READINESS", "MEMBERS", "PEERS UP")
     rows: list[tuple[str, ...]] = [header_row]
     rows += [_state_row(state) for state in states]
-    _print_table(rows)
+    print_table(rows)
     return 0
 
 
@@ -152,17 +153,11 @@ def cmd_members(args: argparse.Namespace) -> int:
         table += [
             (r.member, r.state, str(r.incarnation), r.role, r.address, r.id[:12]) for r in membership.members
         ]
-        _print_table(table)
+        print_table(table)
         return 0
     raise LaunchError(
         f"no node of {cluster.layout.cluster!r} answered" + (f" ({args.node})" if args.node else "")
     )
-
-
-def _print_table(rows: list[tuple[str, ...]]) -> None:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
 
 
 def cmd_events(args: argparse.Namespace) -> int:

@@ -14,6 +14,7 @@ from cluster.control.protocol import ActorsList
 from cluster.ops.cli_state import parse_value
 from cluster.ops.client import ClusterClient
 from cluster.ops.control_client import ControlError
+from cluster.ops.tables import print_table
 from cluster.wire.schema import to_plain
 
 
@@ -81,9 +82,7 @@ def cmd_actors(args: argparse.Namespace, client: ClusterClient) -> int:
             rows.append(
                 (listing.node, actor.name, actor.cls, actor.state, str(actor.restarts), str(actor.mailbox))
             )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    print_table(rows)
     for listing in lists:
         if listing.undeliverable or listing.dropped:
             print(f"{listing.node}: {listing.undeliverable} undeliverable, {listing.dropped} dropped")
