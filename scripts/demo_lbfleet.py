@@ -21,7 +21,6 @@ held; otherwise the reason is printed and the status is 1.
 
 from __future__ import annotations
 
-import argparse
 import http.server
 import json
 import shutil
@@ -34,9 +33,12 @@ from pathlib import Path
 from typing import Any, TypeGuard, TypeVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from actors import RunDir, free_ports, layout_with_ports
-from cluster import Cluster, ControlError, LaunchError, Plain, load_layout, prepare
+from demolib import arguments
+
+from actors import RunDir, free_ports
+from cluster import Cluster, ControlError, LaunchError, Plain, prepare
 from cluster.control.protocol import (
     StateEntries,
     StateGetRequest,
@@ -45,6 +47,7 @@ from cluster.control.protocol import (
     StateWritten,
 )
 from cluster.ops.client import ClusterClient
+from cluster.ops.testing import on_free_ports
 
 ROOT = Path(__file__).resolve().parent.parent
 LAYOUT = ROOT / "layouts" / "lbfleet.yaml"
@@ -355,21 +358,11 @@ def _json(value: Any) -> str:
 
 def _layout_to_run(run_root: Path, free: bool) -> Path:
     """The shipped layout, or (`--free-ports`) a copy on free ports, as tests must run it."""
-    if not free:
-        return LAYOUT
-    run_root.mkdir(parents=True, exist_ok=True)
-    moved = run_root / "lbfleet-free-ports.yaml"
-    moved.write_text(layout_with_ports(load_layout(LAYOUT)))
-    return moved
+    return on_free_ports(LAYOUT, run_root) if free else LAYOUT
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument(
-        "--run-dir", help="where the nodes keep pids, logs and event logs (default: a temp dir)"
-    )
-    parser.add_argument("--free-ports", action="store_true", help="move the layout to free ports first")
-    args = parser.parse_args(argv)
+    args = arguments(__doc__.splitlines()[0] if __doc__ else "", argv)
     temporary = args.run_dir is None
     run_root = Path(args.run_dir) if args.run_dir else Path(tempfile.mkdtemp(prefix="lbfleet-"))
     backends: list[Backend] = []

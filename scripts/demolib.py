@@ -17,9 +17,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from actors import RunDir  # noqa: E402
-from actors.testkit import layout_with_ports  # noqa: E402
-from cluster import Cluster, load_layout, prepare  # noqa: E402
+from cluster import Cluster, prepare  # noqa: E402
 from cluster.ops.client import ClusterClient  # noqa: E402
+from cluster.ops.testing import on_free_ports  # noqa: E402
 
 
 def arguments(description: str, argv: list[str] | None) -> argparse.Namespace:
@@ -39,9 +39,7 @@ def running(layout_file: Path, args: argparse.Namespace) -> Iterator[tuple[Clust
     workdir = Path(args.run_dir) if args.run_dir else Path(tempfile.mkdtemp(prefix="demo-"))
     workdir.mkdir(parents=True, exist_ok=True)
     if args.free_ports:
-        moved = workdir / layout_file.name
-        moved.write_text(layout_with_ports(load_layout(layout_file)))
-        layout_file = moved
+        layout_file = on_free_ports(layout_file, workdir)
     cluster = prepare(layout_file, RunDir(workdir / "run"))
     try:
         result = cluster.up(timeout=30, progress=lambda line: say(f"  {line}"))

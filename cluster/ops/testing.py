@@ -23,10 +23,10 @@ from cluster.layout.model import Layout
 from cluster.ops.client import ClusterClient
 from cluster.ops.launcher import Cluster, EventTail, LaunchError, prepare
 
-__all__ = ["LiveCluster", "start_in_process", "start_processes"]
+__all__ = ["LiveCluster", "on_free_ports", "start_in_process", "start_processes"]
 
 
-def _on_free_ports(layout_file: str | Path, workdir: Path) -> Path:
+def on_free_ports(layout_file: str | Path, workdir: Path) -> Path:
     """The layout moved to free ports (tests never use fixed ones), written where the run can see it."""
     layout = load_layout(layout_file)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -111,7 +111,7 @@ class LiveCluster:
 
 def start_processes(layout_file: str | Path, workdir: Path, *, timeout: float = 30.0) -> LiveCluster:
     """Every node of the layout as its own process (on free ports), once `cluster_started` is seen."""
-    moved = _on_free_ports(layout_file, workdir)
+    moved = on_free_ports(layout_file, workdir)
     cluster = prepare(moved, RunDir(workdir / "run"))
     live = LiveCluster(cluster)
     try:
@@ -126,7 +126,7 @@ def start_processes(layout_file: str | Path, workdir: Path, *, timeout: float = 
 
 def start_in_process(layout_file: str | Path, workdir: Path, *, timeout: float = 30.0) -> LiveCluster:
     """Every node of the layout in this process, on real loopback sockets and free ports."""
-    moved = _on_free_ports(layout_file, workdir)
+    moved = on_free_ports(layout_file, workdir)
     layout = parse_layout(moved.read_text(), str(moved))
     run_dir = RunDir(workdir / "run")
     run_dir.root.mkdir(parents=True, exist_ok=True)
