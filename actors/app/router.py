@@ -128,6 +128,7 @@ class AppRouter(NodeActor):
         self._outbox: dict[str, list[AppWire]] = {}
         self._mail: dict[str, list[Letter | Parcel | Bounced]] = {}
         self._held = 0
+        self._told_reachable: ReachableChanged | None = None
 
     @property
     def label(self) -> str:
@@ -355,6 +356,11 @@ class AppRouter(NodeActor):
         )
 
     def _tell_reachable(self) -> None:
+        """The hosts' copy of who is reachable, told only when it changed (membership reports every
+        suspicion and refutation, which move nothing a message can reach)."""
         members = ReachableChanged(self._reachable())
+        if members == self._told_reachable:
+            return
+        self._told_reachable = members
         for host in self._hosts.values():
             tell_if_alive(host, members)
