@@ -50,6 +50,12 @@ def inbox_empty(inbox: object) -> bool:
     return empty
 
 
+def inbox_depth(inbox: object) -> int:
+    """Messages waiting in an actor's inbox (a `queue.Queue`, or an `OwnTimers` inbox), for the metrics."""
+    size = getattr(inbox, "qsize", None)
+    return int(size()) if callable(size) else 0
+
+
 def handles(*types: type) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Mark a method as the handler of these message classes."""
 

@@ -72,7 +72,10 @@ class GossipSchedulerActor(OwnTimers, CoreShell[StateGossip]):
             generation=self.core.store.generation,
             owners=dict(sorted(self.core.store.owners().items())),
             entries=len(self.core.store),
-            **self.core.stats,
+            sent_datagrams=self.core.stats["sent_datagrams"],
+            sent_bytes=self.core.stats["sent_bytes"],
+            received_rejected=self.core.stats["received_rejected"],
+            oversized=self.core.stats["oversized"],
         )
 
     def on_start(self) -> None:

@@ -15,6 +15,7 @@ import random
 import signal
 import sys
 import threading
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -22,6 +23,7 @@ from typing import Any
 
 import pykka
 
+from actors import metric_sources
 from actors.app.host import ActorHost, HostWiring
 from actors.app.loading import load_app
 from actors.app.router import APP_WIRE, AppRouter
@@ -47,6 +49,7 @@ from actors.messages import (
     SubscribePeers,
     SubscribeViews,
 )
+from actors.metrics import NodeMetrics
 from actors.provider import ProviderActor
 from actors.reactor import PortInUse, Reactor
 from actors.rundir import RunDir
@@ -157,6 +160,8 @@ class NodeRuntime:
         self._on_crash = on_crash
         self._event_subscribers = event_subscribers
         self.actors: NodeActors | None = None
+        self.metrics = NodeMetrics(name, self.spec.role, layout.cluster)
+        self._dropped: Counter[str] = Counter()  # the transport's drops by reason, read by the metrics
         self.app = load_app(layout)  # users' code: imported before anything runs, refused as a layout error
 
     def _crashed(self, actor: str, error: BaseException) -> None:
@@ -167,12 +172,23 @@ class NodeRuntime:
     def start(self) -> NodeActors:
         """Bind the port first (a taken port fails here, before any actor runs), then build the cores,
         start an actor around each, wire them, and only then let the transport listen."""
-        reactor = Reactor(self.spec.host, self.spec.port, max_frame=self.layout.timings.max_frame_size)
-        actors = self._start_actors(self.build_cores(), reactor)
+        reactor = Reactor(
+            self.spec.host,
+            self.spec.port,
+            max_frame=self.layout.timings.max_frame_size,
+            metrics_port=self.spec.metrics_port,
+            traffic=self.metrics.traffic,
+            render_metrics=self.metrics.render,
+            quiet_limit=self.layout.timings.handshake_timeout,
+        )
+        cores = self.build_cores()
+        actors = self._start_actors(cores, reactor)
         self._wire(actors)
+        self._watch(cores, actors)
         # Users' code starts on a node that is wired: what an actor does in `on_start` (subscribe, write
         # state, send) must find every actor it passes through already connected to the next.
         actors = replace(actors, hosts=self._start_hosts(actors))
+        self.metrics.watch(metric_sources.mailboxes({f"app:{n}": ref for n, ref in actors.hosts.items()}))
         actors.events.tell(
             RaiseEvent(
                 NodeStartedEvent(
@@ -271,6 +287,7 @@ class NodeRuntime:
             clock=self.clock,
             max_frame=self.layout.timings.max_frame_size,
             send_bound=self.layout.app.send_buffer,
+            dropped=self._dropped,
             on_crash=crash,
         )
         neighbours = Neighbours(transport=transport, events=events, timer=timer)
@@ -295,7 +312,7 @@ class NodeRuntime:
             neighbours,
             clock=self.clock,
             send_datagram=reactor.send_datagram,
-            udp=UdpReader(reactor.datagrams, self.layout.timings.udp_buffer_size),
+            udp=UdpReader(reactor.datagrams, self.layout.timings.udp_buffer_size, self.metrics.traffic),
             state_sink=scheduler,
             status=control,
             on_crash=crash,
@@ -348,6 +365,26 @@ class NodeRuntime:
             )
             for spec in self.layout.app_actors(self.name)
         }
+
+    def _watch(self, cores: NodeCores, actors: NodeActors) -> None:
+        """What the metrics page reads at each scrape: the cores' counters and every actor's inbox."""
+        metrics = self.metrics
+        metrics.watch(metric_sources.membership(cores.membership))
+        metrics.watch(metric_sources.state(cores.state))
+        metrics.watch(metric_sources.drops(self._dropped, cores.membership, cores.state, cores.post_office))
+        inboxes = {
+            "events": actors.events,
+            "timer": actors.timer,
+            "control": actors.control,
+            "transport": actors.transport,
+            "tracker": actors.tracker,
+            "membership": actors.membership,
+            "gossip": actors.scheduler,
+            "router": actors.router,
+            **({"coordinator": actors.coordinator} if actors.coordinator is not None else {}),
+            **{f"provider:{state_type}": ref for state_type, ref in actors.providers.items()},
+        }
+        metrics.watch(metric_sources.mailboxes(inboxes))
 
     def _wire(self, actors: NodeActors) -> None:
         """Subscriptions, made in order before the transport listens: a peer that says hello in the first

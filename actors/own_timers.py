@@ -77,6 +77,10 @@ class TimedInbox:
 
     # -- the queue pykka sees -------------------------------------------------------------------
 
+    def qsize(self) -> int:
+        """Messages waiting, as `queue.Queue.qsize` counts them (timers not yet due are not messages)."""
+        return len(self._queue) + len(self._local) + len(self._due)
+
     def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
         with self._lock:
             self._queue.append(item)

@@ -6,6 +6,12 @@ actor runs), but read by the membership actor itself (`actors.udp_reader`) and w
 Commands arrive through a queue plus a wakeup pipe; what happens on the sockets goes back to the actor as
 messages (`deliver`). Frame boundaries are found here, so an oversized length prefix closes the connection
 before its body is ever buffered.
+
+The node's metrics page is served here too (`actors.http_page`): on the node's port, an accepted
+connection is announced to the transport only once its first byte shows it is not an HTTP request, and a
+scrape is answered and closed without the transport ever hearing of it; on a `metrics_port`, every
+connection is a scrape. Connections that say nothing, or never finish their request, are closed after
+`quiet_limit` seconds, and at most `MAX_UNANNOUNCED` of them are held at once.
 """
 
 from __future__ import annotations
@@ -18,10 +24,13 @@ import os
 import selectors
 import socket
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from actors import http_page
+from actors.metrics import Traffic
 from actors.udp_reader import enable_unreachable_reports, enlarge_receive_buffer, send_datagram
 from actors.wake_pipe import WakePipe
 from cluster.core.effects import Address
@@ -30,6 +39,9 @@ from cluster.wire.codec import CodecError, FrameReader
 log = logging.getLogger(__name__)
 
 RECV_SIZE = 65536
+MAX_UNANNOUNCED = 64
+"""Accepted connections held while they are not known to be peers (no byte yet, or an HTTP request):
+beyond this many, the oldest is closed, so that silent connections cannot pile up."""
 
 
 # -- what the reactor tells the transport actor ------------------------------------------------------
@@ -74,6 +86,10 @@ def _not_started(event: Any) -> None:
     raise RuntimeError(f"reactor event {event!r} before start")
 
 
+def _no_metrics() -> bytes:
+    raise http_page.NotServed()
+
+
 class PortInUse(OSError):
     """The node's port is taken: the one start-up error a user most needs named plainly."""
 
@@ -85,14 +101,32 @@ class _Stream:
     connecting: bool = False
     closing: bool = False
     outgoing: bytearray = field(default_factory=bytearray)
+    address: Address | None = None
+    announced: bool = True  # the transport knows this connection (and hears when it closes)
+    http: bytearray | None = None  # the request head so far, on a connection that is a scrape
 
 
 class Reactor:
     """Owns every socket of one node; everything but `start`/`stop` is called from other threads."""
 
-    def __init__(self, host: str, port: int, *, max_frame: int) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        max_frame: int,
+        metrics_port: int | None = None,
+        traffic: Traffic | None = None,
+        render_metrics: Callable[[], bytes] | None = None,
+        quiet_limit: float = 5.0,
+    ) -> None:
+        """`render_metrics` makes the metrics page; without it, scrapes are answered 404."""
         self._deliver: Callable[[Any], object] = _not_started
         self._max_frame = max_frame
+        self._traffic = traffic
+        self._render = render_metrics
+        self._quiet_limit = quiet_limit
+        self._unannounced: dict[int, float] = {}  # conn_id -> when it was accepted, oldest first
         self._selector = selectors.DefaultSelector()
         self._commands: collections.deque[tuple[Any, ...]] = collections.deque()
         self._wake = WakePipe()
@@ -107,8 +141,21 @@ class Reactor:
         self.datagrams = self._bind(socket.socket(family, socket.SOCK_DGRAM), host, port, "UDP")
         enable_unreachable_reports(self.datagrams)
         enlarge_receive_buffer(self.datagrams)
+        self.metrics_listener: socket.socket | None = None
+        if metrics_port is not None:
+            try:
+                self.metrics_listener = self._bind(
+                    socket.socket(family, socket.SOCK_STREAM), host, metrics_port, "metrics"
+                )
+            except OSError:
+                self.listener.close()
+                self.datagrams.close()
+                raise
+            self.metrics_listener.listen(16)
         self._selector.register(self._wake, selectors.EVENT_READ, "wake")
         self._selector.register(self.listener, selectors.EVENT_READ, "listen")
+        if self.metrics_listener is not None:
+            self._selector.register(self.metrics_listener, selectors.EVENT_READ, "listen-http")
 
     @staticmethod
     def _bind(sock: socket.socket, host: str, port: int, kind: str) -> socket.socket:
@@ -155,7 +202,9 @@ class Reactor:
 
     def send_datagram(self, address: Address, data: bytes) -> None:
         """Sent from the caller's thread: waking the reactor for it would cost more than the send."""
-        send_datagram(self.datagrams, address, data)
+        if send_datagram(self.datagrams, address, data) and self._traffic is not None:
+            self._traffic.udp_sent.inc()
+            self._traffic.udp_sent_bytes.inc(len(data))
 
     def _command(self, *command: Any) -> None:
         self._commands.append(command)
@@ -170,9 +219,13 @@ class Reactor:
     def _run(self) -> None:
         try:
             while self._running:
-                for key, mask in self._selector.select():
+                # Only connections not yet known to be peers need a clock: they are closed when quiet.
+                timeout = 1.0 if self._unannounced else None
+                for key, mask in self._selector.select(timeout):
                     self._on_ready(key, mask)
                 self._run_commands()
+                if self._unannounced:
+                    self._close_quiet(time.monotonic())
         finally:
             self._shutdown()
 
@@ -184,7 +237,10 @@ class Reactor:
             self._wake.drain()
             self._woken = False
         elif tag == "listen":
-            self._accept()
+            self._accept(self.listener, http=False)
+        elif tag == "listen-http":
+            assert self.metrics_listener is not None
+            self._accept(self.metrics_listener, http=True)
         else:
             conn_id: int = tag
             if mask & selectors.EVENT_WRITE:
@@ -206,10 +262,10 @@ class Reactor:
             elif name == "close":
                 self._close_when_flushed(*args)
 
-    def _accept(self) -> None:
+    def _accept(self, listener: socket.socket, *, http: bool) -> None:
         while True:
             try:
-                sock, address = self.listener.accept()
+                sock, address = listener.accept()
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as error:
@@ -218,9 +274,19 @@ class Reactor:
             sock.setblocking(False)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             conn_id = next(self._accept_ids)
-            self._streams[conn_id] = _Stream(sock, FrameReader(max_size=self._max_frame))
+            if self._traffic is not None:
+                self._traffic.tcp_accepts.inc()
+            # Announced to the transport at its first byte, which tells a peer from a scrape: every
+            # client of the cluster protocol speaks first (a dialling peer's hello, a control request).
+            self._streams[conn_id] = _Stream(
+                sock,
+                FrameReader(max_size=self._max_frame),
+                address=Address(str(address[0]), int(address[1])),
+                announced=False,
+                http=bytearray() if http else None,
+            )
             self._selector.register(sock, selectors.EVENT_READ, conn_id)
-            self._deliver(ConnAccepted(conn_id, Address(str(address[0]), int(address[1]))))
+            self._hold_unannounced(conn_id)
 
     def _dial(self, conn_id: int, host: str, port: int) -> None:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -228,6 +294,8 @@ class Reactor:
         sock.setblocking(False)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         code = sock.connect_ex((host, port))
+        if self._traffic is not None:
+            self._traffic.tcp_connects.inc()
         if code not in (0, errno.EINPROGRESS, errno.EWOULDBLOCK):
             sock.close()
             self._deliver(ConnClosed(conn_id, f"connect to {host}:{port}: {os.strerror(code)}"))
@@ -257,6 +325,19 @@ class Reactor:
             return
         if not data:
             self._drop(conn_id, "closed by peer")
+            return
+        if self._traffic is not None:
+            self._traffic.tcp_received_bytes.inc(len(data))
+        if not stream.announced and stream.http is None:
+            if data[:1] == b"G":  # "GET ...": as a length prefix, over a gigabyte
+                stream.http = bytearray()
+            else:
+                stream.announced = True
+                del self._unannounced[conn_id]
+                assert stream.address is not None
+                self._deliver(ConnAccepted(conn_id, stream.address))
+        if stream.http is not None:
+            self._read_http(conn_id, stream, data)
             return
         try:
             frames = stream.reader.feed(data)
@@ -294,6 +375,8 @@ class Reactor:
                 self._drop(conn_id, f"send: {error.strerror or error}")
                 return
             del stream.outgoing[:sent]
+            if self._traffic is not None:
+                self._traffic.tcp_sent_bytes.inc(sent)
         if not stream.outgoing and stream.closing:
             self._drop(conn_id, "closed by this node")
             return
@@ -314,7 +397,40 @@ class Reactor:
             return
         self._selector.unregister(stream.sock)
         stream.sock.close()
-        self._deliver(ConnClosed(conn_id, reason))
+        self._unannounced.pop(conn_id, None)
+        if stream.announced:
+            self._deliver(ConnClosed(conn_id, reason))
+
+    # -- connections the transport does not know of: not yet spoken, or scrapes ---------------
+
+    def _hold_unannounced(self, conn_id: int) -> None:
+        self._unannounced[conn_id] = time.monotonic()
+        while len(self._unannounced) > MAX_UNANNOUNCED:
+            self._drop(next(iter(self._unannounced)), "too many connections not yet identified")
+
+    def _close_quiet(self, now: float) -> None:
+        for conn_id, accepted in list(self._unannounced.items()):
+            if now - accepted < self._quiet_limit:
+                break  # oldest first: the rest are younger
+            self._drop(conn_id, "said nothing in time")
+
+    def _read_http(self, conn_id: int, stream: _Stream, data: bytes) -> None:
+        assert stream.http is not None
+        if stream.closing:
+            return  # answered; whatever else the client sends is ignored
+        stream.http += data
+        if not http_page.request_complete(stream.http):
+            return
+        try:
+            response = http_page.answer(stream.http, self._render or _no_metrics)
+        except Exception:  # a page that fails to render must not take the node's I/O thread with it
+            log.exception("rendering the metrics page failed")
+            response = http_page.server_error()
+        if self._traffic is not None:
+            self._traffic.http_requests.inc()
+        stream.outgoing += response
+        stream.closing = True
+        self._flush(conn_id)
 
     def _shutdown(self) -> None:
         for conn_id in list(self._streams):
@@ -322,5 +438,7 @@ class Reactor:
             stream.sock.close()
         self._selector.close()
         self.listener.close()
+        if self.metrics_listener is not None:
+            self.metrics_listener.close()
         self.datagrams.close()
         self._wake.close()

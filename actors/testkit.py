@@ -196,16 +196,23 @@ def layout_with_ports(layout: Layout, ports: list[int] | None = None, **override
     """The same layout as YAML text with every node on a fresh free port (tests never use fixed ones).
 
     Nodes are written out one by one and `connect` per node, so the result means exactly what the
-    original meant. `overrides` replace top-level keys (for instance `cluster` or `timings`).
+    original meant; a node's `metrics_port` moves to a free port too. `overrides` replace top-level keys
+    (for instance `cluster` or `timings`).
     """
-    ports = ports or free_ports(len(layout.nodes))
+    with_metrics = [spec.name for spec in layout.nodes if spec.metrics_port is not None]
+    fresh = free_ports(len(with_metrics) + (0 if ports else len(layout.nodes)))
+    if not ports:
+        ports, fresh = fresh[len(with_metrics) :], fresh[: len(with_metrics)]
+    metrics_ports = dict(zip(with_metrics, fresh, strict=True))
+    nodes: dict[str, Any] = {}
+    for spec, port in zip(layout.nodes, ports, strict=True):
+        nodes[spec.name] = {"role": spec.role, "host": spec.host, "port": port}
+        if spec.name in metrics_ports:
+            nodes[spec.name]["metrics_port"] = metrics_ports[spec.name]
     document: dict[str, Any] = {
         "cluster": layout.cluster,
         "preset": layout.preset,
-        "nodes": {
-            spec.name: {"role": spec.role, "host": spec.host, "port": port}
-            for spec, port in zip(layout.nodes, ports, strict=True)
-        },
+        "nodes": nodes,
         "connect": {spec.name: list(layout.outgoing(spec.name)) for spec in layout.nodes},
     }
     if layout.app != AppSpec():

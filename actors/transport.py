@@ -78,8 +78,10 @@ class Transport(NodeActor):
         clock: Clock,
         max_frame: int,
         send_bound: int = DEFAULT_SEND_BUFFER,
+        dropped: Counter[str] | None = None,
         on_crash: CrashHandler | None = None,
     ) -> None:
+        """`dropped`: where frames dropped are counted by reason (the node's metrics read it)."""
         super().__init__(on_crash=on_crash)
         self._core = core
         self._send_bound = send_bound
@@ -97,7 +99,7 @@ class Transport(NodeActor):
         self._bounded: list[tuple[int, list[bytes], str, pykka.ActorRef[Any]]] = []
         self._incoming: dict[tuple[str, str], tuple[pykka.ActorRef[Any], list[WireMessage]]] = {}
         self._peer_subscribers: list[pykka.ActorRef[Any]] = []
-        self.dropped: Counter[str] = Counter()
+        self.dropped: Counter[str] = Counter() if dropped is None else dropped
         self._drop_log = RateLimitedLog(log, clock, interval=5.0)
         self._name = core.identity.name
 

@@ -21,6 +21,7 @@ import socket
 import struct
 from dataclasses import dataclass
 
+from actors.metrics import Traffic
 from cluster.core.effects import Address
 
 log = logging.getLogger(__name__)
@@ -59,30 +60,33 @@ def enable_unreachable_reports(sock: socket.socket) -> None:
         sock.setsockopt(*_RECVERR[sock.family], 1)
 
 
-def send_datagram(sock: socket.socket, address: Address, data: bytes) -> None:
+def send_datagram(sock: socket.socket, address: Address, data: bytes) -> bool:
     """A UDP send never blocks a non-blocking socket: a full buffer drops the datagram, as the network may.
-    Safe from any thread."""
+    Safe from any thread. Returns whether it was sent."""
     for _attempt in range(2):
         try:
             sock.sendto(data, address)
-            return
+            return True
         except ConnectionRefusedError:
             # An earlier datagram's ICMP report, surfacing here as the socket's pending error: this one
             # was not sent, and the error is now cleared. Once more.
             continue
         except OSError as error:
             log.debug("sendto %s: %s", address, error)
-            return
+            return False
+    return False
 
 
 class UdpReader:
-    def __init__(self, sock: socket.socket, max_datagram: int) -> None:
+    def __init__(self, sock: socket.socket, max_datagram: int, traffic: Traffic | None = None) -> None:
         self.sock = sock
         self._max_datagram = max_datagram
+        self._traffic = traffic
 
     def read(self) -> list[DatagramReceived | PortUnreachable]:
         """Everything waiting now, without blocking."""
         events: list[DatagramReceived | PortUnreachable] = []
+        size = 0
         while True:
             try:
                 data, address = self.sock.recvfrom(self._max_datagram + 1)
@@ -94,8 +98,12 @@ class UdpReader:
                 log.debug("recvfrom: %s", error)
                 break
             events.append(DatagramReceived(Address(str(address[0]), int(address[1])), data))
+            size += len(data)
         if not events:
             events += self._read_errors()
+        elif self._traffic is not None:
+            self._traffic.udp_received.inc(len(events))
+            self._traffic.udp_received_bytes.inc(size)
         return events
 
     def _read_errors(self) -> list[PortUnreachable]:

@@ -774,3 +774,25 @@ def test_resolved_connect_written_per_node_means_the_same(source: str) -> None:
     again = parse_layout(_written_out(layout))
     assert again.connect == layout.connect
     assert again.digest == layout.digest
+
+
+def test_a_metrics_port_is_optional_and_counts_up_with_the_nodes() -> None:
+    layout = parse_layout(
+        text(*HEAD, "  worker: {role: worker, host: 127.0.0.1, port: 7001, metrics_port: 9100, count: 2}")
+    )
+    assert layout.manager.metrics_port is None
+    assert [node.metrics_port for node in layout.roles("worker")] == [9100, 9101]
+    plain = parse_layout(text(*HEAD, "  worker: {role: worker, host: 127.0.0.1, port: 7001, count: 2}"))
+    assert layout.digest == plain.digest  # where a node serves its page does not split a cluster
+
+
+def test_a_metrics_port_that_is_taken_or_out_of_range_is_a_problem() -> None:
+    with pytest.raises(
+        LayoutError,
+        match=r":4: nodes.worker: address 127.0.0.1:7000 of .worker. is already used by .manager.",
+    ):
+        parse_layout(text(*HEAD, "  worker: {role: worker, host: 127.0.0.1, port: 7001, metrics_port: 7000}"))
+    with pytest.raises(LayoutError, match=r"nodes.worker.metrics_port: metrics_port 70000 is out of range"):
+        parse_layout(
+            text(*HEAD, "  worker: {role: worker, host: 127.0.0.1, port: 7001, metrics_port: 70000}")
+        )

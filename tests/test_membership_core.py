@@ -164,3 +164,23 @@ def test_accusations_from_different_accusers_travel_side_by_side() -> None:
     core.received(("10.0.0.1", 11), Alive(info("p1", 11, incarnation=1)), 1.2)  # refuted: accusations moot
     (_, messages) = datagrams(core.received(("10.0.0.1", 10), Ping(10, "p0", "me"), 1.3))[0]
     assert not [m for m in messages if isinstance(m, Suspect)]
+
+
+def test_the_counters_follow_a_probe_that_fails_and_one_that_is_acked() -> None:
+    core = core_with_peers()
+    ((_, messages),) = datagrams(core.timer(ProbeTick(), 1.0))
+    ping = messages[0]
+    core.timer(ProbeTimeout(ping.seq), 1.5)
+    core.received(("10.0.0.1", 12), Nack(ping.seq, "p2"), 1.6)
+    concluded = core.timer(ProbeDeadline(ping.seq), 2.0)
+    (timer,) = [e for e in concluded if isinstance(e, StartTimer) and isinstance(e.key, SuspicionTimeout)]
+    core.timer(timer.key, timer.deadline)
+    ((_, messages),) = datagrams(core.timer(ProbeTick(), 10.0))
+    core.received(("10.0.0.1", 10), PingAck(messages[0].seq, messages[0].target), 10.25)
+    core.received(("10.0.0.1", 10), Suspect("me", 0, "p0"), 11.0)
+    core.datagram(("10.0.0.1", 10), b"\xc1garbage", 11.0)
+    s = core.stats
+    assert (s.probes_sent, s.probes_indirect, s.probes_failed, s.probes_acked) == (2, 1, 1, 1)
+    assert s.nacks_received == 1 and s.probe_seconds == 0.25
+    assert (s.suspicions, s.members_failed, s.refutations) == (1, 1, 1)
+    assert s.datagrams_received == 1 and s.datagrams_dropped == 1

@@ -39,7 +39,7 @@ __all__ = ["LayoutError", "LocatedProblem", "load_layout", "parse_layout"]
 _NAME = re.compile(r"[A-Za-z0-9_.-]+")
 _HOST_LABEL = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 _TOP_KEYS = ("cluster", "preset", "timings", "nodes", "connect", "app")
-_NODE_KEYS = ("role", "host", "port", "count")
+_NODE_KEYS = ("role", "host", "port", "metrics_port", "count")
 _MAX_PORT = 65535
 _TIMING_NAMES = frozenset(field.name for field in fields(Timings))
 
@@ -155,6 +155,7 @@ class _Placed:
     field: str
     at: Node
     expanded: bool = False
+    metrics_port: int | None = None
 
 
 def _read_nodes(reader: LocatedYaml, top: Mapping[str, Entry], root: Node) -> list[_Placed] | None:
@@ -173,7 +174,7 @@ def _read_nodes(reader: LocatedYaml, top: Mapping[str, Entry], root: Node) -> li
 def _spec(node: _Placed) -> NodeSpec:
     """The public form of a placed node, once every problem is known to be absent."""
     assert node.role is not None and node.host is not None and node.port is not None
-    return NodeSpec(node.name, node.role, node.host, node.port)
+    return NodeSpec(node.name, node.role, node.host, node.port, node.metrics_port)
 
 
 def _read_node(reader: LocatedYaml, name: str, key: Node, value: Node) -> list[_Placed]:
@@ -187,16 +188,41 @@ def _read_node(reader: LocatedYaml, name: str, key: Node, value: Node) -> list[_
     role = _read_role(reader, spec, field, key)
     host = _read_host(reader, spec, field, key)
     port = _read_port(reader, spec, field, key)
+    metrics_port = _read_metrics_port(reader, spec, field)
     if "count" not in spec:
         _check_role_name(reader, name, role, key, field)
-        return [_Placed(name, role, host, port, field, key)]
+        return [_Placed(name, role, host, port, field, key, metrics_port=metrics_port)]
     count = _read_count(reader, spec["count"][1], f"{field}.count", port)
-    if count is None:
+    if count is None or (
+        metrics_port is not None
+        and _read_count(reader, spec["count"][1], f"{field}.count", metrics_port) is None
+    ):
         return []
     return [
-        _Placed(f"{name}-{index}", role, host, None if port is None else port + index - 1, field, key, True)
+        _Placed(
+            f"{name}-{index}",
+            role,
+            host,
+            None if port is None else port + index - 1,
+            field,
+            key,
+            True,
+            None if metrics_port is None else metrics_port + index - 1,
+        )
         for index in range(1, count + 1)
     ]
+
+
+def _read_metrics_port(reader: LocatedYaml, spec: Mapping[str, Entry], field: str) -> int | None:
+    """Optional; with ``count``, consecutive like ``port``."""
+    if "metrics_port" not in spec:
+        return None
+    node = spec["metrics_port"][1]
+    port = reader.integer(node, f"{field}.metrics_port")
+    if port is not None and not 1 <= port <= _MAX_PORT:
+        reader.report(node, f"{field}.metrics_port", f"metrics_port {port} is out of range 1..{_MAX_PORT}")
+        return None
+    return port
 
 
 def _check_role_name(reader: LocatedYaml, name: str, role: str | None, key: Node, field: str) -> None:
@@ -327,18 +353,22 @@ def _check_unique_names(reader: LocatedYaml, placed: list[_Placed]) -> None:
 
 def _check_unique_addresses(reader: LocatedYaml, placed: list[_Placed]) -> None:
     # One problem per declaration, not per port: two overlapping ``count`` ranges would otherwise flood.
+    # A metrics port is a TCP port of the same host: it may not be anyone's node port or metrics port.
     owners: dict[tuple[str, int], _Placed] = {}
-    clashes: dict[str, list[tuple[_Placed, _Placed]]] = {}
+    clashes: dict[str, list[tuple[_Placed, _Placed, int]]] = {}
     for node in placed:
-        if node.host is None or node.port is None:
+        if node.host is None:
             continue
-        first = owners.setdefault((node.host, node.port), node)
-        if first is not node:
-            clashes.setdefault(node.field, []).append((node, first))
+        for port in (node.port, node.metrics_port):
+            if port is None:
+                continue
+            first = owners.setdefault((node.host, port), node)
+            if first is not node or (port == node.metrics_port and port == node.port):
+                clashes.setdefault(node.field, []).append((node, first, port))
     for pairs in clashes.values():
-        node, first = pairs[0]
+        node, first, port = pairs[0]
         more = f" (and {len(pairs) - 1} more)" if len(pairs) > 1 else ""
-        address = _format_address(node.host or "", node.port or 0)
+        address = _format_address(node.host or "", port)
         where = f"line {line_of(first.at)}"
         message = f"address {address} of {node.name!r} is already used by {first.name!r} ({where}){more}"
         reader.report(node.at, node.field, message)

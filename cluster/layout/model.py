@@ -52,6 +52,8 @@ class NodeSpec:
     role: str
     host: str
     port: int
+    metrics_port: int | None = None
+    """Where the node serves `GET /metrics` besides its own port; None: on its own port only."""
 
     @property
     def address(self) -> tuple[str, int]:

@@ -29,11 +29,13 @@ import random
 from dataclasses import dataclass, field
 
 from cluster.core.effects import Address, CancelTimer, Emit, Send, SendDatagram, StartTimer
+from cluster.core.events import MemberAliveEvent, MemberFailedEvent, MemberSuspectEvent
 from cluster.layout.presets import Timings
 from cluster.membership.awareness import REFUTED, SUCCESSFUL_PROBE, Awareness, failed_probe_delta
 from cluster.membership.dissemination import Dissemination, GossipTick
 from cluster.membership.formulas import push_pull_interval
 from cluster.membership.members import Change, Member, MemberTable, State
+from cluster.membership.stats import MembershipStats
 from cluster.membership.suspicion import Suspicion
 from cluster.wire.codec import CodecError, encode
 from cluster.wire.compound import unpack
@@ -163,6 +165,7 @@ class Membership:
         self._stream_peers: set[str] | None = set() if streams_need_peering else None
         # Greetings are datagrams and seeds start in any order: retry soon, backing off to push-pull's pace.
         self._seed_retry = timings.probe_interval
+        self.stats = MembershipStats()
 
     # -- queries --------------------------------------------------------------------------------
 
@@ -181,6 +184,11 @@ class Membership:
         """The members worth talking to (alive or suspect: a suspect may yet refute), this node included,
         by name: who replicated state goes to, and whose entries count as live."""
         return tuple((m.name, _address(m)) for m in self.members() if not m.state.gone)
+
+    @property
+    def broadcasts_queued(self) -> int:
+        """Membership news waiting for its retransmissions (memberlist's `queue.broadcasts`)."""
+        return len(self._news)
 
     @property
     def version(self) -> tuple[MemberTable, int]:
@@ -207,6 +215,7 @@ class Membership:
         for record in message.members:
             effects += self._merge(record, message.source, now)
         if not message.reply:
+            self.stats.push_pulls_answered += 1
             effects.append(Send(peer, self._sync(reply=True)))
         return self._arm_gossip(effects, now)
 
@@ -243,6 +252,7 @@ class Membership:
                 ]
                 if others:
                     partner = self._rng.choice(others)
+                    self.stats.push_pulls += 1
                     effects.append(Send(partner.name, self._sync(reply=False)))
                 return effects
             case ProbeTick():
@@ -320,10 +330,13 @@ class Membership:
 
     def datagram(self, source: Address, payload: bytes, now: float) -> tuple[list[MembershipEffect], int]:
         """Handle one datagram; returns the effects and how many of its parts were dropped as garbage."""
+        self.stats.datagrams_received += 1
         try:
             result = unpack(payload, max_size=self.timings.udp_buffer_size)
         except CodecError:
+            self.stats.datagrams_dropped += 1
             return [], 1
+        self.stats.datagrams_dropped += result.dropped
         effects: list[MembershipEffect] = []
         for message in result.messages:
             effects += self._received(source, message, now)
@@ -345,6 +358,7 @@ class Membership:
                 if probe is None:
                     return []
                 probe.nacks += 1
+                self.stats.nacks_received += 1
                 if probe.nacks < probe.nacks_expected:
                     return []
                 # Every helper has already given up on the target, so no indirect ack can still come:
@@ -405,6 +419,7 @@ class Membership:
     def _probe(self, target: Member, now: float) -> list[MembershipEffect]:
         seq = self._next_seq()
         self._probes[seq] = _Probe(target.name, now)
+        self.stats.probes_sent += 1
         extra: list[bytes] = []
         if target.state is State.SUSPECT:
             # Lifeguard: tell the suspect it is suspected, so that it can refute at once.
@@ -422,6 +437,7 @@ class Membership:
         chosen = self._rng.sample(helpers, min(self.timings.indirect_checks, len(helpers)))
         probe.nacks_expected = len(chosen)
         probe.indirect = True
+        self.stats.probes_indirect += 1
         # The end of the probe period is armed only now: most probes are acked in time and never need it.
         # Helpers nack only after their own probe timeout: the period must outlast that, or every nack
         # would arrive late and count against our own health (memberlist's TCP fallback wait gives them
@@ -445,6 +461,8 @@ class Membership:
         if probe is None:
             return []
         self._unreachable.pop(probe.target, None)
+        self.stats.probes_acked += 1
+        self.stats.probe_seconds += now - probe.started
         # Concluded at once (memberlist's probeNode returns on the ack): the probe's timers are moot.
         self._awareness = self._awareness.apply(SUCCESSFUL_PROBE)
         return [CancelTimer(ProbeDeadline(seq) if probe.indirect else ProbeTimeout(seq))]
@@ -453,6 +471,7 @@ class Membership:
         probe = self._probes.pop(seq, None)
         if probe is None:
             return []
+        self.stats.probes_failed += 1
         # Lifeguard: missing nacks mean our own network or process is the likelier culprit.
         self._awareness = self._awareness.apply(failed_probe_delta(probe.nacks_expected, probe.nacks))
         target = self.table.get(probe.target)
@@ -471,6 +490,7 @@ class Membership:
             return self._send(asker, Nack(asker_seq, self.name))
         seq = self._next_seq()
         self._relays[seq] = _Relay(asker, asker_seq, target_name)
+        self.stats.relays += 1
         effects = self._send(_address(target), Ping(seq, self.name, target_name))
         effects.append(StartTimer(RelayTimeout(seq), now + self.timings.probe_timeout))
         return effects
@@ -484,6 +504,7 @@ class Membership:
         effects: list[MembershipEffect] = []
         if change.refute:
             self.table = self.table.refuted(change.refute_above)
+            self.stats.refutations += 1
             self._awareness = self._awareness.apply(REFUTED)
             self._gossip(self.name, Alive(self.table.local.info))
             return effects
@@ -596,6 +617,12 @@ class Membership:
         if change.event is None or change.member is None:
             return []
         member = change.member
+        if change.event is MemberSuspectEvent:
+            self.stats.suspicions += 1
+        elif change.event is MemberAliveEvent:
+            self.stats.suspicions_refuted += 1
+        elif change.event is MemberFailedEvent:
+            self.stats.members_failed += 1
         accused = member.state in (State.SUSPECT, State.DEAD) and member.by
         event = change.event(
             member=member.name,

@@ -21,7 +21,7 @@ from actors.rundir import RunDir
 from cluster.app.plain import MessageRefused
 from cluster.control.protocol import StateEntries, StateGetRequest, StateSetRequest, StateWritten
 from cluster.layout.loader import LayoutError, load_layout
-from cluster.ops import cli_app, cli_state
+from cluster.ops import cli_app, cli_state, top
 from cluster.ops.control_client import ControlError
 from cluster.ops.launcher import Cluster, EventTail, LaunchError, NodeState, UnknownNode, prepare
 from cluster.ops.tables import print_table
@@ -387,6 +387,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     cli_state.add_parser(verbs, _find_cluster, common)
     cli_app.add_parsers(verbs, _find_cluster, common)
+    top.add_parser(verbs, _find_cluster, common)
 
     demo = verbs.add_parser("demo", parents=[common], help="list the demos, or run one (a name or a layout)")
     demo.add_argument("what", nargs="?", help="a demo's name, or a layout file for the quick start")

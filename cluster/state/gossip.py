@@ -166,7 +166,14 @@ class StateGossip:
         # largest one (a push-pull at the highest Lamport time): the map, tag, field names and our name,
         # plus 2 bytes each for the deltas' and the digest's arrays outgrowing a one-byte header.
         self._envelope = len(encode(PushPull(local, INT64_MAX, (), ()))) + 4
-        self.stats = {"sent_datagrams": 0, "sent_bytes": 0, "received_rejected": 0, "oversized": 0}
+        self.stats = {
+            "sent_datagrams": 0,
+            "sent_bytes": 0,
+            "received_rejected": 0,
+            "oversized": 0,
+            "syncs": 0,  # anti-entropy exchanges started: sync ticks and continuations
+            "syncs_answered": 0,
+        }
 
     # -- inputs ---------------------------------------------------------------------------------
 
@@ -254,6 +261,11 @@ class StateGossip:
 
     def _push_now(self) -> list[StateEffect]:
         return [] if self._deferred_push else self.burst_over()
+
+    @property
+    def queued_updates(self) -> int:
+        """State news waiting for retransmission on gossip ticks."""
+        return len(self._queue)
 
     def max_entry_size(self) -> int:
         """Largest entry, encoded: every entry must travel by datagram, since most members have no TCP
@@ -353,6 +365,7 @@ class StateGossip:
         match message:
             case Pull(source, lamport, digest):
                 self.clock.update(lamport)
+                self.stats["syncs_answered"] += 1
                 answer, _cut = self._answer(
                     source,
                     digest,
@@ -471,6 +484,7 @@ class StateGossip:
         """Start an exchange. The pull goes by datagram whenever it fits: TCP goes through two more actor
         hand-offs on each side, which an idle node's periodic sync should not pay (the answer still
         takes the TCP peering when it does not fit a datagram)."""
+        self.stats["syncs"] += 1
         message = Pull(self.local, self.clock.current, self.store.digest())
         encoded = encode(message)
         if len(encoded) > self._datagram_room() and name in self._stream_peers:
