@@ -14,6 +14,7 @@ import pykka
 from actors.app.messages import AppControl
 from actors.base import CrashHandler, NodeActor, answer, handles, tell_if_alive
 from actors.messages import (
+    ApplyFaults,
     AttachProviders,
     AttachRouter,
     ControlRequestReceived,
@@ -32,14 +33,23 @@ from cluster.control.endpoint import (
     ForwardWrite,
     ForwardWrites,
     NodeIdentity,
+    SetFaults,
 )
 from cluster.control.protocol import failure
 
 
 class ControlEndpoint(NodeActor):
-    def __init__(self, identity: NodeIdentity, *, on_crash: CrashHandler | None = None) -> None:
+    def __init__(
+        self,
+        identity: NodeIdentity,
+        *,
+        peers: tuple[str, ...] = (),
+        on_crash: CrashHandler | None = None,
+    ) -> None:
+        """`peers`: the other nodes of the layout, which a partition may name."""
         super().__init__(on_crash=on_crash)
         self.core = ControlCore(identity)
+        self.core.peers_known(peers)
         self._providers: dict[str, pykka.ActorRef[Any]] = {}
         self._router: pykka.ActorRef[Any] | None = None
 
@@ -74,6 +84,9 @@ class ControlEndpoint(NodeActor):
                     tell_if_alive(self._providers[provider], ProviderCommands(commands))
                 case AskDigest(provider):
                     tell_if_alive(self._providers[provider], DigestWanted(reply))
+                case SetFaults(plan):
+                    # The request came through the transport, which is who carries faults out.
+                    tell_if_alive(reply.transport, ApplyFaults(plan))
                 case ForwardApp(app_request):
                     if self._router is None:
                         answer(reply, failure("this node runs no application actors"))

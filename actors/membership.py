@@ -134,7 +134,7 @@ class MembershipActor(OwnTimers, CoreShell[Membership]):
 
     @handles(PeerIsUp)
     def _peer_up(self, message: PeerIsUp) -> None:
-        self.core.peer_up_hint(message.name)
+        self.apply(self.core.peer_up_hint(message.name, self._clock.now()))
 
     @handles(PeerIsDown)
     def _peer_down(self, message: PeerIsDown) -> None:

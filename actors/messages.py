@@ -15,6 +15,7 @@ import pykka
 from cluster.control.protocol import StatusPart
 from cluster.core.effects import Address
 from cluster.core.events import Event
+from cluster.core.faults import FaultPlan
 from cluster.wire.messages import ControlReply, ControlRequest, WireMessage
 
 # -- test kit ----------------------------------------------------------------------------------------
@@ -154,6 +155,13 @@ class StartMembership:
 @dataclass(frozen=True, slots=True)
 class LeaveCluster:
     """Announce a graceful leave (the node is stopping)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyFaults:
+    """Carry out this fault plan in the transport (`clusterctl partition|heal|loss|delay`)."""
+
+    plan: FaultPlan
 
 
 @dataclass(frozen=True, slots=True)

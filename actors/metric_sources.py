@@ -47,6 +47,7 @@ _MEMBERSHIP_COUNTERS = (
     ("memberlist_suspicions_refuted", "Suspected members seen alive again", "suspicions_refuted"),
     ("memberlist_refutations", "Suspicions of this node that it refuted", "refutations"),
     ("memberlist_msg_dead", "Members declared failed here (not leaves)", "members_failed"),
+    ("memberlist_stale_news_corrected", "Stale suspicions answered with fresher news", "corrections"),
     ("memberlist_push_pull_node", "Membership push-pulls started", "push_pulls"),
     ("memberlist_push_pull_answered", "Membership push-pulls answered", "push_pulls_answered"),
     ("memberlist_datagrams_received", "Membership datagrams handled", "datagrams_received"),

@@ -47,6 +47,7 @@ class Traffic:
         self.tcp_accepts = counter("memberlist_tcp_accept", "TCP connections accepted")
         self.tcp_connects = counter("memberlist_tcp_connect", "TCP connections dialled")
         self.http_requests = counter("pycluster_http_requests", "HTTP requests answered (scrapes)")
+        self.injected_drops = counter("pycluster_injected_drops", "Datagrams dropped by an injected fault")
 
 
 class NodeMetrics:

@@ -278,7 +278,8 @@ class NodeRuntime:
             layout_digest=self.layout.digest,
             pid=os.getpid(),
         )
-        control = ControlEndpoint.start(whoami, on_crash=crash)
+        peers = tuple(name for name in self.layout.names if name != self.name)
+        control = ControlEndpoint.start(whoami, peers=peers, on_crash=crash)
         transport = Transport.start(
             cores.peering,
             reactor,
@@ -312,7 +313,12 @@ class NodeRuntime:
             neighbours,
             clock=self.clock,
             send_datagram=reactor.send_datagram,
-            udp=UdpReader(reactor.datagrams, self.layout.timings.udp_buffer_size, self.metrics.traffic),
+            udp=UdpReader(
+                reactor.datagrams,
+                self.layout.timings.udp_buffer_size,
+                self.metrics.traffic,
+                faults=lambda: reactor.faults,
+            ),
             state_sink=scheduler,
             status=control,
             on_crash=crash,

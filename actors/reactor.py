@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import collections
 import errno
+import heapq
 import itertools
 import logging
 import os
+import random
 import selectors
 import socket
 import threading
@@ -34,6 +36,7 @@ from actors.metrics import Traffic
 from actors.udp_reader import enable_unreachable_reports, enlarge_receive_buffer, send_datagram
 from actors.wake_pipe import WakePipe
 from cluster.core.effects import Address
+from cluster.core.faults import NetworkFaults
 from cluster.wire.codec import CodecError, FrameReader
 
 log = logging.getLogger(__name__)
@@ -127,6 +130,12 @@ class Reactor:
         self._render = render_metrics
         self._quiet_limit = quiet_limit
         self._unannounced: dict[int, float] = {}  # conn_id -> when it was accepted, oldest first
+        # Injected faults (cluster.core.faults): an immutable value, read by every sending thread.
+        self.faults = NetworkFaults()
+        self._fault_rng = random.Random(int.from_bytes(os.urandom(8), "big"))
+        self._later: list[tuple[float, int, Any, Any]] = []  # (due, seq, conn_id or address, data)
+        self._later_seq = itertools.count()
+        self._last_due: dict[int, float] = {}  # per connection: delayed bytes leave in order
         self._selector = selectors.DefaultSelector()
         self._commands: collections.deque[tuple[Any, ...]] = collections.deque()
         self._wake = WakePipe()
@@ -200,8 +209,23 @@ class Reactor:
     def close(self, conn_id: int) -> None:
         self._command("close", conn_id)
 
+    def set_faults(self, faults: NetworkFaults) -> None:
+        """From now on, drop and hold what is sent (and drop what arrives from blocked addresses) as
+        `faults` say. TCP partitions are the transport's: it closes those connections itself."""
+        self.faults = faults
+
     def send_datagram(self, address: Address, data: bytes) -> None:
         """Sent from the caller's thread: waking the reactor for it would cost more than the send."""
+        faults = self.faults
+        if faults.active:
+            wait = faults.datagram_fate(address, self._fault_rng)
+            if wait is None:
+                if self._traffic is not None:
+                    self._traffic.injected_drops.inc()
+                return
+            if wait > 0:
+                self._command("later", time.monotonic() + wait, address, data)
+                return
         if send_datagram(self.datagrams, address, data) and self._traffic is not None:
             self._traffic.udp_sent.inc()
             self._traffic.udp_sent_bytes.inc(len(data))
@@ -219,13 +243,18 @@ class Reactor:
     def _run(self) -> None:
         try:
             while self._running:
-                # Only connections not yet known to be peers need a clock: they are closed when quiet.
+                # A clock is needed only for connections not yet known to be peers (closed when quiet)
+                # and for traffic held back by an injected delay.
                 timeout = 1.0 if self._unannounced else None
+                if self._later:
+                    timeout = max(0.0, min(timeout or 1.0, self._later[0][0] - time.monotonic()))
                 for key, mask in self._selector.select(timeout):
                     self._on_ready(key, mask)
                 self._run_commands()
                 if self._unannounced:
                     self._close_quiet(time.monotonic())
+                if self._later:
+                    self._send_due(time.monotonic())
         finally:
             self._shutdown()
 
@@ -261,6 +290,9 @@ class Reactor:
                 self._queue_bounded(*args)
             elif name == "close":
                 self._close_when_flushed(*args)
+            elif name == "later":
+                due, address, data = args
+                heapq.heappush(self._later, (due, next(self._later_seq), address, data))
 
     def _accept(self, listener: socket.socket, *, http: bool) -> None:
         while True:
@@ -347,9 +379,15 @@ class Reactor:
         if frames:
             self._deliver(FramesReceived(conn_id, tuple(frames)))
 
-    def _queue(self, conn_id: int, data: bytes) -> None:
+    def _queue(self, conn_id: int, data: bytes, *, held: bool = False) -> None:
         stream = self._streams.get(conn_id)
         if stream is None or stream.closing:
+            return
+        delay = self.faults.delay
+        if delay > 0 and not held:
+            due = max(time.monotonic() + delay, self._last_due.get(conn_id, 0.0))
+            self._last_due[conn_id] = due
+            heapq.heappush(self._later, (due, next(self._later_seq), conn_id, data))
             return
         stream.outgoing += data
         if not stream.connecting:
@@ -383,9 +421,14 @@ class Reactor:
         events = selectors.EVENT_READ | (selectors.EVENT_WRITE if stream.outgoing else 0)
         self._selector.modify(stream.sock, events, conn_id)
 
-    def _close_when_flushed(self, conn_id: int) -> None:
+    def _close_when_flushed(self, conn_id: int, *, held: bool = False) -> None:
         stream = self._streams.get(conn_id)
         if stream is None:
+            return
+        due = self._last_due.get(conn_id, 0.0)
+        if not held and due > time.monotonic():
+            # Bytes an injected delay holds back go first: the close waits in line behind them.
+            heapq.heappush(self._later, (due, next(self._later_seq), conn_id, None))
             return
         stream.closing = True
         if stream.connecting or not stream.outgoing:
@@ -398,8 +441,22 @@ class Reactor:
         self._selector.unregister(stream.sock)
         stream.sock.close()
         self._unannounced.pop(conn_id, None)
+        self._last_due.pop(conn_id, None)
         if stream.announced:
             self._deliver(ConnClosed(conn_id, reason))
+
+    def _send_due(self, now: float) -> None:
+        """What an injected delay held back and is due now: datagrams go out, stream bytes join their
+        connection's queue (in the order they were sent)."""
+        while self._later and self._later[0][0] <= now:
+            _due, _seq, target, data = heapq.heappop(self._later)
+            if isinstance(target, int) and data is None:
+                self._close_when_flushed(target, held=True)
+            elif isinstance(target, int):
+                self._queue(target, data, held=True)
+            elif send_datagram(self.datagrams, target, data) and self._traffic is not None:
+                self._traffic.udp_sent.inc()
+                self._traffic.udp_sent_bytes.inc(len(data))
 
     # -- connections the transport does not know of: not yet spoken, or scrapes ---------------
 

@@ -18,6 +18,7 @@ from actors.base import CrashHandler, NodeActor, handles, tell_if_alive
 from actors.clock import Clock
 from actors.messages import (
     AnswerControl,
+    ApplyFaults,
     ArmTimer,
     ControlRequestReceived,
     DisarmTimer,
@@ -46,6 +47,7 @@ from actors.reactor import (
     SendsDropped,
 )
 from cluster.core import effects as fx
+from cluster.core.faults import NetworkFaults
 from cluster.layout.app import DEFAULT_SEND_BUFFER
 from cluster.readiness.peering import (
     Close,
@@ -167,6 +169,22 @@ class Transport(NodeActor):
     def _sends_dropped(self, message: SendsDropped) -> None:
         peer, overflow = message.tag
         tell_if_alive(overflow, PeerOverloaded(peer, message.count))
+
+    @handles(ApplyFaults)
+    def _apply_faults(self, message: ApplyFaults) -> None:
+        """UDP and delay are the reactor's to carry out (by address); TCP partitions the peering core's."""
+        plan = message.plan
+        addresses = self._core.addresses
+        self._reactor.set_faults(
+            NetworkFaults(frozenset(addresses[name] for name in plan.blocked), plan.loss, plan.delay)
+        )
+        self._apply(self._core.block(plan.blocked, self._clock.now()))
+        log.warning(
+            "injected faults now: cut off from %s, %.0f%% datagrams lost, %.0f ms delay",
+            ", ".join(sorted(plan.blocked)) or "no one",
+            100 * plan.loss,
+            1000 * plan.delay,
+        )
 
     @handles(SetHelloReadiness)
     def _set_readiness(self, message: SetHelloReadiness) -> None:

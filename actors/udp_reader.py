@@ -19,10 +19,12 @@ import errno
 import logging
 import socket
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from actors.metrics import Traffic
 from cluster.core.effects import Address
+from cluster.core.faults import NetworkFaults
 
 log = logging.getLogger(__name__)
 
@@ -78,10 +80,18 @@ def send_datagram(sock: socket.socket, address: Address, data: bytes) -> bool:
 
 
 class UdpReader:
-    def __init__(self, sock: socket.socket, max_datagram: int, traffic: Traffic | None = None) -> None:
+    def __init__(
+        self,
+        sock: socket.socket,
+        max_datagram: int,
+        traffic: Traffic | None = None,
+        faults: Callable[[], NetworkFaults] | None = None,
+    ) -> None:
+        """`faults`: the injected faults in force (the reactor's), for datagrams from blocked peers."""
         self.sock = sock
         self._max_datagram = max_datagram
         self._traffic = traffic
+        self._faults = faults
 
     def read(self) -> list[DatagramReceived | PortUnreachable]:
         """Everything waiting now, without blocking."""
@@ -97,7 +107,10 @@ class UdpReader:
             except OSError as error:
                 log.debug("recvfrom: %s", error)
                 break
-            events.append(DatagramReceived(Address(str(address[0]), int(address[1])), data))
+            source = Address(str(address[0]), int(address[1]))
+            if self._faults is not None and not self._faults().admits_from(source):
+                continue
+            events.append(DatagramReceived(source, data))
             size += len(data)
         if not events:
             events += self._read_errors()

@@ -161,3 +161,21 @@ def test_handshake_timeout_closes_a_silent_dial() -> None:
 
 def test_sending_without_a_peering_is_dropped_not_raised() -> None:
     assert isinstance(table().send("manager", NodeFullyConnected("a", "b", False))[0], Dropped)
+
+
+def test_a_blocked_peer_is_cut_off_not_redialled_and_dialled_at_once_when_freed() -> None:
+    core = table()
+    conn = dial_and_connect(core)
+    core.received(conn, hello(), 0.0)
+    assert core.block(frozenset({"manager"}), 1.0) == [Close(conn)]
+    closed = core.closed(conn, 1.1, "closed by this node")
+    assert PeerDown("manager", "manager-id") in closed
+    (retry,) = [e for e in closed if isinstance(e, StartTimer)]
+    assert core.timer(retry.key, retry.deadline) == []  # blocked: no dial
+    accepted = -1
+    core.accepted(accepted, 2.0)
+    refused = core.received(accepted, hello(), 2.0)  # the peer dials us: dropped unanswered
+    assert refused[-1] == Close(accepted) and isinstance(refused[0], Dropped)
+    assert not core.is_up("manager")
+    (dial,) = core.block(frozenset(), 3.0)
+    assert isinstance(dial, Dial) and dial.peer == "manager"

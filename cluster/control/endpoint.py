@@ -23,6 +23,8 @@ from cluster.control.protocol import (
     ConnectivityStatus,
     ControlProtocolError,
     EntryView,
+    FaultsRequest,
+    FaultsStatus,
     MembershipStatus,
     ReadinessStatus,
     StateDelRequest,
@@ -40,6 +42,7 @@ from cluster.control.protocol import (
     parse_request,
     success,
 )
+from cluster.core.faults import FaultPlan, fault_problem
 from cluster.wire.messages import ControlReply, ControlRequest, Plain
 
 __all__ = [
@@ -51,6 +54,7 @@ __all__ = [
     "ForwardWrite",
     "ForwardWrites",
     "NodeIdentity",
+    "SetFaults",
     "ViewChange",
 ]
 
@@ -110,7 +114,14 @@ class ForwardApp:
     request: AppRequest
 
 
-ControlEffect = Answer | ForwardWrite | ForwardWrites | AskDigest | ForwardApp
+@dataclass(frozen=True, slots=True)
+class SetFaults:
+    """Carry out this plan in the node's transport (it replaces the one in force)."""
+
+    plan: FaultPlan
+
+
+ControlEffect = Answer | ForwardWrite | ForwardWrites | AskDigest | ForwardApp | SetFaults
 
 ViewChange = tuple[str, Plain, str, int]
 """(key, value, owner, version) of a provider's visible value; value None: the key is gone."""
@@ -125,6 +136,8 @@ class ControlCore:
         self._state: StateStatus | None = None
         self._views: dict[str, dict[str, EntryView]] = {}
         self._providers: frozenset[str] = frozenset()
+        self._faults = FaultPlan()
+        self._peers: frozenset[str] = frozenset()
 
     # -- what the node publishes ----------------------------------------------------------------
 
@@ -150,6 +163,10 @@ class ControlCore:
     def providers_attached(self, state_types: Iterable[str]) -> None:
         self._providers = frozenset(state_types)
 
+    def peers_known(self, names: Iterable[str]) -> None:
+        """The other nodes of the layout: the only names a partition may cut off."""
+        self._peers = frozenset(names)
+
     # -- requests -------------------------------------------------------------------------------
 
     def request(self, message: ControlRequest) -> list[ControlEffect]:
@@ -172,6 +189,8 @@ class ControlCore:
                 return [self._known(provider, AskDigest(provider))]
             case AppSendRequest() | AppPublishRequest() | AppRequestRequest() | ActorsRequest():
                 return [ForwardApp(request)]
+            case FaultsRequest(blocked, loss, delay):
+                return self._set_faults(blocked, loss, delay)
             case StateSetManyRequest(provider, entries):
                 if provider not in self._providers:
                     return [Answer(self._no_provider(provider))]
@@ -192,7 +211,25 @@ class ControlCore:
             connectivity=self._connectivity,
             readiness=self._readiness,
             state=self._state,
+            faults=self._faults_status() if self._faults.active else None,
         )
+
+    def _set_faults(
+        self, blocked: tuple[str, ...] | None, loss: float | None, delay: float | None
+    ) -> list[ControlEffect]:
+        problem = fault_problem(loss, delay)
+        unknown = sorted(set(blocked or ()) - self._peers)
+        if unknown:
+            problem = f"cannot cut off {', '.join(map(repr, unknown))}: not another node of this layout"
+        if problem is not None:
+            return [Answer(failure(problem))]
+        wanted = None if blocked is None else frozenset(blocked)
+        self._faults = self._faults.changed(blocked=wanted, loss=loss, delay=delay)
+        return [SetFaults(self._faults), Answer(success(self._faults_status()))]
+
+    def _faults_status(self) -> FaultsStatus:
+        plan = self._faults
+        return FaultsStatus(tuple(sorted(plan.blocked)), plan.loss, plan.delay)
 
     def _read(self, provider: str, key: str | None) -> Answer:
         view = self._views.get(provider)

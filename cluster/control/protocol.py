@@ -31,6 +31,8 @@ __all__ = [
     "ConnectivityStatus",
     "ControlProtocolError",
     "EntryView",
+    "FaultsRequest",
+    "FaultsStatus",
     "MemberRow",
     "MembershipStatus",
     "NodeReadinessRow",
@@ -171,6 +173,18 @@ class ActorsRequest:
     COMMAND: ClassVar[str] = "actors"
 
 
+@record
+@dataclass(frozen=True, slots=True)
+class FaultsRequest:
+    """`faults`: change the faults injected into this node's traffic (see `cluster.core.faults`); a part
+    given as None is left as it is. Answered with the faults now in force."""
+
+    COMMAND: ClassVar[str] = "faults"
+    blocked: tuple[str, ...] | None = None
+    loss: float | None = None
+    delay: float | None = None
+
+
 AppRequest: TypeAlias = AppSendRequest | AppPublishRequest | AppRequestRequest | ActorsRequest
 """The requests the node's app router answers."""
 
@@ -182,6 +196,7 @@ Request: TypeAlias = (
     | StateDelRequest
     | StateSetManyRequest
     | StateDigestRequest
+    | FaultsRequest
     | AppRequest
 )
 
@@ -195,6 +210,7 @@ COMMANDS: dict[str, type[Request]] = {
         StateDelRequest,
         StateSetManyRequest,
         StateDigestRequest,
+        FaultsRequest,
         AppSendRequest,
         AppPublishRequest,
         AppRequestRequest,
@@ -396,6 +412,17 @@ class StateStatus:
 
 @record
 @dataclass(frozen=True, slots=True)
+class FaultsStatus:
+    """The faults injected into this node's traffic: peers cut off, the share of datagrams lost, and the
+    seconds everything sent is held."""
+
+    blocked: tuple[str, ...]
+    loss: float
+    delay: float
+
+
+@record
+@dataclass(frozen=True, slots=True)
 class StatusSnapshot:
     """The answer to `status`. A subsystem that has not published yet (or that this node does not run:
     readiness is the manager's) is None, and left out of the body."""
@@ -411,6 +438,7 @@ class StatusSnapshot:
     connectivity: ConnectivityStatus | None = None
     readiness: ReadinessStatus | None = None
     state: StateStatus | None = None
+    faults: FaultsStatus | None = None
 
     def body(self) -> dict[str, Any]:
         return {key: value for key, value in to_plain(self).items() if value is not None}
@@ -428,6 +456,7 @@ Reply: TypeAlias = (
     | StateDigest
     | AppReplied
     | ActorsList
+    | FaultsStatus
 )
 
 _R = TypeVar("_R")

@@ -36,6 +36,8 @@ class MembershipStats:
     """Suspicions or deaths of this node itself, refuted by it."""
     members_failed: int = 0
     """Members declared dead here (`memberlist.msg.dead`); graceful leaves are not failures."""
+    corrections: int = 0
+    """Stale suspicions or deaths answered with the fresher alive news (`Membership._correct_stale`)."""
     push_pulls: int = 0
     """Full membership exchanges started by this node (`memberlist.pushPullNode`)."""
     push_pulls_answered: int = 0

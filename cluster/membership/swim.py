@@ -275,10 +275,16 @@ class Membership:
                 return [*effects, StartTimer(SeedRetry(), now + self._seed_retry)]
         return []
 
-    def peer_up_hint(self, name: str) -> None:
-        """A TCP peering is up: push-pull can reach that member."""
+    def peer_up_hint(self, name: str, now: float) -> list[MembershipEffect]:
+        """A TCP peering is up: push-pull can reach that member. If we hold it as dead, it is back (a
+        healed partition, most often), so it is greeted now rather than at the next seed retry: its
+        answer, or its refutation of the death we then tell it of, brings it back within round trips."""
         if self._stream_peers is not None:
             self._stream_peers.add(name)
+        member = self.table.get(name)
+        if member is None or member.state is not State.DEAD or name not in self._seeds:
+            return []
+        return self._arm_gossip(self._greet_seeds([name]), now)
 
     def peer_down_hint(self, name: str, now: float) -> list[MembershipEffect]:
         """A TCP peering reset: probe that member now instead of in its turn. Never a verdict by itself."""
@@ -339,11 +345,36 @@ class Membership:
         self.stats.datagrams_dropped += result.dropped
         effects: list[MembershipEffect] = []
         for message in result.messages:
+            effects += self._correct_stale(source, message)
             effects += self._received(source, message, now)
         return self._arm_gossip(effects, now), result.dropped
 
     def received(self, source: Address, message: WireMessage, now: float) -> list[MembershipEffect]:
-        return self._arm_gossip(self._received(source, message, now), now)
+        effects = self._correct_stale(source, message)
+        return self._arm_gossip(effects + self._received(source, message, now), now)
+
+    def _correct_stale(self, source: Address, message: WireMessage) -> list[MembershipEffect]:
+        """A suspicion or death of a member we know alive at a higher incarnation: its sender missed the
+        refutation, so it gets it from us, straight back.
+
+        A refutation is gossiped a bounded number of times, so a node can miss all of them, and stale news
+        of the death it missed still circulates (after a partition heals, every node of the other side
+        holds it). Without this the node that missed it can take that stale news as fresh, declare a live
+        member dead, and stay wrong until a push-pull happens to pair it with someone who knows better.
+        Each stale message draws at most one answer, and stale news is itself retransmit-limited.
+        """
+        match message:
+            case Suspect(member, incarnation, _by) | Dead(member, incarnation, _by):
+                known = self.table.get(member)
+                if (
+                    known is not None
+                    and member != self.name
+                    and known.state is State.ALIVE
+                    and known.incarnation > incarnation
+                ):
+                    self.stats.corrections += 1
+                    return self._send(source, Alive(known.info))
+        return []
 
     def _received(self, source: Address, message: WireMessage, now: float) -> list[MembershipEffect]:
         match message:

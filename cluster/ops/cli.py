@@ -21,7 +21,7 @@ from actors.rundir import RunDir
 from cluster.app.plain import MessageRefused
 from cluster.control.protocol import StateEntries, StateGetRequest, StateSetRequest, StateWritten
 from cluster.layout.loader import LayoutError, load_layout
-from cluster.ops import cli_app, cli_state, top
+from cluster.ops import cli_app, cli_faults, cli_state, top
 from cluster.ops.control_client import ControlError
 from cluster.ops.launcher import Cluster, EventTail, LaunchError, NodeState, UnknownNode, prepare
 from cluster.ops.tables import print_table
@@ -91,6 +91,13 @@ def cmd_status(args: argparse.Namespace) -> int:
     header_row = ("NODE", "ROLE", "ADDRESS", "PID", "ALIVE", "READINESS", "MEMBERS", "PEERS UP")
     rows: list[tuple[str, ...]] = [header_row]
     rows += [_state_row(state) for state in states]
+    faulted = {
+        s.name: s.status.faults for s in states if s.status is not None and s.status.faults is not None
+    }
+    if faulted:  # the column appears only while faults are injected
+        rows = [rows[0] + ("FAULTS",)] + [
+            (*row, cli_faults.describe(faulted[row[0]]) if row[0] in faulted else "-") for row in rows[1:]
+        ]
     print_table(rows)
     return 0
 
@@ -388,6 +395,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_state.add_parser(verbs, _find_cluster, common)
     cli_app.add_parsers(verbs, _find_cluster, common)
     top.add_parser(verbs, _find_cluster, common)
+    cli_faults.add_parsers(verbs, _find_cluster, common)
 
     demo = verbs.add_parser("demo", parents=[common], help="list the demos, or run one (a name or a layout)")
     demo.add_argument("what", nargs="?", help="a demo's name, or a layout file for the quick start")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from actors.testkit import layout_with_ports
 from cluster.core.events import Event
 from cluster.layout.loader import load_layout, parse_layout
 from cluster.layout.model import Layout
+from cluster.ops import faults
 from cluster.ops.client import ClusterClient
 from cluster.ops.launcher import Cluster, EventTail, LaunchError, prepare
 
@@ -93,6 +95,28 @@ class LiveCluster:
             self._in_process.stop(node)
         else:
             self.cluster.signal(node, signum)
+
+    def running(self) -> list[str]:
+        if self._in_process is not None:
+            return [name for name in self.layout.names if name in self._in_process.nodes]
+        return self.cluster.running()
+
+    def partition(self, *groups: Sequence[str]) -> None:
+        """Cut these groups of nodes off from each other (one group: from every other node), inside the
+        nodes' transports, as `clusterctl partition` does."""
+        faults.partition(self.cluster, groups, running=self.running())
+
+    def heal(self) -> None:
+        """Lift every injected fault: partition, loss and delay."""
+        faults.heal(self.cluster, running=self.running())
+
+    def loss(self, share: float, *nodes: str) -> None:
+        """That share (0..1) of the datagrams these nodes (default: all) send is lost."""
+        faults.set_loss(self.cluster, share, list(nodes) or self.running())
+
+    def delay(self, seconds: float, *nodes: str) -> None:
+        """Everything these nodes (default: all) send waits `seconds` first."""
+        faults.set_delay(self.cluster, seconds, list(nodes) or self.running())
 
     def restart(self, node: str) -> None:
         if self._in_process is not None:

@@ -182,12 +182,18 @@ class PeeringTable:
         self._peerings: dict[str, _Peering] = {}
         self._wanted: dict[str, int] = {}  # peer -> failed attempts since its last handshake
         self._dialing: dict[str, int] = {}  # peer -> conn id not yet handshaken
+        self._blocked: frozenset[str] = frozenset()  # injected partition (cluster.core.faults)
         self.cluster_started = False
 
     # -- queries --------------------------------------------------------------------------------
 
     def is_up(self, peer: str) -> bool:
         return peer in self._peerings
+
+    @property
+    def addresses(self) -> dict[str, Address]:
+        """Where each other node of the layout listens."""
+        return dict(self._addresses)
 
     def peers_up(self) -> dict[str, str]:
         return {name: peering.node_id for name, peering in self._peerings.items()}
@@ -211,6 +217,25 @@ class PeeringTable:
             return [Dropped("unknown-peer", f"no address for {peer!r} in the layout")]
         self._wanted.setdefault(peer, 0)
         return self._dial_if_needed(peer)
+
+    def block(self, peers: frozenset[str], now: float) -> list[PeeringEffect]:
+        """An injected partition: from now on `peers` are cut off (replacing any earlier set).
+
+        Their connections close (the reactor's reports then bring the usual peer-down), none is dialled
+        and a hello from one is dropped without an answer, as a partition would lose it. A peer no longer
+        blocked that we want is dialled at once, without waiting out the backoff it piled up.
+        """
+        newly, freed = peers - self._blocked, self._blocked - peers
+        self._blocked = frozenset(peers)
+        effects: list[PeeringEffect] = [
+            Close(conn_id)
+            for conn_id, conn in sorted(self._conns.items())
+            if conn.peer in newly or conn.dialed in newly
+        ]
+        for peer in sorted(freed & self._wanted.keys()):
+            self._wanted[peer] = 0
+            effects += self._dial_if_needed(peer)
+        return effects
 
     def send_all(self, peer: str, messages: tuple[WireMessage, ...]) -> list[PeeringEffect]:
         """Like `send` for each of `messages`, as one effect: they go on one connection, in order."""
@@ -329,8 +354,8 @@ class PeeringTable:
         ]
 
     def _dial_if_needed(self, peer: str) -> list[PeeringEffect]:
-        if peer in self._peerings or peer in self._dialing:
-            return []
+        if peer in self._peerings or peer in self._dialing or peer in self._blocked:
+            return []  # a blocked peer is dialled when it is unblocked
         conn_id = next(self._conn_ids)
         self._conns[conn_id] = _Conn(dialed=peer)
         self._dialing[peer] = conn_id
@@ -379,6 +404,11 @@ class PeeringTable:
     def _on_hello(self, conn_id: int, conn: _Conn, hello: Hello, now: float) -> list[PeeringEffect]:
         if conn.peer is not None:
             return [Dropped("second-hello", f"{hello.name} said hello twice on one connection")]
+        if hello.name in self._blocked:
+            return [
+                Dropped("partitioned", f"hello from {hello.name}, cut off by an injected fault"),
+                Close(conn_id),
+            ]
         refused = self._refusal(conn, hello)
         if refused is not None:
             return [
