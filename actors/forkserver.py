@@ -6,6 +6,10 @@ last one listens. Here that work is done once. The rule of architecture §2 stil
 started with `subprocess`, and it forks only while it runs no thread (pykka and the reactor start in
 the child, after the fork). It exits once every child is forked; the children run on in their own sessions.
 
+Every child waits at a gate (a pipe) until the last one is forked. Started one by one, the early children
+took the CPU from the forkserver itself: each fork then waited in the run queue behind them, and forking
+101 nodes took 9 s of which 0.2 s was forking. Held, all 101 are forked in a fifth of a second.
+
     python -m actors.forkserver --layout FILE --run-dir DIR NODE [NODE ...]
 
 prints `NODE PID` per child on stdout.
@@ -26,7 +30,9 @@ from cluster.layout.loader import LayoutError
 from cluster.layout.model import Layout
 
 
-def fork_node(layout: Layout, run_dir: RunDir, name: str) -> int:
+def fork_node(layout: Layout, run_dir: RunDir, name: str, gate: tuple[int, int] | None = None) -> int:
+    """Fork the node `name`; with `gate` (a pipe's read and write ends), the child waits until the
+    forkserver closes the write end before it starts."""
     if threading.active_count() != 1:
         raise RuntimeError("refusing to fork: this process runs threads")
     log_fd = os.open(run_dir.log_file(name), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
@@ -36,6 +42,8 @@ def fork_node(layout: Layout, run_dir: RunDir, name: str) -> int:
         return pid
     code = EXIT_CRASHED
     try:
+        if gate is not None:
+            _wait_at(*gate)
         os.setsid()
         null = os.open(os.devnull, os.O_RDONLY)
         os.dup2(null, 0)
@@ -67,10 +75,26 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_BAD_LAYOUT
     run_dir.root.mkdir(parents=True, exist_ok=True)
-    for name in args.nodes:
-        pid = fork_node(layout, run_dir, name)
-        print(f"{name} {pid}", flush=True)
+    gate, release = os.pipe()
+    forked = []
+    try:
+        for name in args.nodes:
+            forked.append((name, fork_node(layout, run_dir, name, (gate, release))))
+        # Said before the gate opens: once 101 nodes run, this process would wait seconds for the CPU.
+        print("".join(f"{name} {pid}\n" for name, pid in forked), end="", flush=True)
+    finally:
+        os.close(release)  # the gate opens: every child forked so far starts now
+        os.close(gate)
     return 0
+
+
+def _wait_at(gate: int, release: int) -> None:
+    """Block until the pipe's write end is closed everywhere: the child's own copy first, then (at EOF)
+    the forkserver's. Children forked earlier closed theirs before waiting, so only the forkserver's is
+    left to close."""
+    os.close(release)
+    while os.read(gate, 1):
+        pass
 
 
 if __name__ == "__main__":

@@ -6,6 +6,11 @@ the transport actor: at one probe a second, thread hand-offs are most of an idle
 reason its timers live in its own inbox (`actors.own_timers`), not in the timer service. The membership
 push-pull travels over the handshaken TCP peering with that member when there is one. A transport
 `peer_down` is passed on as a hint to probe at once, never as a verdict.
+
+What the rest of the node hears (the status snapshot, the reachable members, the events) is handed on once
+per burst, when the inbox is empty, not after every datagram: a joining cluster of N brings each node
+some N joins at once, and republishing the N-member table after each of them was quadratic, the largest
+part of a 101-node start (with one thread hand-off per event besides).
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from typing import Any
 
 import pykka
 
-from actors.base import handles, tell_if_alive
+from actors.base import handles, inbox_empty, tell_if_alive
 from actors.clock import Clock
 from actors.effects import CoreShell, Neighbours, carry_out
 from actors.messages import (
@@ -26,6 +31,8 @@ from actors.messages import (
     MessageReceived,
     PeerIsDown,
     PeerIsUp,
+    RaiseEvent,
+    RaiseEvents,
     StartMembership,
     StateDatagram,
     SubscribeMembers,
@@ -36,6 +43,7 @@ from actors.udp_reader import DatagramReceived, UdpReader
 from cluster.control.protocol import MemberRow, MembershipStatus
 from cluster.core import effects as fx
 from cluster.core.effects import Address
+from cluster.core.events import Event
 from cluster.membership.swim import Membership
 from cluster.state.gossip import STATE_DATAGRAM_MARKER
 from cluster.wire.messages import MemberSync
@@ -65,6 +73,7 @@ class MembershipActor(OwnTimers, CoreShell[Membership]):
         self._state_sink = state_sink
         self._member_subscribers: list[pykka.ActorRef[Any]] = []
         self._reachable: tuple[tuple[str, Address], ...] = ()
+        self._events: list[Event] = []  # raised during this burst, handed on at its end
 
     def snapshot(self) -> MembershipStatus:
         rows = tuple(
@@ -145,15 +154,35 @@ class MembershipActor(OwnTimers, CoreShell[Membership]):
         """Told by the node as it stops, before the transport stops: the leave datagrams still go out."""
         self.apply(self.core.leave(self._clock.now()))
 
+    def on_stop(self) -> None:
+        self._burst_over()  # what the leave raised, with a stop already queued behind it
+        super().on_stop()
+
+    def on_receive(self, message: Any) -> Any:
+        try:
+            return super().on_receive(message)
+        finally:
+            if inbox_empty(self.actor_inbox):
+                self._burst_over()
+
     def apply(self, effects: Iterable[Any]) -> None:
         generic: list[fx.Effect] = []
         for effect in self.set_own_timers(effects):
             match effect:
                 case fx.SendDatagram(address, payload):
                     self._send_datagram(address, payload)
+                case fx.Emit(event):
+                    self._events.append(event)
                 case _:
                     generic.append(effect)
         carry_out(generic, self.neighbours, self.actor_ref)
+
+    def _burst_over(self) -> None:
+        if self._events:
+            events, self._events = self._events, []
+            self.neighbours.events.tell(
+                RaiseEvent(events[0]) if len(events) == 1 else RaiseEvents(tuple(events))
+            )
         # Probes and acks change nothing most of the time; rebuilding the member list for the control
         # endpoint on each of them was the bulk of an idle node's CPU.
         version = self.core.version

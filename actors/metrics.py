@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 
-from prometheus_client import CollectorRegistry, Counter, ProcessCollector, generate_latest
+from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
@@ -30,24 +30,60 @@ log = logging.getLogger(__name__)
 MetricSource = Callable[[], Iterable[Metric]]
 
 
+class Tally:
+    """Counts kept by one thread only, so `+=` on them needs no lock and loses nothing."""
+
+    __slots__ = ("bytes", "count", "dropped")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.bytes = 0
+        self.dropped = 0
+
+
 class Traffic:
-    """The node's socket traffic. memberlist's names (`memberlist.udp.sent`, `memberlist.tcp.accept`, ...)
-    in Prometheus' spelling, bytes and datagrams apart."""
+    """The node's socket traffic, counted where it passes in plain ints: a lock per datagram (what
+    prometheus_client's counters take) showed up as a tenth of a starting manager's samples. UDP is sent
+    from several threads, so each sending thread counts in a tally of its own (`sending`), summed when
+    scraped; the rest has one writer each (the reactor's thread, or the membership actor's for UDP in).
+    Exported under memberlist's names (`memberlist.udp.sent`, `memberlist.tcp.accept`, ...) in Prometheus'
+    spelling, bytes and datagrams apart."""
 
-    def __init__(self, registry: CollectorRegistry) -> None:
-        def counter(name: str, text: str) -> Counter:
-            return Counter(name, text, registry=registry)
+    def __init__(self) -> None:
+        self.udp_received = Tally()
+        self.tcp_sent = Tally()
+        self.tcp_received = Tally()
+        self.tcp_accepts = 0
+        self.tcp_connects = 0
+        self.http_requests = 0
+        self._udp_sent: dict[int, Tally] = {}
 
-        self.udp_sent_bytes = counter("memberlist_udp_sent_bytes", "UDP payload bytes sent")
-        self.udp_sent = counter("memberlist_udp_sent_datagrams", "UDP datagrams sent")
-        self.udp_received_bytes = counter("memberlist_udp_received_bytes", "UDP payload bytes received")
-        self.udp_received = counter("memberlist_udp_received_datagrams", "UDP datagrams received")
-        self.tcp_sent_bytes = counter("memberlist_tcp_sent_bytes", "TCP bytes written")
-        self.tcp_received_bytes = counter("memberlist_tcp_received_bytes", "TCP bytes read")
-        self.tcp_accepts = counter("memberlist_tcp_accept", "TCP connections accepted")
-        self.tcp_connects = counter("memberlist_tcp_connect", "TCP connections dialled")
-        self.http_requests = counter("pycluster_http_requests", "HTTP requests answered (scrapes)")
-        self.injected_drops = counter("pycluster_injected_drops", "Datagrams dropped by an injected fault")
+    def sending(self) -> Tally:
+        """The calling thread's own tally of UDP sent (and of datagrams an injected fault dropped)."""
+        tally = self._udp_sent.get(threading.get_ident())
+        if tally is None:
+            tally = self._udp_sent.setdefault(threading.get_ident(), Tally())
+        return tally
+
+    def collect(self) -> Iterable[Metric]:
+        sent = list(self._udp_sent.values())
+        figures = (
+            ("memberlist_udp_sent_bytes", "UDP payload bytes sent", sum(t.bytes for t in sent)),
+            ("memberlist_udp_sent_datagrams", "UDP datagrams sent", sum(t.count for t in sent)),
+            ("memberlist_udp_received_bytes", "UDP payload bytes received", self.udp_received.bytes),
+            ("memberlist_udp_received_datagrams", "UDP datagrams received", self.udp_received.count),
+            ("memberlist_tcp_sent_bytes", "TCP bytes written", self.tcp_sent.bytes),
+            ("memberlist_tcp_received_bytes", "TCP bytes read", self.tcp_received.bytes),
+            ("memberlist_tcp_accept", "TCP connections accepted", self.tcp_accepts),
+            ("memberlist_tcp_connect", "TCP connections dialled", self.tcp_connects),
+            ("pycluster_http_requests", "HTTP requests answered (scrapes)", self.http_requests),
+            (
+                "pycluster_injected_drops",
+                "Datagrams dropped by an injected fault",
+                sum(t.dropped for t in sent),
+            ),
+        )
+        return [CounterMetricFamily(name, text, value=value) for name, text, value in figures]
 
 
 class NodeMetrics:
@@ -55,9 +91,9 @@ class NodeMetrics:
 
     def __init__(self, node: str, role: str, cluster: str) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
-        self.traffic = Traffic(self.registry)
+        self.traffic = Traffic()
         ProcessCollector(registry=self.registry)  # process_cpu_seconds_total, process_resident_memory_bytes
-        self._sources: list[MetricSource] = [_identity(node, role, cluster), _process]
+        self._sources: list[MetricSource] = [_identity(node, role, cluster), _process, self.traffic.collect]
         self.registry.register(_Sources(self._sources))
 
     def watch(self, source: MetricSource) -> None:

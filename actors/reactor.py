@@ -221,14 +221,15 @@ class Reactor:
             wait = faults.datagram_fate(address, self._fault_rng)
             if wait is None:
                 if self._traffic is not None:
-                    self._traffic.injected_drops.inc()
+                    self._traffic.sending().dropped += 1
                 return
             if wait > 0:
                 self._command("later", time.monotonic() + wait, address, data)
                 return
         if send_datagram(self.datagrams, address, data) and self._traffic is not None:
-            self._traffic.udp_sent.inc()
-            self._traffic.udp_sent_bytes.inc(len(data))
+            tally = self._traffic.sending()
+            tally.count += 1
+            tally.bytes += len(data)
 
     def _command(self, *command: Any) -> None:
         self._commands.append(command)
@@ -307,7 +308,7 @@ class Reactor:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             conn_id = next(self._accept_ids)
             if self._traffic is not None:
-                self._traffic.tcp_accepts.inc()
+                self._traffic.tcp_accepts += 1
             # Announced to the transport at its first byte, which tells a peer from a scrape: every
             # client of the cluster protocol speaks first (a dialling peer's hello, a control request).
             self._streams[conn_id] = _Stream(
@@ -327,7 +328,7 @@ class Reactor:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         code = sock.connect_ex((host, port))
         if self._traffic is not None:
-            self._traffic.tcp_connects.inc()
+            self._traffic.tcp_connects += 1
         if code not in (0, errno.EINPROGRESS, errno.EWOULDBLOCK):
             sock.close()
             self._deliver(ConnClosed(conn_id, f"connect to {host}:{port}: {os.strerror(code)}"))
@@ -359,7 +360,7 @@ class Reactor:
             self._drop(conn_id, "closed by peer")
             return
         if self._traffic is not None:
-            self._traffic.tcp_received_bytes.inc(len(data))
+            self._traffic.tcp_received.bytes += len(data)
         if not stream.announced and stream.http is None:
             if data[:1] == b"G":  # "GET ...": as a length prefix, over a gigabyte
                 stream.http = bytearray()
@@ -414,7 +415,7 @@ class Reactor:
                 return
             del stream.outgoing[:sent]
             if self._traffic is not None:
-                self._traffic.tcp_sent_bytes.inc(sent)
+                self._traffic.tcp_sent.bytes += sent
         if not stream.outgoing and stream.closing:
             self._drop(conn_id, "closed by this node")
             return
@@ -455,8 +456,9 @@ class Reactor:
             elif isinstance(target, int):
                 self._queue(target, data, held=True)
             elif send_datagram(self.datagrams, target, data) and self._traffic is not None:
-                self._traffic.udp_sent.inc()
-                self._traffic.udp_sent_bytes.inc(len(data))
+                tally = self._traffic.sending()
+                tally.count += 1
+                tally.bytes += len(data)
 
     # -- connections the transport does not know of: not yet spoken, or scrapes ---------------
 
@@ -484,7 +486,7 @@ class Reactor:
             log.exception("rendering the metrics page failed")
             response = http_page.server_error()
         if self._traffic is not None:
-            self._traffic.http_requests.inc()
+            self._traffic.http_requests += 1
         stream.outgoing += response
         stream.closing = True
         self._flush(conn_id)

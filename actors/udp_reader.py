@@ -115,8 +115,8 @@ class UdpReader:
         if not events:
             events += self._read_errors()
         elif self._traffic is not None:
-            self._traffic.udp_received.inc(len(events))
-            self._traffic.udp_received_bytes.inc(size)
+            self._traffic.udp_received.count += len(events)
+            self._traffic.udp_received.bytes += size
         return events
 
     def _read_errors(self) -> list[PortUnreachable]:

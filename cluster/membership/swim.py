@@ -55,6 +55,9 @@ from cluster.wire.messages import (
     WireMessage,
 )
 
+GREETED_SEEDS = 3
+"""Seeds a node greets when it starts, and again at each seed retry among those it still does not know."""
+
 
 @dataclass(frozen=True, slots=True)
 class PushPullTick:
@@ -166,6 +169,8 @@ class Membership:
         # Greetings are datagrams and seeds start in any order: retry soon, backing off to push-pull's pace.
         self._seed_retry = timings.probe_interval
         self.stats = MembershipStats()
+        self._greeted = frozenset(list(self._seeds)[:GREETED_SEEDS])
+        self._synced = False  # whether this node has started a push-pull yet
 
     # -- queries --------------------------------------------------------------------------------
 
@@ -199,8 +204,15 @@ class Membership:
     # -- inputs ---------------------------------------------------------------------------------
 
     def start(self, now: float) -> list[MembershipEffect]:
-        """Announce ourselves to every seed and start probing."""
-        effects = self._greet_seeds(list(self._seeds))
+        """Announce ourselves to a few seeds and start probing.
+
+        Only a few: every node of a layout is a seed, and N nodes each greeting all N others was N² joins
+        and N² answers at once, which starved a 101-node start of CPU until probes timed out. The seeds
+        greeted pass the news on by gossip, and the first push-pull brings the whole table, as a memberlist
+        join through one address does. They are the first of the layout (in Zeek's shape the manager and
+        the loggers, whom most nodes peer with over TCP): so they soon know everyone, and the first
+        push-pull with one of them brings a joiner the whole table."""
+        effects = self._greet_seeds(sorted(self._greeted, key=list(self._seeds).index))
         effects.append(StartTimer(ProbeTick(), now + self._scaled(self.timings.probe_interval)))
         effects.append(StartTimer(SeedRetry(), now + self._seed_retry))
         # The first push-pull comes as soon as the TCP peerings are likely up: it is the join's full sync.
@@ -251,7 +263,11 @@ class Membership:
                     if m.name != self.name and (self._stream_peers is None or m.name in self._stream_peers)
                 ]
                 if others:
-                    partner = self._rng.choice(others)
+                    # The first exchange goes to a greeted seed if one can be reached: it is the one
+                    # likeliest to know everyone by now (see `start`).
+                    seeds = [m for m in others if m.name in self._greeted] if not self._synced else []
+                    partner = self._rng.choice(seeds or others)
+                    self._synced = True
                     self.stats.push_pulls += 1
                     effects.append(Send(partner.name, self._sync(reply=False)))
                 return effects
@@ -268,7 +284,7 @@ class Membership:
                 return self._suspicion_expired(member, incarnation, now)
             case SeedRetry():
                 missing = [n for n in self._seeds if (m := self.table.get(n)) is None or m.state.gone]
-                effects = self._greet_seeds(missing)
+                effects = self._greet_seeds(self._some(missing))
                 self._seed_retry = min(2 * self._seed_retry, self.timings.push_pull_interval)
                 if not missing:
                     self._seed_retry = self.timings.push_pull_interval
@@ -694,6 +710,12 @@ class Membership:
         for name in names:
             effects += self._send(self._seeds[name], join)
         return effects
+
+    def _some(self, seeds: list[str]) -> list[str]:
+        """Up to `GREETED_SEEDS` of these, chosen at random."""
+        if len(seeds) <= GREETED_SEEDS:
+            return seeds
+        return self._rng.sample(seeds, GREETED_SEEDS)
 
     def _send(
         self, address: Address, message: WireMessage, extra: list[bytes] | None = None
