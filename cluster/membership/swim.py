@@ -292,15 +292,20 @@ class Membership:
         return []
 
     def peer_up_hint(self, name: str, now: float) -> list[MembershipEffect]:
-        """A TCP peering is up: push-pull can reach that member. If we hold it as dead, it is back (a
-        healed partition, most often), so it is greeted now rather than at the next seed retry: its
-        answer, or its refutation of the death we then tell it of, brings it back within round trips."""
+        """A TCP peering is up: push-pull can reach that member. A seed we do not know, or hold as dead,
+        is there after all (it did not listen yet when we greeted it, or a partition healed), so it is
+        greeted now rather than at the next seed retry: its answer, or its refutation of the death we
+        then tell it of, brings it back within round trips. (Syncing with it at once as well made 101
+        nodes push-pull with the same three seeds in the same instant, and the start storm with it.)"""
         if self._stream_peers is not None:
             self._stream_peers.add(name)
         member = self.table.get(name)
-        if member is None or member.state is not State.DEAD or name not in self._seeds:
-            return []
-        return self._arm_gossip(self._greet_seeds([name]), now)
+        effects: list[MembershipEffect] = []
+        if name in self._seeds and (member is None or member.state is State.DEAD):
+            # Unknown: our greeting reached it before it listened (all nodes start at once), or its
+            # answer was lost; the peering says it is there now.
+            effects += self._greet_seeds([name])
+        return self._arm_gossip(effects, now)
 
     def peer_down_hint(self, name: str, now: float) -> list[MembershipEffect]:
         """A TCP peering reset: probe that member now instead of in its turn. Never a verdict by itself."""
