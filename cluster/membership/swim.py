@@ -58,6 +58,10 @@ from cluster.wire.messages import (
 GREETED_SEEDS = 3
 """Seeds a node greets when it starts, and again at each seed retry among those it still does not know."""
 
+GREET_ALL_UP_TO = 24
+"""Up to this many other seeds, a node greets them all at start: a few hundred datagrams in all, and
+everyone knows everyone within a round trip instead of a push-pull later."""
+
 
 @dataclass(frozen=True, slots=True)
 class PushPullTick:
@@ -169,7 +173,9 @@ class Membership:
         # Greetings are datagrams and seeds start in any order: retry soon, backing off to push-pull's pace.
         self._seed_retry = timings.probe_interval
         self.stats = MembershipStats()
-        self._greeted = frozenset(list(self._seeds)[:GREETED_SEEDS])
+        # A small cluster greets everyone: N² greetings cost nothing there, and it knows everyone at once.
+        few = len(self._seeds) <= GREET_ALL_UP_TO
+        self._greeted = frozenset(list(self._seeds) if few else list(self._seeds)[:GREETED_SEEDS])
         self._synced = False  # whether this node has started a push-pull yet
 
     # -- queries --------------------------------------------------------------------------------
@@ -717,8 +723,8 @@ class Membership:
         return effects
 
     def _some(self, seeds: list[str]) -> list[str]:
-        """Up to `GREETED_SEEDS` of these, chosen at random."""
-        if len(seeds) <= GREETED_SEEDS:
+        """Up to `GREETED_SEEDS` of these, chosen at random (all of them in a small cluster)."""
+        if len(seeds) <= GREETED_SEEDS or len(self._seeds) <= GREET_ALL_UP_TO:
             return seeds
         return self._rng.sample(seeds, GREETED_SEEDS)
 
