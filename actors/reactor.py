@@ -126,7 +126,7 @@ class Reactor:
         """`render_metrics` makes the metrics page; without it, scrapes are answered 404."""
         self._deliver: Callable[[Any], object] = _not_started
         self._max_frame = max_frame
-        self._traffic = traffic
+        self._traffic = traffic if traffic is not None else Traffic()  # counted whether or not shown
         self._render = render_metrics
         self._quiet_limit = quiet_limit
         self._unannounced: dict[int, float] = {}  # conn_id -> when it was accepted, oldest first
@@ -220,13 +220,16 @@ class Reactor:
         if faults.active:
             wait = faults.datagram_fate(address, self._fault_rng)
             if wait is None:
-                if self._traffic is not None:
-                    self._traffic.sending().dropped += 1
+                self._traffic.sending().dropped += 1
                 return
             if wait > 0:
                 self._command("later", time.monotonic() + wait, address, data)
                 return
-        if send_datagram(self.datagrams, address, data) and self._traffic is not None:
+        self._sendto(address, data)
+
+    def _sendto(self, address: Address, data: bytes) -> None:
+        """Send one datagram now and count it in the calling thread's tally."""
+        if send_datagram(self.datagrams, address, data):
             tally = self._traffic.sending()
             tally.count += 1
             tally.bytes += len(data)
@@ -307,8 +310,7 @@ class Reactor:
             sock.setblocking(False)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             conn_id = next(self._accept_ids)
-            if self._traffic is not None:
-                self._traffic.tcp_accepts += 1
+            self._traffic.tcp_accepts += 1
             # Announced to the transport at its first byte, which tells a peer from a scrape: every
             # client of the cluster protocol speaks first (a dialling peer's hello, a control request).
             self._streams[conn_id] = _Stream(
@@ -327,8 +329,7 @@ class Reactor:
         sock.setblocking(False)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         code = sock.connect_ex((host, port))
-        if self._traffic is not None:
-            self._traffic.tcp_connects += 1
+        self._traffic.tcp_connects += 1
         if code not in (0, errno.EINPROGRESS, errno.EWOULDBLOCK):
             sock.close()
             self._deliver(ConnClosed(conn_id, f"connect to {host}:{port}: {os.strerror(code)}"))
@@ -359,8 +360,7 @@ class Reactor:
         if not data:
             self._drop(conn_id, "closed by peer")
             return
-        if self._traffic is not None:
-            self._traffic.tcp_received.bytes += len(data)
+        self._traffic.tcp_received.bytes += len(data)
         if not stream.announced and stream.http is None:
             if data[:1] == b"G":  # "GET ...": as a length prefix, over a gigabyte
                 stream.http = bytearray()
@@ -414,8 +414,7 @@ class Reactor:
                 self._drop(conn_id, f"send: {error.strerror or error}")
                 return
             del stream.outgoing[:sent]
-            if self._traffic is not None:
-                self._traffic.tcp_sent.bytes += sent
+            self._traffic.tcp_sent.bytes += sent
         if not stream.outgoing and stream.closing:
             self._drop(conn_id, "closed by this node")
             return
@@ -455,10 +454,8 @@ class Reactor:
                 self._close_when_flushed(target, held=True)
             elif isinstance(target, int):
                 self._queue(target, data, held=True)
-            elif send_datagram(self.datagrams, target, data) and self._traffic is not None:
-                tally = self._traffic.sending()
-                tally.count += 1
-                tally.bytes += len(data)
+            else:
+                self._sendto(target, data)
 
     # -- connections the transport does not know of: not yet spoken, or scrapes ---------------
 
@@ -485,8 +482,7 @@ class Reactor:
         except Exception:  # a page that fails to render must not take the node's I/O thread with it
             log.exception("rendering the metrics page failed")
             response = http_page.server_error()
-        if self._traffic is not None:
-            self._traffic.http_requests += 1
+        self._traffic.http_requests += 1
         stream.outgoing += response
         stream.closing = True
         self._flush(conn_id)

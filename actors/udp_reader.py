@@ -90,7 +90,7 @@ class UdpReader:
         """`faults`: the injected faults in force (the reactor's), for datagrams from blocked peers."""
         self.sock = sock
         self._max_datagram = max_datagram
-        self._traffic = traffic
+        self._traffic = traffic if traffic is not None else Traffic()
         self._faults = faults
 
     def read(self) -> list[DatagramReceived | PortUnreachable]:
@@ -114,7 +114,7 @@ class UdpReader:
             size += len(data)
         if not events:
             events += self._read_errors()
-        elif self._traffic is not None:
+        else:
             self._traffic.udp_received.count += len(events)
             self._traffic.udp_received.bytes += size
         return events
