@@ -175,7 +175,8 @@ class Membership:
         self.stats = MembershipStats()
         # A small cluster greets everyone: N² greetings cost nothing there, and it knows everyone at once.
         few = len(self._seeds) <= GREET_ALL_UP_TO
-        self._greeted = frozenset(list(self._seeds) if few else list(self._seeds)[:GREETED_SEEDS])
+        seeds = list(self._seeds)
+        self._greeted = tuple(seeds if few else seeds[:GREETED_SEEDS])  # in layout order
         self._synced = False  # whether this node has started a push-pull yet
 
     # -- queries --------------------------------------------------------------------------------
@@ -218,7 +219,7 @@ class Membership:
         join through one address does. They are the first of the layout (in Zeek's shape the manager and
         the loggers, whom most nodes peer with over TCP): so they soon know everyone, and the first
         push-pull with one of them brings a joiner the whole table."""
-        effects = self._greet_seeds(sorted(self._greeted, key=list(self._seeds).index))
+        effects = self._greet_seeds(list(self._greeted))
         effects.append(StartTimer(ProbeTick(), now + self._scaled(self.timings.probe_interval)))
         effects.append(StartTimer(SeedRetry(), now + self._seed_retry))
         # The first push-pull comes as soon as the TCP peerings are likely up: it is the join's full sync.
