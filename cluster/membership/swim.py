@@ -175,8 +175,8 @@ class Membership:
         self.stats = MembershipStats()
         # A small cluster greets everyone: N² greetings cost nothing there, and it knows everyone at once.
         few = len(self._seeds) <= GREET_ALL_UP_TO
-        seeds = list(self._seeds)
-        self._greeted = tuple(seeds if few else seeds[:GREETED_SEEDS])  # in layout order
+        in_order = list(self._seeds)
+        self._greeted: tuple[str, ...] = tuple(in_order if few else in_order[:GREETED_SEEDS])
         self._synced = False  # whether this node has started a push-pull yet
 
     # -- queries --------------------------------------------------------------------------------
