@@ -16,7 +16,12 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import pykka
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, SummaryMetricFamily
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    SummaryMetricFamily,
+)
 from prometheus_client.metrics_core import Metric
 
 from actors.base import inbox_depth
@@ -24,6 +29,7 @@ from actors.metrics import MetricSource
 from cluster.app.postoffice import PostOffice
 from cluster.membership.members import State
 from cluster.membership.swim import Membership
+from cluster.state.gaps import REPAIR_BUCKETS, GapLedger
 from cluster.state.gossip import StateGossip
 
 
@@ -91,9 +97,34 @@ def state(core: StateGossip) -> MetricSource:
             _counter("pycluster_state_syncs_answered", "Anti-entropy pulls answered", s["syncs_answered"]),
             _counter("pycluster_state_sent_datagrams", "State datagrams sent", s["sent_datagrams"]),
             _counter("pycluster_state_sent_bytes", "State datagram bytes sent", s["sent_bytes"]),
+            _counter(
+                "pycluster_state_gaps",
+                "Gaps seen: news held above a range not yet received",
+                core.gaps.detected,
+            ),
+            _gauge("pycluster_state_gaps_open", "Gaps not repaired yet", len(core.gaps.open)),
+            _counter("pycluster_state_repairs", "Repairs asked for (the missing ranges only)", s["repairs"]),
+            _counter("pycluster_state_repairs_answered", "Repairs answered", s["repairs_answered"]),
+            _gauge(
+                "pycluster_state_gap_repair_seconds_max", "Longest gap repair so far", core.gaps.seconds_max
+            ),
+            _repair_histogram(core.gaps),
         ]
 
     return collect
+
+
+def _repair_histogram(gaps: GapLedger) -> HistogramMetricFamily:
+    cumulative, total = [], 0
+    for bound, count in zip((*map(str, REPAIR_BUCKETS), "+Inf"), gaps.buckets, strict=True):
+        total += count
+        cumulative.append((bound, total))
+    return HistogramMetricFamily(
+        "pycluster_state_gap_repair_seconds",
+        "From a gap seen to its range received",
+        buckets=cumulative,
+        sum_value=gaps.seconds_sum,
+    )
 
 
 def drops(

@@ -17,6 +17,7 @@ from cluster.state.gossip import (
     CollectTick,
     EntryTooLarge,
     Forgotten,
+    GapRepairTick,
     OwnerFailed,
     StateGossip,
     SyncTick,
@@ -248,3 +249,44 @@ def test_in_a_cluster_larger_than_the_direct_push_news_goes_on_as_an_infection()
     assert any(isinstance(e, StartTimer) for e in effects), "queued for a few more transmissions"
     # passed on exactly as it came: no re-encoding on the way
     assert forwarded[0][1][0] == pushes[0][1][0]
+
+
+def test_a_lost_push_is_repaired_from_its_owner_with_just_the_missing_range() -> None:
+    a, b, c = node("a"), node("b"), node("c")
+    for i in range(3):  # b holds news of c too: the repair is about a only
+        ((_, (news,)), *_) = [s for s in sent(c.write("kv", f"c{i}", i, 0.5)) if name_at(s[0]) == "b"]
+        b.datagram(ADDRESSES["c"], bytes([STATE_DATAGRAM_MARKER]) + encode_one(news), 0.5)
+    assert "c" in {owner for owner, _, _ in b.store.digest()}
+    first = [m[0] for address, m in sent(a.write("kv", "x", 1, 1.0)) if name_at(address) == "b"]
+    second = [m[0] for address, m in sent(a.write("kv", "y", 2, 1.0)) if name_at(address) == "b"]
+    del first  # lost on its way to b
+    effects = b.datagram(ADDRESSES["a"], bytes([STATE_DATAGRAM_MARKER]) + encode_one(second[0]), 1.01)
+    assert b.gaps.open == {"a": 1.01} and b.gaps.detected == 1
+    (arm,) = [e for e in effects if isinstance(e, StartTimer) and isinstance(e.key, GapRepairTick)]
+    assert arm.deadline == pytest.approx(1.01 + LAN.gossip_interval / 10)  # overtaken news lands first
+
+    ((to, (repair,)),) = sent(b.timer(GapRepairTick(), arm.deadline))
+    assert name_at(to) == "a" and isinstance(repair, Pull) and repair.repair
+    assert [owner for owner, _, _ in repair.digest] == ["a"]  # c's news is not asked about
+
+    ((back, (answer,)),) = sent(
+        a.datagram(ADDRESSES["b"], bytes([STATE_DATAGRAM_MARKER]) + encode_one(repair), 1.04)
+    )
+    assert name_at(back) == "b" and isinstance(answer, Push)  # one leg: no digest, no counter-push
+    assert [(d.owner, [e.key for e in d.states]) for d in answer.deltas] == [("a", ["x", "y"])]
+    b.datagram(ADDRESSES["a"], bytes([STATE_DATAGRAM_MARKER]) + encode_one(answer), 1.06)
+    assert not b.gaps.open and b.gaps.repaired == 1
+    assert b.gaps.seconds_max == pytest.approx(0.05)
+    assert b.store.vouched("a") == a.store.vouched("a")
+    assert not sent(b.timer(GapRepairTick(), 1.3)), "nothing open: nothing asked"
+
+
+def test_a_repair_that_is_lost_is_asked_again_each_gossip_interval() -> None:
+    a, b = node("a"), node("b")
+    a.write("kv", "x", 1, 1.0)  # lost
+    second = [m[0] for address, m in sent(a.write("kv", "y", 2, 1.0)) if name_at(address) == "b"]
+    b.datagram(ADDRESSES["a"], bytes([STATE_DATAGRAM_MARKER]) + encode_one(second[0]), 1.0)
+    effects = b.timer(GapRepairTick(), 1.02)
+    assert len(sent(effects)) == 1
+    (again,) = [e for e in effects if isinstance(e, StartTimer) and isinstance(e.key, GapRepairTick)]
+    assert again.deadline == pytest.approx(1.02 + LAN.gossip_interval)

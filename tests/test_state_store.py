@@ -13,7 +13,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cluster.state.store import FIRST_GENERATION_LIMIT, GENERATION_STEP_LIMIT, StateStore, StoreError
+from cluster.state.store import (
+    FIRST_GENERATION_LIMIT,
+    GENERATION_STEP_LIMIT,
+    MAX_HELD_RANGES,
+    StateStore,
+    StoreError,
+)
 from cluster.wire.messages import OwnerDelta, SyncableState
 
 pytestmark = pytest.mark.timeout(120)
@@ -42,16 +48,39 @@ def test_a_write_is_pushed_with_the_range_it_continues() -> None:
         a.write("kv", "z", 3, 9, 0.0)
 
 
-def test_a_forwarded_write_above_a_gap_does_not_advance_the_watermark() -> None:
+def test_a_forwarded_write_above_a_gap_is_held_until_the_gap_is_filled() -> None:
     a, b = StateStore("a", 1), StateStore("b", 1)
     first = a.write("kv", "x", 1, 5, 0.0)
     second = a.write("kv", "y", 2, 9, 0.0)
     report = b.apply([second], 0.0)
     assert report.applied == 1 and b.owners()["a"] == (1, 0)  # holds y, cannot vouch for (0, 9]
+    assert b.gapped("a")
     b.apply([first], 0.0)
-    assert b.owners()["a"] == (1, 5)  # (0, 5] now; 9 was not vouched for from 5
-    sync(b, a, 0.0)
-    assert b.owners()["a"] == (1, 9) and live(b) == live(a)
+    # (0, 5] now, and (5, 9] was held: the watermark moves past both at once, with no second copy
+    assert b.owners()["a"] == (1, 9) and not b.gapped("a") and live(b) == live(a)
+
+
+def test_held_ranges_join_in_any_order_and_stop_at_a_hole() -> None:
+    a, b = StateStore("a", 1), StateStore("b", 1)
+    writes = [a.write("kv", f"k{v}", v, v, 0.0) for v in range(1, 6)]
+    b.apply([writes[4], writes[2]], 0.0)  # (4, 5] and (2, 3]
+    b.apply([writes[0]], 0.0)  # (0, 1]: reaches nothing held
+    assert b.owners()["a"] == (1, 1) and b.gapped("a")
+    b.apply([writes[1]], 0.0)  # (1, 2] reaches (2, 3]; (3, 4] is still missing
+    assert b.owners()["a"] == (1, 3) and b.gapped("a")
+    b.apply([writes[3]], 0.0)
+    assert b.owners()["a"] == (1, 5) and not b.gapped("a")
+
+
+def test_held_ranges_are_bounded() -> None:
+    b = StateStore("b", 1)
+    top = 1 + 3 * MAX_HELD_RANGES
+    for version in range(top, 1, -1):  # all but the first write, newest first: each one above a gap
+        b.apply([delta("a", 1, version, f"k{version}", after=version - 1)], 0.0)
+    assert b.owners()["a"] == (1, 0) and b.gapped("a")
+    b.apply([delta("a", 1, 1, "first")], 0.0)
+    # only the lowest ranges were kept: the watermark climbs through them; the rest is anti-entropy's
+    assert b.owners()["a"] == (1, 1 + MAX_HELD_RANGES) and not b.gapped("a")
 
 
 def test_a_budget_cut_delta_vouches_only_for_what_it_carries() -> None:

@@ -29,6 +29,7 @@ from cluster.core.broadcast_queue import TransmitLimitedQueue
 from cluster.core.effects import Address, Send, SendDatagram, StartTimer
 from cluster.core.lamport import LamportClock
 from cluster.layout.presets import Timings
+from cluster.state.gaps import GapLedger
 from cluster.state.store import ApplyReport, StateStore
 from cluster.wire.codec import CodecError, encode, encoded_size
 from cluster.wire.compound import HEADER_OVERHEAD, PART_OVERHEAD, pack, unpack
@@ -52,6 +53,7 @@ __all__ = [
     "CollectTick",
     "EntryTooLarge",
     "Forgotten",
+    "GapRepairTick",
     "LiveChanged",
     "OwnerFailed",
     "StateGossip",
@@ -125,7 +127,12 @@ class CollectTick:
     """Timer key: collect old tombstones and the entries of owners dead for long enough."""
 
 
-StateTimer = StateGossipTick | SyncTick | CollectTick
+@dataclass(frozen=True, slots=True)
+class GapRepairTick:
+    """Timer key: ask for the ranges still missing below news already held (armed while there are gaps)."""
+
+
+StateTimer = StateGossipTick | SyncTick | CollectTick | GapRepairTick
 """Every timer key the gossip scheduler's core arms; `timer` takes exactly these."""
 
 StateEffect = SendDatagram | Send | StartTimer | Applied | Forgotten | OwnerFailed | LiveChanged
@@ -158,9 +165,12 @@ class StateGossip:
         self._stream_peers: set[str] = set()
         self._continuations: dict[str, int] = {}
         self._catching_up = False  # the last exchange left us behind: sync at the gossip pace
+        self.gaps = GapLedger()
+        self._repair_armed = False
         self._sync_due = now + timings.state_sync_interval
         self._fresh: list[tuple[OwnerDelta, int]] = []  # our writes not pushed yet, with their sizes
         self._news: list[bytes] = []  # news received, as received, to pass on at once
+        self._news_owners: set[str] = set()  # whose news it is
         self._deferred_push = deferred_push
         # What a state message from this node costs besides its deltas and digest, measured on the
         # largest one (a push-pull at the highest Lamport time): the map, tag, field names and our name,
@@ -173,6 +183,8 @@ class StateGossip:
             "oversized": 0,
             "syncs": 0,  # anti-entropy exchanges started: sync ticks and continuations
             "syncs_answered": 0,
+            "repairs": 0,  # gap repairs asked for (a pull of the missing ranges only)
+            "repairs_answered": 0,
         }
 
     # -- inputs ---------------------------------------------------------------------------------
@@ -254,8 +266,7 @@ class StateGossip:
             )
         version = self.clock.next()
         delta = self.store.write(state_type, key, value, version, now, tombstone=tombstone)
-        self._queue_update(delta)
-        self._fresh.append((delta, size))
+        self._fresh.append((delta, size))  # queued for retransmission as it is pushed, merged with its burst
         effects = _for_providers(Applied, delta.states)
         return self._arm(effects + self._push_now(), now)
 
@@ -283,10 +294,13 @@ class StateGossip:
         effects = self._push_ours(fresh) if fresh else []
         if news:
             # News goes on as an infection to `gossip_nodes` members; in a cluster small enough that
-            # its owner pushed it to every member, one is enough to cover a copy lost somewhere.
+            # its owner pushed it to every member, one is enough to cover a copy lost somewhere. Never
+            # back to its owners: they would only refuse their own entries.
             small = len(self._members) <= self.timings.state_push_nodes
-            for name in self._sample(1 if small else self.timings.gossip_nodes):
+            owners = set(self._news_owners)
+            for name in self._sample(1 if small else self.timings.gossip_nodes, besides=owners):
                 effects += self._datagram(name, news)
+        self._news_owners.clear()
         return effects
 
     def _push_ours(self, fresh: list[tuple[OwnerDelta, int]]) -> list[StateEffect]:
@@ -297,11 +311,11 @@ class StateGossip:
         size = 0
         for delta, grows in fresh:
             if chunk and size + grows + 1 > room:
-                parts.append(self._encode_push(_merge(chunk)))
+                parts.append(self._queue_update(merged := _merge(chunk), self._encode_push(merged)))
                 chunk, size = [], 0
             chunk.append(delta)
             size += grows + 1
-        parts.append(self._encode_push(_merge(chunk)))
+        parts.append(self._queue_update(merged := _merge(chunk), self._encode_push(merged)))
         # Straight to up to `state_push_nodes` members: one hop to everyone in a cluster of that size.
         effects: list[StateEffect] = []
         for name in self._sample(self.timings.state_push_nodes):
@@ -347,9 +361,15 @@ class StateGossip:
                 for name in self._sample(1):
                     effects += self.pull(name)
                 return effects
+            case GapRepairTick():
+                self._repair_armed = False
+                return self._repair(now)
             case CollectTick():
                 collected = self.store.collect_tombstones(now, self.timings.tombstone_grace)
                 dropped = self.store.drop_dead_owners(now, self.timings.dead_owner_grace)
+                for owner in list(self.gaps.open):
+                    if not self.store.gapped(owner):
+                        self.gaps.forget(owner)
                 effects = [StartTimer(CollectTick(), now + self.timings.tombstone_grace / 4)]
                 if collected or dropped:
                     effects += _for_providers(Forgotten, collected + dropped)
@@ -363,6 +383,19 @@ class StateGossip:
     ) -> list[StateEffect]:
         """`raw`: the message's encoding as received, passed on unchanged when it is news."""
         match message:
+            case Pull(source, lamport, digest, repair=True):
+                self.clock.update(lamport)
+                self.stats["repairs_answered"] += 1
+                repaired, _cut = self._answer(
+                    source,
+                    digest,
+                    stream,
+                    lambda deltas: Push(self.local, self.clock.current, deltas),
+                    skip_empty=True,
+                    listed_only=True,
+                    datagram_only=True,
+                )
+                return repaired
             case Pull(source, lamport, digest):
                 self.clock.update(lamport)
                 self.stats["syncs_answered"] += 1
@@ -398,14 +431,18 @@ class StateGossip:
         build: Callable[[tuple[OwnerDelta, ...]], WireMessage],
         *,
         skip_empty: bool,
+        listed_only: bool = False,
+        datagram_only: bool = False,
     ) -> tuple[list[StateEffect], bool]:
         """Answer a digest with what the peer lacks: in one datagram when it fits, else over the TCP
-        peering with the frame limit, else the datagram's worth. Returns whether something was left out."""
-        if not stream:
+        peering with the frame limit, else the datagram's worth. Returns whether something was left out.
+        `datagram_only` (a repair): the datagram's worth, lowest versions first, which is what a lost
+        datagram of a burst held; the frame limit's worth would mostly be news already on its way."""
+        if not stream or datagram_only:
             carries_digest = not skip_empty  # a push-pull carries our digest beside the deltas
             room = self._datagram_room() - (encoded_size(self.store.digest()) if carries_digest else 0)
-            deltas, cut = self.store.delta_for(digest, room)
-            if not cut or peer not in self._stream_peers:
+            deltas, cut = self.store.delta_for(digest, room, listed_only=listed_only)
+            if not cut or peer not in self._stream_peers or datagram_only:
                 if skip_empty and not deltas:
                     return [], cut
                 effects: list[StateEffect] = []
@@ -415,7 +452,7 @@ class StateGossip:
                     if alone:
                         effects += self._datagram(peer, [self._encode_push(*alone)])
                 return effects + self._datagram(peer, [encode(build(deltas))]), cut
-        deltas, cut = self.store.delta_for(digest, self.timings.max_frame_size // 2)
+        deltas, cut = self.store.delta_for(digest, self.timings.max_frame_size // 2, listed_only=listed_only)
         if skip_empty and not deltas:
             return [], cut
         return [Send(peer, build(deltas))], cut
@@ -436,14 +473,49 @@ class StateGossip:
         self._continuations[peer] = rounds + 1
         return self.pull(peer)
 
-    def _fall_behind(self, now: float) -> list[StateEffect]:
-        """We know we lack something: the next sync comes at the gossip pace, not a sync interval away."""
-        self._catching_up = True
-        soon = now + self.timings.gossip_interval
-        if self._sync_due <= soon:
+    def _note_gaps(self, owners: Iterable[str], now: float) -> list[StateEffect]:
+        """Open gaps for the owners whose news now stands above a range we lack, close those filled, and
+        arm the repair. It waits `gap_settle` first: a datagram overtaken on its way (another member's
+        forward outran the owner's own push) lands in that time, and a repair asked for then is wasted."""
+        fresh = False
+        for owner in owners:
+            if self.store.gapped(owner):
+                fresh = self.gaps.opened(owner, now) or fresh
+        for owner in list(self.gaps.open):
+            if not self.store.gapped(owner):
+                self.gaps.closed(owner, now)
+        if not fresh or self._repair_armed:
             return []
-        self._sync_due = soon
-        return [StartTimer(SyncTick(), soon)]
+        self._repair_armed = True
+        return [StartTimer(GapRepairTick(), now + self._gap_settle())]
+
+    def _gap_settle(self) -> float:
+        return self.timings.gossip_interval / 10
+
+    def _repair(self, now: float) -> list[StateEffect]:
+        """Ask for each open gap's range: from its owner, who holds all of its own entries, or from a random
+        member when the owner is not one. Asked again each gossip interval while open, as a repair can be
+        lost too."""
+        by_peer: dict[str, list[str]] = {}
+        for owner in sorted(self.gaps.open):
+            if not self.store.gapped(owner):
+                self.gaps.closed(owner, now)
+                continue
+            peer = owner if owner in self._members else next(iter(self._sample(1)), None)
+            if peer is not None:
+                by_peer.setdefault(peer, []).append(owner)
+        effects: list[StateEffect] = []
+        for peer, owners in by_peer.items():
+            marks = self.store.owners()
+            digest = digest_from_dict({owner: marks[owner] for owner in owners})
+            self.stats["repairs"] += 1
+            effects += self._datagram(
+                peer, [encode(Pull(self.local, self.clock.current, digest, repair=True))]
+            )
+        if self.gaps.open:
+            self._repair_armed = True
+            effects.append(StartTimer(GapRepairTick(), now + self.timings.gossip_interval))
+        return effects
 
     def _behind(self, digest: Digest) -> bool:
         ours = self.store.owners()
@@ -459,12 +531,13 @@ class StateGossip:
     ) -> list[StateEffect]:
         effects: list[StateEffect] = []
         report = ApplyReport()
+        touched: set[str] = set()
         for delta in deltas:
             one = self.store.apply([delta], now)
             report.merge(one)
-            if forward and self.store.vouched(delta.owner) < (delta.generation, delta.through):
-                effects += self._fall_behind(now)  # a write above a gap: we missed the one before it
+            touched.add(delta.owner)
             if forward and one.applied:
+                self._news_owners.add(delta.owner)
                 # Infection style: news is passed on at once, on first receipt. Where its owner could not
                 # push it to every member, it is also queued for a few more transmissions on gossip
                 # ticks; where it could, every member has had a copy and one more from us covers a loss
@@ -475,6 +548,7 @@ class StateGossip:
                     self._news.append(self._queue_update(delta, raw))
         for entry in report.changed:
             self.clock.update(entry.version)
+        effects += self._note_gaps(sorted(touched), now)
         self.stats["received_rejected"] += report.rejected
         effects += _for_providers(Applied, report.changed)
         effects += _for_providers(Forgotten, report.dropped)
@@ -554,8 +628,8 @@ class StateGossip:
             effects.append(StartTimer(StateGossipTick(), now + self.timings.gossip_interval))
         return effects
 
-    def _sample(self, count: int) -> list[str]:
-        names = sorted(self._members)
+    def _sample(self, count: int, *, besides: set[str] | frozenset[str] = frozenset()) -> list[str]:
+        names = sorted(name for name in self._members if name not in besides)
         return self._rng.sample(names, min(count, len(names)))
 
 

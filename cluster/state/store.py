@@ -63,6 +63,14 @@ class _Owner:
     entries: dict[EntryKey, SyncableState] = field(default_factory=dict)
     received_at: dict[EntryKey, float] = field(default_factory=dict)
     failed_at: float | None = None
+    # Ranges (after, through, floor) of deltas held above the watermark: news that overtook the news
+    # before it. When the watermark reaches one, it moves past it at once (see `_absorb`).
+    held: list[tuple[int, int, int]] = field(default_factory=list)
+
+
+MAX_HELD_RANGES = 64
+"""Ranges kept per owner above its watermark; past this the highest are forgotten (anti-entropy covers
+them), so garbage cannot grow the list."""
 
 
 @dataclass(slots=True)
@@ -120,6 +128,11 @@ class StateStore:
         known = self._owners.get(owner)
         return (0, 0) if known is None else (known.generation, known.watermark)
 
+    def gapped(self, owner: str) -> bool:
+        """Whether we hold news of `owner` above a range we lack: a gap, which only a repair fills."""
+        known = self._owners.get(owner)
+        return known is not None and bool(known.held)
+
     def owners(self) -> dict[str, tuple[int, int]]:
         return {name: (o.generation, o.watermark) for name, o in self._owners.items()}
 
@@ -155,15 +168,20 @@ class StateStore:
 
     # -- deltas ---------------------------------------------------------------------------------
 
-    def delta_for(self, digest: Digest, budget: int) -> tuple[tuple[OwnerDelta, ...], bool]:
+    def delta_for(
+        self, digest: Digest, budget: int, *, listed_only: bool = False
+    ) -> tuple[tuple[OwnerDelta, ...], bool]:
         """What a peer with `digest` lacks, lowest versions first per owner, within `budget` bytes.
 
         Returns the deltas and whether anything was left out for the budget (the caller may then go over
         TCP with a larger one). Owners the peer lacks the most of come first, so a cut spreads fairly.
+        An owner missing from the digest is one the peer knows nothing of, unless `listed_only`.
         """
         theirs = {owner: (generation, watermark) for owner, generation, watermark in digest}
         wanted: list[tuple[int, str, OwnerDelta]] = []
         for name, owner in self._owners.items():
+            if listed_only and name not in theirs:
+                continue
             their_generation, their_watermark = theirs.get(name, (0, 0))
             if their_generation > owner.generation:
                 continue
@@ -270,6 +288,11 @@ class StateStore:
         if delta.snapshot or owner.watermark >= delta.after:
             owner.watermark = max(owner.watermark, delta.through)
             owner.floor = max(owner.floor, min(delta.floor, owner.watermark))
+            _absorb(owner)
+        elif delta.through > owner.watermark:
+            owner.held.append((delta.after, delta.through, delta.floor))
+            owner.held.sort()
+            del owner.held[MAX_HELD_RANGES:]
         return report
 
     def _refusal(self, delta: OwnerDelta) -> str | None:
@@ -341,3 +364,14 @@ class StateStore:
             del self._owners[name]
             self._quarantine[name] = max(self._quarantine.get(name, 0), owner.generation)
         return dropped
+
+
+def _absorb(owner: _Owner) -> None:
+    """Move the watermark past every held range it now reaches. A held range's delta vouched for all of
+    the owner's entries in it, and they were applied when it came: holding them and everything below
+    them, we hold everything up to its end, exactly as if the delta had come again now."""
+    while owner.held and owner.held[0][0] <= owner.watermark:
+        _after, through, floor = owner.held.pop(0)
+        if through > owner.watermark:
+            owner.watermark = through
+            owner.floor = max(owner.floor, min(floor, owner.watermark))

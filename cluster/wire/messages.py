@@ -296,9 +296,14 @@ class Push:
 @wire("pull")
 @dataclass(frozen=True, slots=True)
 class Pull:
+    """`repair`: a gap's repair. It asks only about the owners listed, and is answered by a plain push of
+    what the asker lacks of them (no digest back, so no second leg): the entries that overtook the
+    missing ones are not sent for nothing, nor the answerer's own backlog in a burst."""
+
     source: Name
     lamport: Count
     digest: Digest
+    repair: bool = False
 
 
 @wire("push-pull")
