@@ -11,7 +11,16 @@ from collections.abc import Callable, Iterable, Sequence
 from cluster.control.protocol import FaultsRequest, FaultsStatus
 from cluster.ops.launcher import Cluster
 
-__all__ = ["heal", "parse_delay", "parse_groups", "parse_loss", "partition", "set_delay", "set_loss"]
+__all__ = [
+    "heal",
+    "lift_partition",
+    "parse_delay",
+    "parse_groups",
+    "parse_loss",
+    "partition",
+    "set_delay",
+    "set_loss",
+]
 
 
 def parse_groups(words: Sequence[str]) -> list[list[str]]:
@@ -68,6 +77,13 @@ def heal(cluster: Cluster, *, running: Iterable[str] | None = None) -> dict[str,
     """Every fault lifted on every running node: no partition, loss or delay."""
     told = cluster.running() if running is None else running
     return _tell(cluster, told, lambda name: FaultsRequest(blocked=(), loss=0.0, delay=0.0))
+
+
+def lift_partition(cluster: Cluster, *, running: Iterable[str] | None = None) -> dict[str, FaultsStatus]:
+    """The partition lifted on every running node, with loss and delay left in force (`heal` lifts all
+    three): a partition that heals on a network that is still lossy."""
+    told = cluster.running() if running is None else running
+    return _tell(cluster, told, lambda name: FaultsRequest(blocked=()))
 
 
 def set_loss(cluster: Cluster, share: float, nodes: Iterable[str] | None = None) -> dict[str, FaultsStatus]:
