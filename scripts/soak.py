@@ -19,6 +19,8 @@ node, through the forkserver). Once every node sees every member alive:
 - writes: --rate `kv` writes per second through the control port (`clusterctl state set`), round robin
   over every node, the starved one included, each on one of the node's own keys (`<node>/<slot>`, so
   every key has one owner). Every acknowledged write is recorded: key, value, node, version, latency.
+  At most 32 wait for their answer at once; a slot of the rate that finds them all waiting is skipped
+  and counted, so a cluster that cannot keep up shows as a lower rate, not as a queue in this script.
 - half-way, a partition: the first half of the layout (manager, logger, proxies, the first workers) is
   cut off from the rest, held until each side has marked every member of the other failed (a real
   partition, found as it should be), then lifted with the loss left on (`faults.lift_partition`). The
@@ -88,6 +90,7 @@ from cluster.ops.tables import print_table
 
 LIVE = ("alive", "suspect")  # a suspect is still a member, as memberlist and `clusterctl members` count it
 POLL = 0.5
+FAULT_TIMEOUT = 15.0  # a node of a saturated machine can take seconds to answer a control request
 STOP_MAX = 2.0
 STOP_SHARE_OF_SUSPICION = 0.4
 METRICS = (
@@ -515,7 +518,7 @@ def run_soak(
         pids = {name: pid for name in names if (pid := cluster.pid(name)) is not None}
         cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
 
-        faults.set_loss(cluster, config.loss, names)
+        faults.set_loss(cluster, config.loss, names, timeout=FAULT_TIMEOUT)
         starver = Starver(pids[config.starved], rng, config.stop_range)
         load = WriteLoad(cluster, names, config)
         t["load"] = time.time()
@@ -588,7 +591,7 @@ def partition_and_heal(
     sides = config.sides
     with starver.running():
         t["cut_begin"] = time.time()
-        faults.partition(cluster, sides, running=config.names)
+        faults.partition(cluster, sides, running=config.names, timeout=FAULT_TIMEOUT)
         t["cut"] = time.time()
     progress(f"partition: {len(sides[0])} / {len(sides[1])} nodes")
     hold = 2 * config.suspicion_s[1] + 10.0
@@ -597,7 +600,7 @@ def partition_and_heal(
         report.notes.append(f"the partition was not found on every node within {hold:.0f}s; healed anyway")
     with starver.running():
         t["heal_begin"] = time.time()
-        faults.lift_partition(cluster, running=config.names)
+        faults.lift_partition(cluster, running=config.names, timeout=FAULT_TIMEOUT)
         t["heal"] = time.time()
     progress("healed; waiting for membership and state to re-converge")
     before_heal: dict[str, int] = {}

@@ -53,11 +53,15 @@ def parse_delay(text: str) -> float:
 
 
 def partition(
-    cluster: Cluster, groups: Sequence[Sequence[str]], *, running: Iterable[str] | None = None
+    cluster: Cluster,
+    groups: Sequence[Sequence[str]],
+    *,
+    running: Iterable[str] | None = None,
+    timeout: float = 2.0,
 ) -> dict[str, FaultsStatus]:
     """Cut the groups off from each other; one group alone is cut off from every other node. Nodes named
     in no group keep talking to everyone. Replaces any earlier partition. `running`: the nodes to tell
-    (default: those with a live process)."""
+    (default: those with a live process); `timeout`: how long each may take to answer."""
     names = set(cluster.layout.names)
     for name in (n for group in groups for n in group):
         cluster.spec(name)  # UnknownNode, named
@@ -70,7 +74,7 @@ def partition(
         for name in side:
             blocked[name] = frozenset(others - side)
     told = cluster.running() if running is None else running
-    return _tell(cluster, told, lambda name: FaultsRequest(blocked=tuple(sorted(blocked[name]))))
+    return _tell(cluster, told, lambda name: FaultsRequest(blocked=tuple(sorted(blocked[name]))), timeout)
 
 
 def heal(cluster: Cluster, *, running: Iterable[str] | None = None) -> dict[str, FaultsStatus]:
@@ -79,16 +83,20 @@ def heal(cluster: Cluster, *, running: Iterable[str] | None = None) -> dict[str,
     return _tell(cluster, told, lambda name: FaultsRequest(blocked=(), loss=0.0, delay=0.0))
 
 
-def lift_partition(cluster: Cluster, *, running: Iterable[str] | None = None) -> dict[str, FaultsStatus]:
+def lift_partition(
+    cluster: Cluster, *, running: Iterable[str] | None = None, timeout: float = 2.0
+) -> dict[str, FaultsStatus]:
     """The partition lifted on every running node, with loss and delay left in force (`heal` lifts all
     three): a partition that heals on a network that is still lossy."""
     told = cluster.running() if running is None else running
-    return _tell(cluster, told, lambda name: FaultsRequest(blocked=()))
+    return _tell(cluster, told, lambda name: FaultsRequest(blocked=()), timeout)
 
 
-def set_loss(cluster: Cluster, share: float, nodes: Iterable[str] | None = None) -> dict[str, FaultsStatus]:
+def set_loss(
+    cluster: Cluster, share: float, nodes: Iterable[str] | None = None, *, timeout: float = 2.0
+) -> dict[str, FaultsStatus]:
     """That share of the datagrams each node (default: every running node) sends is lost."""
-    return _tell(cluster, _targets(cluster, nodes), lambda name: FaultsRequest(loss=share))
+    return _tell(cluster, _targets(cluster, nodes), lambda name: FaultsRequest(loss=share), timeout)
 
 
 def set_delay(
@@ -108,6 +116,9 @@ def _targets(cluster: Cluster, nodes: Iterable[str] | None) -> list[str]:
 
 
 def _tell(
-    cluster: Cluster, names: Iterable[str], request_for: Callable[[str], FaultsRequest]
+    cluster: Cluster,
+    names: Iterable[str],
+    request_for: Callable[[str], FaultsRequest],
+    timeout: float = 2.0,
 ) -> dict[str, FaultsStatus]:
-    return {name: cluster.ask(name, request_for(name), FaultsStatus) for name in names}
+    return {name: cluster.ask(name, request_for(name), FaultsStatus, timeout=timeout) for name in names}
