@@ -194,6 +194,7 @@ class SoakReport:
     ack_p99_starved_s: float | None = None
     lost_writes: int = 0  # (replica, write) pairs
     lost_writes_distinct: int = 0
+    lost_by_replica: dict[str, int] = field(default_factory=dict)
     lost_examples: list[dict[str, Any]] = field(default_factory=list)
     replicas_checked: int = 0
     keys_checked: int = 0
@@ -650,6 +651,7 @@ def check_replicas(poller: Poller, writes: list[Write], report: SoakReport) -> N
                 or (entry.version == write.version and entry.value != write.value)
             ):
                 report.lost_writes += 1
+                report.lost_by_replica[replica] = report.lost_by_replica.get(replica, 0) + 1
                 lost.add(write.seq)
                 if len(report.lost_examples) < 10:
                     report.lost_examples.append(
@@ -916,6 +918,8 @@ def print_report(report: SoakReport) -> None:
     print_table(rows)
     for failure in report.false_failures[:10]:
         print(f"false failure: {failure}")
+    if report.lost_by_replica:
+        print(f"lost, by replica: {report.lost_by_replica}")
     for example in report.lost_examples:
         print(f"lost: {example}")
     for reason, count in sorted(report.unacked_reasons.items(), key=lambda item: -item[1])[:5]:
