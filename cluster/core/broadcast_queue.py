@@ -24,8 +24,11 @@ tie-breaker, so the order is total and the same in a test, a live node and the s
 and no clock: the owning actor is the only caller (architecture §2).
 """
 
+from __future__ import annotations
+
+import heapq
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from cluster.wire.messages import WireMessage
 
@@ -66,12 +69,21 @@ class TransmitLimitedQueue:
 
     Pure and deterministic: no clock, threads or randomness, so two queues fed the same calls hand out the
     same bytes in the same order.
+
+    `take` is called on every datagram a node sends, and at scale the queue holds thousands of updates (a
+    node that joins a 10,000-node cluster learns every member by push-pull and gossips each one), so it
+    never sorts the queue: the updates wait in a heap in send order, and a take pops them in that order
+    until even the smallest update queued no longer fits what is left, putting back what it skipped. That
+    is the scan of the whole queue the rules describe, stopped where nothing more could be taken. Heap
+    entries of replaced, discarded or re-counted updates are left behind and dropped when they surface.
     """
 
-    __slots__ = ("_items", "_seq")
+    __slots__ = ("_heap", "_items", "_seq", "_sizes")
 
     def __init__(self) -> None:
-        self._items: dict[str, QueuedUpdate] = {}
+        self._items: dict[str, _Held] = {}
+        self._heap: list[tuple[int, int, str]] = []  # (transmits, -seq, key), live or stale
+        self._sizes: dict[int, int] = {}  # encoded size -> how many queued updates have it
         self._seq = 0
 
     def __len__(self) -> int:
@@ -88,7 +100,11 @@ class TransmitLimitedQueue:
         if type(encoded) is not bytes or not encoded:
             raise ValueError("encoded must be the message's non-empty bytes")
         self._seq += 1
-        self._items[key] = QueuedUpdate(key, message, encoded, 0, self._seq)
+        self._drop(key)
+        held = _Held(key, message, encoded, self._seq)
+        self._items[key] = held
+        self._sizes[held.size] = self._sizes.get(held.size, 0) + 1
+        self._push(held)
 
     def take(
         self, budget_bytes: int, overhead_per_part: int, n_members: int, retransmit_mult: int
@@ -109,28 +125,42 @@ class TransmitLimitedQueue:
         if not self._items:
             return []
         limit = retransmit_limit(retransmit_mult, n_members)
-        taken: list[bytes] = []
-        left = budget_bytes
-        for item in self._ordered():
-            if left <= overhead_per_part:
-                break  # not even a one-byte message fits any more
-            cost = overhead_per_part + len(item.encoded)
-            if cost > left:
+        items = self._items
+        heap = self._heap
+        smallest = min(self._sizes)
+        taken: list[_Held] = []
+        skipped: list[tuple[int, int, str]] = []
+        fits = budget_bytes - overhead_per_part  # the largest update that still fits
+        while heap and fits >= smallest:
+            entry = heapq.heappop(heap)
+            held = items.get(entry[2])
+            if held is None or held.seq != -entry[1] or held.transmits != entry[0]:
+                continue  # replaced, discarded or re-counted since
+            if held.size > fits:
+                skipped.append(entry)
                 continue
-            left -= cost
-            taken.append(item.encoded)
-            sent = item.transmits + 1
-            if sent >= limit:
-                del self._items[item.key]
+            fits -= overhead_per_part + held.size
+            taken.append(held)
+        for entry in skipped:
+            heapq.heappush(heap, entry)
+        # Counted only now: an update goes at most once per datagram.
+        for held in taken:
+            held.transmits += 1
+            if held.transmits >= limit:
+                self._drop(held.key)
             else:
-                self._items[item.key] = replace(item, transmits=sent)
-        return taken
+                self._push(held)
+        return [held.encoded for held in taken]
+
+    def discard(self, key: str) -> None:
+        """Drop the update queued about `key`, if any."""
+        self._drop(key)
 
     def discard_under(self, prefix: str) -> None:
         """Drop every update whose key starts with `prefix`: news that a later update makes moot (an alive
         or dead message about a member ends every accusation queued about it)."""
         for key in [key for key in self._items if key.startswith(prefix)]:
-            del self._items[key]
+            self._drop(key)
 
     def prune(self, max_items: int) -> None:
         """Keep at most `max_items` updates: those nearest the front of the send order (fewest transmits,
@@ -141,7 +171,7 @@ class TransmitLimitedQueue:
         if len(self._items) <= max_items:
             return
         for item in self._ordered()[max_items:]:
-            del self._items[item.key]
+            self._drop(item.key)
 
     def pending(self) -> tuple[QueuedUpdate, ...]:
         """Every queued update, in send order."""
@@ -152,4 +182,38 @@ class TransmitLimitedQueue:
         return tuple(item.key for item in self._ordered())
 
     def _ordered(self) -> list[QueuedUpdate]:
-        return sorted(self._items.values(), key=QueuedUpdate.send_order)
+        frozen = [QueuedUpdate(h.key, h.message, h.encoded, h.transmits, h.seq) for h in self._items.values()]
+        return sorted(frozen, key=QueuedUpdate.send_order)
+
+    def _drop(self, key: str) -> None:
+        held = self._items.pop(key, None)
+        if held is None:
+            return
+        left = self._sizes[held.size] - 1
+        if left:
+            self._sizes[held.size] = left
+        else:
+            del self._sizes[held.size]
+        if not self._items:
+            self._heap.clear()
+
+    def _push(self, held: _Held) -> None:
+        heapq.heappush(self._heap, (held.transmits, -held.seq, held.key))
+        if len(self._heap) > 4 * len(self._items) + 1024:
+            # Stale entries outnumber the live ones: drop them at once.
+            self._heap = [(h.transmits, -h.seq, h.key) for h in self._items.values()]
+            heapq.heapify(self._heap)
+
+
+class _Held:
+    """A queued update as the queue keeps it: `QueuedUpdate`'s fields, its transmits counted in place."""
+
+    __slots__ = ("encoded", "key", "message", "seq", "size", "transmits")
+
+    def __init__(self, key: str, message: WireMessage, encoded: bytes, seq: int) -> None:
+        self.key = key
+        self.message = message
+        self.encoded = encoded
+        self.size = len(encoded)
+        self.seq = seq
+        self.transmits = 0

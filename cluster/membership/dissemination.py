@@ -16,7 +16,7 @@ from cluster.core.broadcast_queue import TransmitLimitedQueue
 from cluster.core.effects import Address, SendDatagram, StartTimer
 from cluster.layout.presets import Timings
 from cluster.wire.codec import encode
-from cluster.wire.compound import HEADER_OVERHEAD, PART_OVERHEAD, pack, piggyback_room
+from cluster.wire.compound import HEADER_OVERHEAD, PART_OVERHEAD, CodecCache, pack, piggyback_room
 from cluster.wire.messages import Suspect, WireMessage
 
 __all__ = ["Dissemination", "GossipTick"]
@@ -28,10 +28,12 @@ class GossipTick:
 
 
 class Dissemination:
-    def __init__(self, timings: Timings) -> None:
+    def __init__(self, timings: Timings, cache: CodecCache | None = None) -> None:
         self.timings = timings
+        self._cache = cache if cache is not None else CodecCache()
         self._queue = TransmitLimitedQueue()
         self._armed = False
+        self._accusations: dict[str, set[str]] = {}  # member -> keys of the accusations queued about it
 
     def __len__(self) -> int:
         """News still to be sent."""
@@ -44,10 +46,14 @@ class Dissemination:
         Alive, dead and leave news ends every accusation queued about the member."""
         if isinstance(message, Suspect):
             key = f"{member}\x00suspect\x00{message.by}"
+            self._accusations.setdefault(member, set()).add(key)
         else:
-            self._queue.discard_under(f"{member}\x00")
+            # Every key queued under `member` + NUL is an accusation; they are tracked rather than looked
+            # for, since the queue holds thousands of updates while a large cluster forms.
+            for accusation in self._accusations.pop(member, ()):
+                self._queue.discard(accusation)
             key = member
-        self._queue.queue(key, message, encode(message))
+        self._queue.queue(key, message, self._cache.encode(message))
 
     def datagram(
         self, address: Address, message: WireMessage, n_members: int, extra: Sequence[bytes] = ()

@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
-from types import MappingProxyType
+from itertools import chain
 
 from cluster.core.events import (
     MemberAliveEvent,
@@ -91,10 +91,35 @@ class Change:
 IGNORED = Change()
 
 
-class MemberTable:
-    """Immutable: `table = table.alive(...)[0]`."""
+_CHUNK_BITS = 6
+_CHUNK = 1 << _CHUNK_BITS
+_MASK = _CHUNK - 1
 
-    __slots__ = ("_leaving", "_live", "_local", "_members")
+
+class _Index:
+    """Where each name sits in the tables of one line of descent: positions only ever added, at the tip.
+
+    A table built from another adds a name at the next free position; when the table it grew from is not
+    the last that grew (two tables grew from one), the newcomer copies the index first, so no table ever
+    sees a position that another line gave out. Positions at or beyond a table's length are not its own."""
+
+    __slots__ = ("length", "positions")
+
+    def __init__(self, positions: dict[str, int], length: int) -> None:
+        self.positions = positions
+        self.length = length
+
+
+class MemberTable:
+    """Immutable: `table = table.alive(...)[0]`.
+
+    A persistent value: the members sit in chunks of 64 in the order they were first added (the order a
+    dict would keep), so a change copies one chunk and the tuple of chunks, not every member. At 10,000
+    members a copy of the whole table per change, on every one of the 10,000 joins each node learns of,
+    was what kept a large simulated cluster from forming. Positions come from an index shared along one
+    line of descent (see `_Index`); a forgotten member leaves an empty slot."""
+
+    __slots__ = ("_chunks", "_count", "_counts", "_index", "_leaving", "_length", "_local", "_local_member")
 
     def __init__(
         self,
@@ -106,45 +131,67 @@ class MemberTable:
     ) -> None:
         held = dict(members or {})
         held.setdefault(local.name, Member(local, State.ALIVE, now))
+        ordered = list(held.values())
         self._local = local.name
-        self._members: Mapping[str, Member] = MappingProxyType(held)
+        self._local_member = held[local.name]
+        self._chunks: tuple[tuple[Member | None, ...], ...] = tuple(
+            tuple(ordered[i : i + _CHUNK]) for i in range(0, len(ordered), _CHUNK)
+        )
+        self._length = len(ordered)
+        self._index = _Index({member.name: i for i, member in enumerate(ordered)}, len(ordered))
+        self._count = len(ordered)
+        counts = dict.fromkeys(State, 0)
+        for member in ordered:
+            counts[member.state] += 1
+        self._counts = counts
         self._leaving = leaving
-        self._live: int | None = None
 
     # -- reading --------------------------------------------------------------------------------
 
     @property
     def local(self) -> Member:
-        return self._members[self._local]
+        return self._local_member
 
     @property
     def leaving(self) -> bool:
         return self._leaving
 
     def get(self, name: str) -> Member | None:
-        return self._members.get(name)
+        position = self._index.positions.get(name)
+        if position is None or position >= self._length:
+            return None
+        return self._chunks[position >> _CHUNK_BITS][position & _MASK]
 
     def __iter__(self) -> Iterator[Member]:
-        return iter(self._members.values())
+        return filter(None, chain.from_iterable(self._chunks))
 
     def __len__(self) -> int:
-        return len(self._members)
+        return self._count
+
+    @property
+    def span(self) -> int:
+        """The positions this table uses: `at` takes 0 <= position < span."""
+        return self._length
+
+    def at(self, position: int) -> Member | None:
+        """The member at `position` (in the order members were first added), None for an empty slot."""
+        return self._chunks[position >> _CHUNK_BITS][position & _MASK]
 
     def in_state(self, *states: State) -> list[Member]:
-        return [member for member in self._members.values() if member.state in states]
+        return [member for member in self if member.state in states]
+
+    def count(self, state: State) -> int:
+        """Members in `state`, this node included."""
+        return self._counts[state]
 
     def live_count(self) -> int:
-        """Alive or suspect members, this node included: the `n` of the SWIM formulas.
-
-        Asked on every datagram sent, so counted once per (immutable) table."""
-        if self._live is None:
-            self._live = sum(1 for member in self._members.values() if member.state in _LIVE)
-        return self._live
+        """Alive or suspect members, this node included: the `n` of the SWIM formulas."""
+        return self._counts[State.ALIVE] + self._counts[State.SUSPECT]
 
     # -- the rules ------------------------------------------------------------------------------
 
     def alive(self, info: NodeInfo, now: float) -> tuple[MemberTable, Change]:
-        known = self._members.get(info.name)
+        known = self.get(info.name)
         if info.name == self._local:
             other_life = info.node_id != self.local.info.node_id
             return self, self._about_me(info.incarnation, other_life=other_life, alive_news=True)
@@ -168,7 +215,7 @@ class MemberTable:
         return self._with(member), Change(event, member, gossip=True, previous=known)
 
     def suspect(self, name: str, incarnation: int, by: str, now: float) -> tuple[MemberTable, Change]:
-        known = self._members.get(name)
+        known = self.get(name)
         if known is None or incarnation < known.incarnation:
             return self, IGNORED
         if name == self._local:
@@ -181,7 +228,7 @@ class MemberTable:
         return self._with(member), Change(MemberSuspectEvent, member, gossip=True, previous=known)
 
     def dead(self, name: str, incarnation: int, by: str, now: float) -> tuple[MemberTable, Change]:
-        known = self._members.get(name)
+        known = self.get(name)
         if known is None or incarnation < known.incarnation or known.state.gone:
             return self, IGNORED
         if name == self._local:
@@ -202,15 +249,22 @@ class MemberTable:
 
     def leave(self) -> MemberTable:
         """From now on a dead message about this node is accepted: it is our own leave."""
-        return MemberTable(self.local.info, self._members, leaving=True)
+        return self._copy(leaving=True)
 
     def forget(self, name: str) -> MemberTable:
         """Drop a dead or left member after its retention period (its name may then come back anew)."""
-        if name == self._local or name not in self._members:
+        if name == self._local or self.get(name) is None:
             return self
-        held = dict(self._members)
-        del held[name]
-        return MemberTable(self.local.info, held, leaving=self._leaving)
+        position = self._index.positions[name]
+        old = self.at(position)
+        assert old is not None
+        table = self._copy(chunks=self._replaced(position, None))
+        positions = {n: p for n, p in self._index.positions.items() if p < self._length and n != name}
+        table._index = _Index(positions, self._length)
+        table._count -= 1
+        table._counts = self._counts.copy()
+        table._counts[old.state] -= 1
+        return table
 
     # -- helpers --------------------------------------------------------------------------------
 
@@ -229,11 +283,55 @@ class MemberTable:
         return Change(member=self.local, refute=True, refute_above=incarnation) if needs else IGNORED
 
     def _with(self, member: Member) -> MemberTable:
-        held = dict(self._members)
-        held[member.name] = member
-        return MemberTable(
-            self.local.info if member.name != self._local else member.info, held, leaving=self._leaving
-        )
+        name = member.name
+        position = self._index.positions.get(name)
+        counts = self._counts.copy()
+        counts[member.state] += 1
+        if position is not None and position < self._length:
+            old = self.at(position)
+            assert old is not None
+            counts[old.state] -= 1
+            table = self._copy(chunks=self._replaced(position, member))
+        else:
+            index = self._index
+            if index.length != self._length:
+                # Another table grew from this one's line: this one takes its own copy of the index.
+                positions = {n: p for n, p in index.positions.items() if p < self._length}
+                index = _Index(positions, self._length)
+            position = self._length
+            index.positions[name] = position
+            index.length = position + 1
+            if position & _MASK:
+                chunks = (*self._chunks[:-1], (*self._chunks[-1], member))
+            else:
+                chunks = (*self._chunks, (member,))
+            table = self._copy(chunks=chunks)
+            table._index = index
+            table._length = position + 1
+            table._count += 1
+        table._counts = counts
+        if name == self._local:
+            table._local_member = member
+        return table
+
+    def _replaced(self, position: int, member: Member | None) -> tuple[tuple[Member | None, ...], ...]:
+        c, i = position >> _CHUNK_BITS, position & _MASK
+        chunk = self._chunks[c]
+        return (*self._chunks[:c], (*chunk[:i], member, *chunk[i + 1 :]), *self._chunks[c + 1 :])
+
+    def _copy(
+        self, *, chunks: tuple[tuple[Member | None, ...], ...] | None = None, leaving: bool | None = None
+    ) -> MemberTable:
+        table = MemberTable.__new__(MemberTable)
+        table._local = self._local
+        table._local_member = self._local_member
+        table._chunks = self._chunks if chunks is None else chunks
+        table._length = self._length
+        table._index = self._index
+        table._count = self._count
+        table._counts = self._counts
+        table._leaving = self._leaving if leaving is None else leaving
+        return table
 
 
 def _descriptor(info: NodeInfo) -> tuple[object, ...]:

@@ -26,7 +26,9 @@ Currey, 2018); memberlist's state.go for the probe/ack/nack sequence.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from itertools import islice
 
 from cluster.core.effects import Address, CancelTimer, Emit, Send, SendDatagram, StartTimer
 from cluster.core.events import MemberAliveEvent, MemberFailedEvent, MemberSuspectEvent
@@ -38,7 +40,7 @@ from cluster.membership.members import Change, Member, MemberTable, State
 from cluster.membership.stats import MembershipStats
 from cluster.membership.suspicion import Suspicion
 from cluster.wire.codec import CodecError, encode
-from cluster.wire.compound import unpack
+from cluster.wire.compound import CodecCache, unpack
 from cluster.wire.messages import (
     Alive,
     Dead,
@@ -54,6 +56,11 @@ from cluster.wire.messages import (
     Suspect,
     WireMessage,
 )
+
+_LIVE = frozenset((State.ALIVE, State.SUSPECT))
+
+_SCAN_UP_TO = 64
+"""Up to this many table positions, random choices of members scan the table (see `Membership._sample`)."""
 
 GREETED_SEEDS = 3
 """Seeds a node greets when it starts, and again at each seed retry among those it still does not know."""
@@ -148,21 +155,27 @@ class Membership:
     def __init__(
         self,
         local: NodeInfo,
-        seeds: dict[str, Address],
+        seeds: Mapping[str, Address],
         timings: Timings,
         rng: random.Random,
         now: float,
         *,
         streams_need_peering: bool = False,
+        codec_cache: CodecCache | None = None,
     ) -> None:
         """`streams_need_peering`: push-pull goes only to members with a TCP peering (a live node, whose
-        streams ride on the handshaken connections of the layout); the simulator can reach anyone."""
+        streams ride on the handshaken connections of the layout); the simulator can reach anyone.
+        `codec_cache`: parts decoded and news encoded before (the simulator shares one among its cores)."""
         self.timings = timings
         self.table = MemberTable(local, now=now)
-        self._seeds = {name: address for name, address in seeds.items() if name != local.name}
+        self._name = local.name
+        self._cache = codec_cache if codec_cache is not None else CodecCache()
+        # Held, not copied (the caller does not change it): 10,000 simulated nodes share one layout's map.
+        self._seeds = seeds
+        self._other_seeds = len(seeds) - (local.name in seeds)
         self._rng = rng
         self._awareness = Awareness(timings.awareness_max_multiplier)
-        self._news = Dissemination(timings)
+        self._news = Dissemination(timings, self._cache)
         self._round = _Round()
         self._seq = 0
         self._probes: dict[int, _Probe] = {}
@@ -174,16 +187,16 @@ class Membership:
         self._seed_retry = timings.probe_interval
         self.stats = MembershipStats()
         # A small cluster greets everyone: N² greetings cost nothing there, and it knows everyone at once.
-        few = len(self._seeds) <= GREET_ALL_UP_TO
-        in_order = list(self._seeds)
-        self._greeted: tuple[str, ...] = tuple(in_order if few else in_order[:GREETED_SEEDS])
+        few = self._other_seeds <= GREET_ALL_UP_TO
+        in_order = (name for name in seeds if name != local.name)
+        self._greeted: tuple[str, ...] = tuple(in_order if few else islice(in_order, GREETED_SEEDS))
         self._synced = False  # whether this node has started a push-pull yet
 
     # -- queries --------------------------------------------------------------------------------
 
     @property
     def name(self) -> str:
-        return self.table.local.name
+        return self._name
 
     @property
     def health_score(self) -> int:
@@ -290,7 +303,11 @@ class Membership:
             case SuspicionTimeout(member, incarnation):
                 return self._suspicion_expired(member, incarnation, now)
             case SeedRetry():
-                missing = [n for n in self._seeds if (m := self.table.get(n)) is None or m.state.gone]
+                missing = [
+                    n
+                    for n in self._seeds
+                    if n != self._name and ((m := self.table.get(n)) is None or m.state.gone)
+                ]
                 effects = self._greet_seeds(self._some(missing))
                 self._seed_retry = min(2 * self._seed_retry, self.timings.push_pull_interval)
                 if not missing:
@@ -308,7 +325,7 @@ class Membership:
             self._stream_peers.add(name)
         member = self.table.get(name)
         effects: list[MembershipEffect] = []
-        if name in self._seeds and (member is None or member.state is State.DEAD):
+        if name in self._seeds and name != self._name and (member is None or member.state is State.DEAD):
             # Unknown: our greeting reached it before it listened (all nodes start at once), or its
             # answer was lost; the peering says it is there now.
             effects += self._greet_seeds([name])
@@ -366,16 +383,32 @@ class Membership:
         """Handle one datagram; returns the effects and how many of its parts were dropped as garbage."""
         self.stats.datagrams_received += 1
         try:
-            result = unpack(payload, max_size=self.timings.udp_buffer_size)
+            result = unpack(payload, max_size=self.timings.udp_buffer_size, cache=self._cache)
         except CodecError:
             self.stats.datagrams_dropped += 1
             return [], 1
         self.stats.datagrams_dropped += result.dropped
         effects: list[MembershipEffect] = []
         for message in result.messages:
+            if type(message) is Alive and self._old_news(message.member):
+                continue  # neither stale (alive news) nor new: the bulk of a large cluster's parts
             effects += self._correct_stale(source, message)
             effects += self._received(source, message, now)
         return self._arm_gossip(effects, now), result.dropped
+
+    def _old_news(self, info: NodeInfo) -> bool:
+        """Alive news about a live member at no higher incarnation of the same life: changes nothing.
+
+        Alive never wins at an equal incarnation, and a live member has no stale view to reveal (the
+        rules of `_received` agree); most of what a large cluster's datagrams carry is this."""
+        known = self.table.get(info.name)
+        return (
+            known is not None
+            and known.state in _LIVE
+            and info.incarnation <= known.incarnation
+            and info.node_id == known.info.node_id
+            and info.name != self._name
+        )
 
     def received(self, source: Address, message: WireMessage, now: float) -> list[MembershipEffect]:
         effects = self._correct_stale(source, message)
@@ -405,6 +438,8 @@ class Membership:
         return []
 
     def _received(self, source: Address, message: WireMessage, now: float) -> list[MembershipEffect]:
+        if type(message) is Alive and self._old_news(message.member):
+            return []
         match message:
             case Ping(seq, _source, target):
                 if target != self.name:
@@ -492,8 +527,7 @@ class Membership:
         probe = self._probes.get(seq)
         if probe is None:
             return []
-        helpers = [m for m in self.table.in_state(State.ALIVE) if m.name not in (self.name, probe.target)]
-        chosen = self._rng.sample(helpers, min(self.timings.indirect_checks, len(helpers)))
+        chosen = self._helpers(probe.target)
         probe.nacks_expected = len(chosen)
         probe.indirect = True
         self.stats.probes_indirect += 1
@@ -705,13 +739,54 @@ class Membership:
         refutes, instead of waiting for the next seed retry.
         """
         recently = now - self.timings.push_pull_interval
-        others = [
-            m
-            for m in self.table
-            if m.name != self.name and (not m.state.gone or (m.state is State.DEAD and m.since >= recently))
-        ]
-        chosen = self._rng.sample(others, min(self.timings.gossip_nodes, len(others)))
+        name = self._name
+
+        def candidate(m: Member) -> bool:
+            return m.name != name and (not m.state.gone or (m.state is State.DEAD and m.since >= recently))
+
+        others_live = self.table.live_count() - (self.table.local.state in _LIVE)
+        chosen = self._sample(candidate, self.timings.gossip_nodes, others_live)
         return list(self._news.gossip([_address(member) for member in chosen], self.table.live_count()))
+
+    def _helpers(self, target: str) -> list[Member]:
+        """Up to `indirect_checks` alive members, other than us and `target`, for a ping-req."""
+        name = self._name
+
+        def candidate(m: Member) -> bool:
+            return m.state is State.ALIVE and m.name != name and m.name != target
+
+        table = self.table
+        known = table.count(State.ALIVE)
+        known -= table.local.state is State.ALIVE
+        known -= (t := table.get(target)) is not None and t.state is State.ALIVE
+        return self._sample(candidate, self.timings.indirect_checks, known)
+
+    def _sample(self, candidate: Callable[[Member], bool], k: int, at_least: int) -> list[Member]:
+        """`k` members for which `candidate` holds, chosen uniformly at random without replacement (all of
+        them when there are fewer), in random order; `at_least` is how many of the members are known to be
+        candidates.
+
+        A small table, or one mostly of non-candidates, is scanned and sampled (`Random.sample`); a large
+        one is drawn from by position, a draw that is not a candidate or was drawn already being drawn
+        again. Both give every ordered choice of `k` candidates the same chance, but the second costs a few
+        draws instead of a pass over 10,000 members on every gossip tick and every indirect probe."""
+        table = self.table
+        span = table.span
+        if span <= _SCAN_UP_TO or at_least < k or 2 * at_least < span:
+            pool = [m for m in table if candidate(m)]
+            return self._rng.sample(pool, min(k, len(pool)))
+        chosen: list[Member] = []
+        seen: set[int] = set()
+        randbelow = self._rng.randrange
+        while len(chosen) < k:
+            position = randbelow(span)
+            if position in seen:
+                continue
+            seen.add(position)
+            member = table.at(position)
+            if member is not None and candidate(member):
+                chosen.append(member)
+        return chosen
 
     def _gossip(self, member: str, message: WireMessage) -> None:
         self._news.queue(member, message)
@@ -725,7 +800,7 @@ class Membership:
 
     def _some(self, seeds: list[str]) -> list[str]:
         """Up to `GREETED_SEEDS` of these, chosen at random (all of them in a small cluster)."""
-        if len(seeds) <= GREETED_SEEDS or len(self._seeds) <= GREET_ALL_UP_TO:
+        if len(seeds) <= GREETED_SEEDS or self._other_seeds <= GREET_ALL_UP_TO:
             return seeds
         return self._rng.sample(seeds, GREETED_SEEDS)
 

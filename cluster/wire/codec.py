@@ -158,7 +158,11 @@ def decode(data: bytes, *, max_size: int = MAX_FRAME) -> WireMessage:
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise CodecError(f"expected bytes, got {type(data).__name__}")
     _check_size(len(data), max_size, "message")
-    plain = _unpack(data, max_size)
+    return decode_plain(_unpack(data, max_size))
+
+
+def decode_plain(plain: object) -> WireMessage:
+    """The message in `plain`, msgpack already unpacked (by `unpack_bounded`), or CodecError."""
     fast = _decode_app(plain)
     if fast is not None:
         return fast

@@ -24,10 +24,21 @@ budget, so what `TransmitLimitedQueue.take` hands out always fits in what `pack`
 
 from dataclasses import dataclass
 
-from cluster.wire.codec import CodecError, decode, encode
-from cluster.wire.messages import Compound, WireMessage
+import msgpack
 
-__all__ = ["HEADER_OVERHEAD", "PART_OVERHEAD", "UnpackResult", "pack", "piggyback_room", "unpack"]
+from cluster.wire.codec import CodecError, decode, decode_plain, encode, unpack_bounded
+from cluster.wire.messages import Compound, WireMessage
+from cluster.wire.schema import tag_of
+
+__all__ = [
+    "HEADER_OVERHEAD",
+    "PART_OVERHEAD",
+    "CodecCache",
+    "UnpackResult",
+    "pack",
+    "piggyback_room",
+    "unpack",
+]
 
 _FIXARRAY_MAX = 15
 _UINT8_MAX = 255
@@ -36,6 +47,8 @@ _UINT16_MAX = 65535
 _FRAME = len(encode(Compound(()))) - 1
 """A compound's bytes besides its array: the map, tag and field name (measured on the real encoder, minus the
 one-byte header of the empty array)."""
+
+_COMPOUND_TAG = tag_of(Compound(()))
 
 HEADER_OVERHEAD = _FRAME + 3
 """Bytes a compound adds around its parts, at most: the map, tag and field name, and an array header of up to
@@ -86,8 +99,23 @@ def pack(first: bytes, extra: list[bytes], budget: int) -> tuple[bytes, list[byt
             left_out.append(part)
     if len(chosen) == 1:
         return first, left_out
-    datagram = encode(Compound(tuple(chosen)), max_size=budget)
+    # The plain form `encode(Compound(...))` gives, packed without its schema check: the parts are bytes
+    # by construction and the size was counted above (a test holds the two equal).
+    datagram: bytes = msgpack.packb({"t": _COMPOUND_TAG, "parts": chosen}, use_bin_type=True)
     return datagram, left_out
+
+
+def _decode_outer(datagram: bytes, max_size: int) -> WireMessage:
+    """`decode`, with a compound (a map of the tag and a list of bytes, the bulk of the traffic) read
+    without the schema's walk: what the schema would make of it, checked by hand."""
+    if len(datagram) > max_size:
+        return decode(datagram, max_size=max_size)  # refused, with decode's reason
+    plain = unpack_bounded(datagram, max_size=max_size)
+    if type(plain) is dict and len(plain) == 2 and plain.get("t") == _COMPOUND_TAG:
+        parts = plain.get("parts")
+        if type(parts) is list and all(type(part) is bytes for part in parts):
+            return Compound(tuple(parts))
+    return decode_plain(plain)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,22 +133,74 @@ class UnpackResult:
         return len(self.errors)
 
 
-def unpack(datagram: bytes, *, max_size: int) -> UnpackResult:
+class CodecCache:
+    """Messages already decoded, by their bytes, and bytes already encoded, by their message.
+
+    A piggybacked update reaches each member many times (retransmit_mult * log10(n) sends, from many
+    senders, in identical bytes), and decoding it again each time was most of what a datagram cost; a
+    member learnt by push-pull is news that is encoded again by everyone who learns it. Messages are
+    frozen values, so one decoded copy can be handed to every receipt, and the first bytes seen for a
+    part stand for every later copy. A part that does not decode is not kept (it is refused each time).
+    `encode` is for messages whose fields are exactly typed (no float field that an int could equal):
+    the membership news (alive, suspect, dead, leave), whose equal values have equal bytes.
+
+    Bounded: when full it is emptied and fills again, which keeps it cheap and its memory fixed. A core
+    holds its own; the simulator gives one to all of its cores, so that identical bytes are decoded once
+    for the whole simulated cluster. Used by one thread at a time, like the core that holds it."""
+
+    __slots__ = ("_decoded", "_encoded", "capacity")
+
+    def __init__(self, capacity: int = 4096) -> None:
+        self.capacity = capacity
+        self._decoded: dict[bytes, tuple[WireMessage, bytes]] = {}
+        self._encoded: dict[WireMessage, bytes] = {}
+
+    def __len__(self) -> int:
+        return len(self._decoded) + len(self._encoded)
+
+    def decode(self, part: bytes, max_size: int) -> tuple[WireMessage, bytes]:
+        """The message in `part`, and the bytes that stand for it (`part` itself the first time)."""
+        held = self._decoded.get(part)
+        if held is None:
+            held = (decode(part, max_size=max_size), part)
+            if len(self._decoded) >= self.capacity:
+                self._decoded.clear()
+            self._decoded[part] = held
+        return held
+
+    def encode(self, message: WireMessage) -> bytes:
+        data = self._encoded.get(message)
+        if data is None:
+            data = encode(message)
+            if len(self._encoded) >= self.capacity:
+                self._encoded.clear()
+            self._encoded[message] = data
+        return data
+
+
+def unpack(datagram: bytes, *, max_size: int, cache: CodecCache | None = None) -> UnpackResult:
     """The messages in one datagram: a bare message alone, or each part of a compound.
 
     A datagram that is not a valid message at all raises CodecError, like `decode`. Inside a valid compound,
     a part that does not decode, or is itself a compound, is dropped and its reason kept in `errors`; the
-    other parts are returned. No other exception escapes, whatever the bytes.
+    other parts are returned. No other exception escapes, whatever the bytes. With a `cache`, parts seen
+    before are not decoded again.
     """
-    outer = decode(datagram, max_size=max_size)
+    outer = decode(datagram, max_size=max_size) if cache is None else _decode_outer(datagram, max_size)
     if not isinstance(outer, Compound):
         return UnpackResult((outer,), (), (datagram,))
     messages: list[WireMessage] = []
     errors: list[str] = []
     parts: list[bytes] = []
+    held = None if cache is None else cache._decoded
     for index, part in enumerate(outer.parts):
         try:
-            message = decode(part, max_size=max_size)
+            if held is not None and (known := held.get(part)) is not None:
+                message, part = known
+            elif cache is not None:
+                message, part = cache.decode(part, max_size)
+            else:
+                message = decode(part, max_size=max_size)
         except CodecError as exc:
             errors.append(f"part {index}: {exc}")
             continue
