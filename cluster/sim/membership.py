@@ -84,6 +84,7 @@ class Simulation(SimulatedNodes):
         self.events: list[SimEvent] = []
         self.slow: dict[str, float] = {}  # node -> handling lag in seconds
         self.datagrams_sent = 0
+        self.bytes_sent = 0
         self._names = list(names)
         self._addresses: dict[str, Address] = {
             name: Address("sim", i + 1) for i, name in enumerate(self._names)
@@ -191,6 +192,7 @@ class Simulation(SimulatedNodes):
 
     def _deliver(self, sender: str, address: Address, payload: bytes) -> None:
         self.datagrams_sent += 1
+        self.bytes_sent += len(payload)
         receiver = self._by_address.get(address)
         if receiver is None or receiver == sender:
             return
