@@ -143,7 +143,7 @@ EXPECTED_FIELDS = {
     "compound": (Compound, ["parts"]),
     "member-sync": (MemberSync, ["source", "members", "reply"]),
     "push": (Push, ["source", "lamport", "deltas"]),
-    "pull": (Pull, ["source", "lamport", "digest"]),
+    "pull": (Pull, ["source", "lamport", "digest", "repair"]),
     "push-pull": (PushPull, ["source", "lamport", "deltas", "digest"]),
     "hello": (
         Hello,
