@@ -16,7 +16,7 @@ from typing import Any
 
 import pykka
 
-from actors.base import answer, handles, tell_if_alive
+from actors.base import answer, handles, inbox_empty, tell_if_alive
 from actors.clock import Clock
 from actors.effects import CoreShell, Neighbours, carry_out
 from actors.messages import (
@@ -143,13 +143,26 @@ class GossipSchedulerActor(OwnTimers, CoreShell[StateGossip]):
     def _timer(self, message: TimerFired) -> None:
         self.apply(self.core.timer(message.key, self._clock.now()))
 
+    def on_receive(self, message: Any) -> Any:
+        """Under a burst, the pushes, the providers' news and the status wait until the inbox is empty
+        (the providers at most `PROVIDER_BATCH` entries): per datagram they were a third of a replica's
+        CPU, mostly thread hand-offs and snapshots nobody read before the next one. Checked after every
+        message, whatever its handler did, so nothing is held past the burst."""
+        try:
+            return super().on_receive(message)
+        finally:
+            if inbox_empty(self.actor_inbox):
+                self._burst_over()
+
+    def _burst_over(self) -> None:
+        self.apply(self.core.burst_over())
+        self._tell_providers()
+        version = self.core.store.digest()
+        if version != self._published:
+            self._published = version
+            self.publish()
+
     def apply(self, effects: Iterable[Any]) -> None:
-        """Under a burst, the providers' news, the status and the pushes wait until the inbox is empty
-        (or, for the providers, until `PROVIDER_BATCH` entries are held): per datagram they were a third
-        of a replica's CPU, mostly thread hand-offs and snapshots nobody read before the next one."""
-        burst_over = self.actor_inbox.empty()
-        if burst_over:
-            effects = [*effects, *self.core.burst_over()]
         generic: list[fx.Effect] = []
         # Datagrams leave first; the providers (whose threads would compete with the sends) hear after.
         for_providers = self._for_providers
@@ -166,14 +179,8 @@ class GossipSchedulerActor(OwnTimers, CoreShell[StateGossip]):
                 case _:
                     generic.append(effect)
         carry_out(generic, self.neighbours, self.actor_ref)
-        if burst_over or self._held_entries >= PROVIDER_BATCH:
+        if self._held_entries >= PROVIDER_BATCH:
             self._tell_providers()
-        if not burst_over:
-            return
-        version = self.core.store.digest()
-        if version != self._published:
-            self._published = version
-            self.publish()
 
     def _tell_providers(self) -> None:
         """One `Applied` or `Forgotten` per state type and run, in the order the store made them."""
