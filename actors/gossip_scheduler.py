@@ -187,20 +187,25 @@ class GossipSchedulerActor(OwnTimers, CoreShell[StateGossip]):
         held, self._for_providers, self._held_entries = self._for_providers, [], 0
         merged: list[tuple[pykka.ActorRef[Any], object]] = []
         for provider, message in held:
-            if merged and isinstance(message, Applied | Forgotten):
-                last_provider, last = merged[-1]
-                if last_provider is provider and type(last) is type(message):
-                    assert isinstance(last, Applied | Forgotten)
-                    if last.state_type == message.state_type:
-                        merged[-1] = (
-                            provider,
-                            type(message)(message.state_type, last.entries + message.entries),
-                        )
-                        continue
-            merged.append((provider, message))
+            last = merged[-1] if merged else None
+            if last is not None and last[0] is provider and _same_run(last[1], message):
+                assert isinstance(message, Applied | Forgotten)
+                entries = last[1].entries + message.entries  # type: ignore[attr-defined]
+                merged[-1] = (provider, type(message)(message.state_type, entries))
+            else:
+                merged.append((provider, message))
         for provider, message in merged:
             tell_if_alive(provider, message)
 
     def on_stop(self) -> None:
         self._tell_providers()
         super().on_stop()
+
+
+def _same_run(earlier: object, later: object) -> bool:
+    """Two provider messages that can go as one: `Applied` (or `Forgotten`) of one state type in a row."""
+    return (
+        isinstance(earlier, Applied | Forgotten)
+        and type(earlier) is type(later)
+        and earlier.state_type == later.state_type
+    )

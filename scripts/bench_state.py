@@ -78,6 +78,7 @@ class Result:
     updates_delivered_min: int | None = None
     updates_per_s: float | None = None  # the median of the runs
     throughput_runs: list[float] = field(default_factory=list)  # updates/s of each run that converged
+    throughput_failed: int = 0  # runs that did not converge
     gaps: int = 0  # ours: gaps seen during the throughput runs, on all nodes
     gaps_repaired_in_100ms: int = 0
     gap_repair_max_s: float | None = None
@@ -256,6 +257,7 @@ def throughput_ours(system: OursState, result: Result, run: int, writes: int, ba
 
     if not wait_until(converged, 120.0, 0.5):
         result.notes.append(f"throughput run {run + 1}: replicas did not converge within 120 s")
+        result.throughput_failed += 1
         return
     last = 0.0
     for name in system.names:
@@ -294,6 +296,7 @@ def throughput_serf(system: SerfState, result: Result, run: int, writes: int) ->
         result.throughput_runs.append(writes / (time.time() - started))
     else:
         result.notes.append(f"throughput run {run + 1}: some agents got only {fewest} of {writes}")
+        result.throughput_failed += 1
 
 
 def idle_traffic(result: Result, seconds: float) -> None:
@@ -347,8 +350,7 @@ def _worst(result: Result) -> float | None:
     """The slowest run, or None if any run did not converge: the target holds in every run or not at all."""
     if not result.throughput_runs:
         return None
-    failed = any(note.startswith("throughput run") for note in result.notes)
-    return 0.0 if failed else min(result.throughput_runs)
+    return 0.0 if result.throughput_failed else min(result.throughput_runs)
 
 
 def verdict(size: int, at: int, ok: bool | None) -> str:

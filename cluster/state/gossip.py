@@ -383,28 +383,23 @@ class StateGossip:
     ) -> list[StateEffect]:
         """`raw`: the message's encoding as received, passed on unchanged when it is news."""
         match message:
-            case Pull(source, lamport, digest, repair=True):
+            case Pull(source, lamport, digest, repair):
+                # A repair is answered by a plain push of the listed owners' missing ranges, one datagram's
+                # worth; a sync by a push-pull that carries our digest for the second leg.
                 self.clock.update(lamport)
-                self.stats["repairs_answered"] += 1
-                repaired, _cut = self._answer(
-                    source,
-                    digest,
-                    stream,
-                    lambda deltas: Push(self.local, self.clock.current, deltas),
-                    skip_empty=True,
-                    listed_only=True,
-                    datagram_only=True,
-                )
-                return repaired
-            case Pull(source, lamport, digest):
-                self.clock.update(lamport)
-                self.stats["syncs_answered"] += 1
+                self.stats["repairs_answered" if repair else "syncs_answered"] += 1
                 answer, _cut = self._answer(
                     source,
                     digest,
                     stream,
-                    lambda deltas: PushPull(self.local, self.clock.current, deltas, self.store.digest()),
-                    skip_empty=False,
+                    (lambda deltas: Push(self.local, self.clock.current, deltas))
+                    if repair
+                    else (
+                        lambda deltas: PushPull(self.local, self.clock.current, deltas, self.store.digest())
+                    ),
+                    skip_empty=repair,
+                    listed_only=repair,
+                    datagram_only=repair,
                 )
                 return answer
             case PushPull(source, lamport, deltas, digest):
@@ -505,8 +500,8 @@ class StateGossip:
             if peer is not None:
                 by_peer.setdefault(peer, []).append(owner)
         effects: list[StateEffect] = []
+        marks = self.store.owners()
         for peer, owners in by_peer.items():
-            marks = self.store.owners()
             digest = digest_from_dict({owner: marks[owner] for owner in owners})
             self.stats["repairs"] += 1
             effects += self._datagram(
