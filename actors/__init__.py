@@ -6,22 +6,27 @@ layout in one process, on real loopback sockets; the test kit (`ProbeHandle`, `w
 surface users import; the actors themselves are the implementation.
 """
 
-from actors.app.api import (
-    ActorContext,
-    ClusterActor,
-    Member,
-    Replied,
-    RequestTimedOut,
-    Sender,
-    StateView,
-    Undeliverable,
-)
-from actors.app.harness import ActorHarness, Published, Sent
-from actors.clock import Clock, ManualClock, MonotonicClock
-from actors.inprocess import InProcessCluster
-from actors.node import NodeActors, NodeRuntime
-from actors.rundir import RunDir
-from actors.testkit import ProbeHandle, Recording, free_ports, layout_with_ports, wait_idle
+from typing import TYPE_CHECKING
+
+from cluster.core.lazy_exports import lazy_exports
+
+if TYPE_CHECKING:
+    from actors.app.api import (
+        ActorContext,
+        ClusterActor,
+        Member,
+        Replied,
+        RequestTimedOut,
+        Sender,
+        StateView,
+        Undeliverable,
+    )
+    from actors.app.harness import ActorHarness, Published, Sent
+    from actors.clock import Clock, ManualClock, MonotonicClock
+    from actors.inprocess import InProcessCluster
+    from actors.node import NodeActors, NodeRuntime
+    from actors.rundir import RunDir
+    from actors.testkit import ProbeHandle, Recording, free_ports, layout_with_ports, wait_idle
 
 __all__ = [
     "ActorContext",
@@ -48,3 +53,25 @@ __all__ = [
     "layout_with_ports",
     "wait_idle",
 ]
+
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "actors.app.api": (
+            "ActorContext",
+            "ClusterActor",
+            "Member",
+            "Replied",
+            "RequestTimedOut",
+            "Sender",
+            "StateView",
+            "Undeliverable",
+        ),
+        "actors.app.harness": ("ActorHarness", "Published", "Sent"),
+        "actors.clock": ("Clock", "ManualClock", "MonotonicClock"),
+        "actors.inprocess": ("InProcessCluster",),
+        "actors.node": ("NodeActors", "NodeRuntime"),
+        "actors.rundir": ("RunDir",),
+        "actors.testkit": ("ProbeHandle", "Recording", "free_ports", "layout_with_ports", "wait_idle"),
+    },
+)

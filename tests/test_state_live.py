@@ -93,6 +93,28 @@ def test_a_set_on_one_node_is_seen_by_every_node_and_a_restarted_owner_wins(cli:
     cli("down")
 
 
+def entries_everywhere(
+    cli: Cli,
+    names: list[str],
+    done: Callable[[dict[str, Any]], bool],
+    *,
+    provider: str,
+    timeout: float = 30.0,
+) -> dict[str, Any]:
+    """Each node's whole listing of `provider` (None where the node did not answer), polled until
+    `done(listings)` holds or the timeout passes: one request per node per round, however many keys the
+    test watches, because each request is a `clusterctl` process."""
+    deadline = time.monotonic() + timeout
+    while True:
+        seen = {}
+        for name in names:
+            result = cli("state", "list", "--provider", provider, "--node", name, "--json", check=False)
+            seen[name] = json.loads(result.stdout)["entries"] if result.returncode == 0 else None
+        if done(seen) or time.monotonic() > deadline:
+            return seen
+        time.sleep(0.1)
+
+
 def test_sessions_of_a_killed_owner_are_claimed_by_exactly_one_survivor_each(cli: Cli) -> None:
     cli("up", str(cli.layout_file))
     sessions = [f"session-{i}" for i in range(6)]
@@ -108,20 +130,20 @@ def test_sessions_of_a_killed_owner_are_claimed_by_exactly_one_survivor_each(cli
             "worker-2",
         )
     survivors = [name for name in cli.names if name != "worker-2"]
-    for session in sessions:
-        seen = state_everywhere(
-            cli, session, survivors, owned_by(lambda o: o == "worker-2"), provider="sessions"
-        )
-        assert all(v["owner"] == "worker-2" for v in seen.values())
+    seen = entries_everywhere(
+        cli, survivors, sessions_owned_by(sessions, lambda o: o == "worker-2"), provider="sessions"
+    )
+    assert sessions_owned_by(sessions, lambda o: o == "worker-2")(seen), seen
     marks = {name: len(cli.events(name)) for name in survivors}
     cli("kill", "worker-2")
+    seen = entries_everywhere(
+        cli, survivors, sessions_owned_by(sessions, lambda o: o != "worker-2"), provider="sessions"
+    )
     for session in sessions:
-        seen = state_everywhere(
-            cli, session, survivors, owned_by(lambda o: o != "worker-2"), provider="sessions"
-        )
-        owners = {v["owner"] for v in seen.values()}
-        assert len(owners) == 1 and owners <= set(survivors), seen
-        assert seen[survivors[0]]["value"] == {"user": session}
+        views = {name: (listing or {}).get(session) for name, listing in seen.items()}
+        owners = {v["owner"] for v in views.values() if v is not None}
+        assert all(views.values()) and len(owners) == 1 and owners <= set(survivors), views
+        assert views[survivors[0]]["value"] == {"user": session}
     for session in sessions:
         claimants = {
             record["owner"]
@@ -133,8 +155,14 @@ def test_sessions_of_a_killed_owner_are_claimed_by_exactly_one_survivor_each(cli
     cli("down")
 
 
-def owned_by(owner_ok: Callable[[str], bool]) -> Callable[[dict[str, Any]], bool]:
-    return lambda views: all(v is not None and owner_ok(v["owner"]) for v in views.values())
+def sessions_owned_by(
+    sessions: list[str], owner_ok: Callable[[str], bool]
+) -> Callable[[dict[str, Any]], bool]:
+    """Whether every node's listing holds every one of `sessions`, each with an owner `owner_ok` accepts."""
+    return lambda listings: all(
+        listing is not None and all(s in listing and owner_ok(listing[s]["owner"]) for s in sessions)
+        for listing in listings.values()
+    )
 
 
 def test_a_drain_set_on_one_node_is_drained_once_all_nodes_report(cli: Cli) -> None:

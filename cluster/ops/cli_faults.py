@@ -65,7 +65,7 @@ def add_parsers(verbs: Any, find_cluster: Callable[[argparse.Namespace], Cluster
     heal = verbs.add_parser("heal", parents=[common], help="lift every injected fault on every node")
     heal.set_defaults(run=run(lambda args, cluster: faults.heal(cluster)))
 
-    loss = verbs.add_parser("loss", parents=[common], help="lose a share of the datagrams nodes send: 10%")
+    loss = verbs.add_parser("loss", parents=[common], help="lose a share of the datagrams nodes send: 10%%")
     loss.add_argument("share", help="a percentage (10%%) or a share (0.1); 0%% lifts it")
     loss.add_argument("--node", action="append", help="only this node (repeatable; default every node)")
     loss.set_defaults(
