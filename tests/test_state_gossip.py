@@ -281,7 +281,7 @@ def test_a_lost_push_is_repaired_from_its_owner_with_just_the_missing_range() ->
     assert not sent(b.timer(GapRepairTick(), 1.3)), "nothing open: nothing asked"
 
 
-def test_a_repair_that_is_lost_is_asked_again_each_gossip_interval() -> None:
+def test_a_repair_that_is_lost_is_asked_again_each_half_gossip_interval() -> None:
     a, b = node("a"), node("b")
     a.write("kv", "x", 1, 1.0)  # lost
     second = [m[0] for address, m in sent(a.write("kv", "y", 2, 1.0)) if name_at(address) == "b"]
@@ -289,4 +289,24 @@ def test_a_repair_that_is_lost_is_asked_again_each_gossip_interval() -> None:
     effects = b.timer(GapRepairTick(), 1.02)
     assert len(sent(effects)) == 1
     (again,) = [e for e in effects if isinstance(e, StartTimer) and isinstance(e.key, GapRepairTick)]
-    assert again.deadline == pytest.approx(1.02 + LAN.gossip_interval)
+    assert again.deadline == pytest.approx(1.02 + LAN.gossip_interval / 2)
+
+
+def test_a_new_gap_is_asked_for_when_it_settles_not_at_an_older_gaps_retry() -> None:
+    a, b, c = node("a"), node("b"), node("c")
+    a.write("kv", "x", 1, 1.0)  # lost
+    (to_b,) = [m[0] for address, m in sent(a.write("kv", "y", 2, 1.0)) if name_at(address) == "b"]
+    b.datagram(ADDRESSES["a"], bytes([STATE_DATAGRAM_MARKER]) + encode_one(to_b), 1.0)
+    asked = b.timer(GapRepairTick(), 1.02)  # a's gap asked; its retry is armed for 1.12
+    assert [name_at(to) for to, _ in sent(asked)] == ["a"]
+    c.write("kv", "u", 1, 1.05)  # lost
+    (news,) = [m[0] for address, m in sent(c.write("kv", "v", 2, 1.05)) if name_at(address) == "b"]
+    effects = b.datagram(ADDRESSES["c"], bytes([STATE_DATAGRAM_MARKER]) + encode_one(news), 1.05)
+    (arm,) = [e for e in effects if isinstance(e, StartTimer) and isinstance(e.key, GapRepairTick)]
+    assert arm.deadline == pytest.approx(1.05 + LAN.gossip_interval / 10)
+    ((to, (repair,)),) = sent(b.timer(GapRepairTick(), arm.deadline))  # a's retry is not due yet
+    assert name_at(to) == "c" and [owner for owner, _, _ in repair.digest] == ["c"]
+    retried = b.timer(GapRepairTick(), 1.12)
+    assert [name_at(to) for to, _ in sent(retried)] == ["a"]
+    (again,) = [e for e in retried if isinstance(e, StartTimer)]
+    assert again.deadline == pytest.approx(arm.deadline + LAN.gossip_interval / 2)  # c's retry comes first

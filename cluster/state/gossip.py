@@ -166,7 +166,8 @@ class StateGossip:
         self._continuations: dict[str, int] = {}
         self._catching_up = False  # the last exchange left us behind: sync at the gossip pace
         self.gaps = GapLedger()
-        self._repair_armed = False
+        self._repair_due: float | None = None  # when the armed GapRepairTick fires
+        self._asked: dict[str, float] = {}  # owner -> when its open gap was last asked for
         self._sync_due = now + timings.state_sync_interval
         self._fresh: list[tuple[OwnerDelta, int]] = []  # our writes not pushed yet, with their sizes
         self._news: list[bytes] = []  # news received, as received, to pass on at once
@@ -362,7 +363,7 @@ class StateGossip:
                     effects += self.pull(name)
                 return effects
             case GapRepairTick():
-                self._repair_armed = False
+                self._repair_due = None
                 return self._repair(now)
             case CollectTick():
                 collected = self.store.collect_tombstones(now, self.timings.tombstone_grace)
@@ -479,26 +480,48 @@ class StateGossip:
         for owner in list(self.gaps.open):
             if not self.store.gapped(owner):
                 self.gaps.closed(owner, now)
-        if not fresh or self._repair_armed:
-            return []
-        self._repair_armed = True
-        return [StartTimer(GapRepairTick(), now + self._gap_settle())]
+        # A fresh gap is asked for once it settles, not at the retry of an older one that is armed.
+        return self._arm_repair(now + self._gap_settle()) if fresh else []
 
     def _gap_settle(self) -> float:
         return self.timings.gossip_interval / 10
 
+    def _gap_retry(self) -> float:
+        """How long an asked-for range may take before it is asked for again: the ask or its answer was
+        lost, or the owner is busy. Half a gossip interval, as a repair should take under 0.1 s on `lan`;
+        shorter would ask a busy owner twice for what is already on its way."""
+        return self.timings.gossip_interval / 2
+
+    def _arm_repair(self, due: float) -> list[StateEffect]:
+        if self._repair_due is not None and self._repair_due <= due:
+            return []
+        self._repair_due = due
+        return [StartTimer(GapRepairTick(), due)]
+
     def _repair(self, now: float) -> list[StateEffect]:
-        """Ask for each open gap's range: from its owner, who holds all of its own entries, or from a random
-        member when the owner is not one. Asked again each gossip interval while open, as a repair can be
-        lost too."""
+        """Ask for each settled open gap's range: from its owner, who holds all of its own entries, or from
+        a random member when the owner is not one. Asked again after `_gap_retry` while open, as a repair
+        can be lost too; each gap on its own schedule, so a new one never waits behind an old one's."""
         by_peer: dict[str, list[str]] = {}
-        for owner in sorted(self.gaps.open):
+        next_due: float | None = None
+        for owner, seen in sorted(self.gaps.open.items()):
             if not self.store.gapped(owner):
                 self.gaps.closed(owner, now)
+                continue
+            asked = self._asked.get(owner)
+            # An ask older than the gap was for an earlier gap of this owner, since filled.
+            due = seen + self._gap_settle() if asked is None or asked < seen else asked + self._gap_retry()
+            if due > now:
+                next_due = due if next_due is None else min(next_due, due)
                 continue
             peer = owner if owner in self._members else next(iter(self._sample(1)), None)
             if peer is not None:
                 by_peer.setdefault(peer, []).append(owner)
+            self._asked[owner] = now
+            retry = now + self._gap_retry()
+            next_due = retry if next_due is None else min(next_due, retry)
+        for owner in [o for o in self._asked if o not in self.gaps.open]:
+            del self._asked[owner]
         effects: list[StateEffect] = []
         marks = self.store.owners()
         for peer, owners in by_peer.items():
@@ -507,9 +530,8 @@ class StateGossip:
             effects += self._datagram(
                 peer, [encode(Pull(self.local, self.clock.current, digest, repair=True))]
             )
-        if self.gaps.open:
-            self._repair_armed = True
-            effects.append(StartTimer(GapRepairTick(), now + self.timings.gossip_interval))
+        if next_due is not None:
+            effects += self._arm_repair(next_due)
         return effects
 
     def _behind(self, digest: Digest) -> bool:
