@@ -107,7 +107,13 @@ class TransmitLimitedQueue:
         self._push(held)
 
     def take(
-        self, budget_bytes: int, overhead_per_part: int, n_members: int, retransmit_mult: int
+        self,
+        budget_bytes: int,
+        overhead_per_part: int,
+        n_members: int,
+        retransmit_mult: int,
+        *,
+        limit: int | None = None,
     ) -> list[bytes]:
         """The encoded updates to piggyback on one datagram, in send order, within `budget_bytes`.
 
@@ -117,14 +123,15 @@ class TransmitLimitedQueue:
         handed out counts one transmit; one that has now been sent `retransmit_limit(retransmit_mult,
         n_members)` times (above) leaves the queue. `n_members` is the current cluster
         size, this node included (as memberlist's NumNodes); with n_members = 0 the limit is 0 and an update
-        is sent once.
+        is sent once. `limit` overrides that count, for a sender that knows how many copies it wants.
         """
         if budget_bytes < 0 or overhead_per_part < 0 or retransmit_mult < 0:
             got = f"{budget_bytes}, {overhead_per_part}, {retransmit_mult}"
             raise ValueError(f"budget, overhead and retransmit_mult must be >= 0, got {got}")
         if not self._items:
             return []
-        limit = retransmit_limit(retransmit_mult, n_members)
+        if limit is None:
+            limit = retransmit_limit(retransmit_mult, n_members)
         items = self._items
         heap = self._heap
         smallest = min(self._sizes)
