@@ -10,6 +10,10 @@ Every child waits at a gate (a pipe) until the last one is forked. Started one b
 took the CPU from the forkserver itself: each fork then waited in the run queue behind them, and forking
 101 nodes took 9 s of which 0.2 s was forking. Held, all 101 are forked in a fifth of a second.
 
+Each node's sockets are bound here, before it is forked, and handed to it alone (`actors.node_sockets`):
+released at once, the children still reach their own binding over a second apart on 2 cores, and a peer
+that dials or greets one before then would otherwise be refused and wait out a backoff.
+
     python -m actors.forkserver --layout FILE --run-dir DIR NODE [NODE ...]
 
 prints `NODE PID` per child on stdout.
@@ -25,20 +29,32 @@ import traceback
 from pathlib import Path
 
 from actors.node import EXIT_BAD_LAYOUT, EXIT_CRASHED, run
+from actors.node_sockets import NodeSockets, bind_node_sockets
 from actors.rundir import RunDir
 from cluster.layout.loader import LayoutError
 from cluster.layout.model import Layout
 
+MAX_INHERITED_FD = 1024
 
-def fork_node(layout: Layout, run_dir: RunDir, name: str, gate: tuple[int, int] | None = None) -> int:
+
+def fork_node(
+    layout: Layout,
+    run_dir: RunDir,
+    name: str,
+    gate: tuple[int, int] | None = None,
+    sockets: NodeSockets | None = None,
+) -> int:
     """Fork the node `name`; with `gate` (a pipe's read and write ends), the child waits until the
-    forkserver closes the write end before it starts."""
+    forkserver closes the write end before it starts. `sockets`, bound for it in advance, go to the child
+    alone: this process closes its copies once the child has them."""
     if threading.active_count() != 1:
         raise RuntimeError("refusing to fork: this process runs threads")
     log_fd = os.open(run_dir.log_file(name), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     pid = os.fork()
     if pid:
         os.close(log_fd)
+        if sockets is not None:
+            sockets.close()
         return pid
     code = EXIT_CRASHED
     try:
@@ -49,8 +65,9 @@ def fork_node(layout: Layout, run_dir: RunDir, name: str, gate: tuple[int, int] 
         os.dup2(null, 0)
         os.dup2(log_fd, 1)
         os.dup2(log_fd, 2)
-        os.closerange(3, 1024)  # the pipe to clusterctl and anything else inherited
-        code = run(layout, name, run_dir)
+        # The pipe to clusterctl and anything else inherited, but the node's own sockets.
+        _close_descriptors_but(sockets.fds() if sockets is not None else ())
+        code = run(layout, name, run_dir, sockets=sockets)
     except BaseException as error:
         traceback.print_exc()
         print(f"node {name} failed: {error!r}", file=sys.stderr, flush=True)
@@ -79,13 +96,33 @@ def main(argv: list[str] | None = None) -> int:
     forked = []
     try:
         for name in args.nodes:
-            forked.append((name, fork_node(layout, run_dir, name, (gate, release))))
+            sockets = _bind_in_advance(layout, name)
+            forked.append((name, fork_node(layout, run_dir, name, (gate, release), sockets)))
         # Said before the gate opens: once 101 nodes run, this process would wait seconds for the CPU.
         print("".join(f"{name} {pid}\n" for name, pid in forked), end="", flush=True)
     finally:
         os.close(release)  # the gate opens: every child forked so far starts now
         os.close(gate)
     return 0
+
+
+def _bind_in_advance(layout: Layout, name: str) -> NodeSockets | None:
+    """The node's sockets, bound before any node runs (`actors.node_sockets` says why); None when they
+    cannot be bound, and the child then tries again itself and reports the failure as a lone node would
+    (a port in use, by name, with its own exit code)."""
+    spec = layout.node(name)
+    try:
+        return bind_node_sockets(spec.host, spec.port, spec.metrics_port)
+    except OSError:
+        return None
+
+
+def _close_descriptors_but(keep: tuple[int, ...]) -> None:
+    low = 3
+    for fd in sorted(keep):
+        os.closerange(low, fd)
+        low = fd + 1
+    os.closerange(low, MAX_INHERITED_FD)
 
 
 def _wait_at(gate: int, release: int) -> None:

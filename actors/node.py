@@ -50,8 +50,9 @@ from actors.messages import (
     SubscribeViews,
 )
 from actors.metrics import NodeMetrics
+from actors.node_sockets import NodeSockets, PortInUse
 from actors.provider import ProviderActor
-from actors.reactor import PortInUse, Reactor
+from actors.reactor import Reactor
 from actors.rundir import RunDir
 from actors.timer import TimerService
 from actors.transport import Transport
@@ -147,8 +148,10 @@ class NodeRuntime:
         rng: random.Random | None = None,
         on_crash: Callable[[str, BaseException], None] | None = None,
         event_subscribers: tuple[pykka.ActorRef[Any], ...] = (),
+        sockets: NodeSockets | None = None,
     ) -> None:
         self.layout = layout
+        self._sockets = sockets  # bound in advance by the forkserver; else `start` binds them
         self.spec = layout.node(name)
         self.name = name
         self.run_dir = run_dir
@@ -180,6 +183,7 @@ class NodeRuntime:
             traffic=self.metrics.traffic,
             render_metrics=self.metrics.render,
             quiet_limit=self.layout.timings.handshake_timeout,
+            sockets=self._sockets,
         )
         cores = self.build_cores()
         actors = self._start_actors(cores, reactor)
@@ -482,8 +486,11 @@ def main(argv: list[str] | None = None) -> int:
     return run(layout, args.node, run_dir, verbose=args.verbose)
 
 
-def run(layout: Layout, name: str, run_dir: RunDir, *, verbose: bool = False) -> int:
-    """Run one node until SIGTERM/SIGINT; the body of both `python -m actors.node` and a forkserver child."""
+def run(
+    layout: Layout, name: str, run_dir: RunDir, *, verbose: bool = False, sockets: NodeSockets | None = None
+) -> int:
+    """Run one node until SIGTERM/SIGINT; the body of both `python -m actors.node` and a forkserver child
+    (which is handed the `sockets` the forkserver bound for it)."""
     _configure_logging(run_dir, name, verbose)
     # Block the stop signals in every thread (threads inherit the mask); the main thread waits for them.
     stop_signals = {signal.SIGTERM, signal.SIGINT}
@@ -496,7 +503,7 @@ def run(layout: Layout, name: str, run_dir: RunDir, *, verbose: bool = False) ->
         os.kill(os.getpid(), signal.SIGTERM)
 
     try:
-        runtime = NodeRuntime(layout, name, run_dir=run_dir, on_crash=on_crash)
+        runtime = NodeRuntime(layout, name, run_dir=run_dir, on_crash=on_crash, sockets=sockets)
     except LayoutError as error:
         log.error("cannot start %s: %s", name, error)
         print(f"error: {error}", file=sys.stderr)

@@ -1,8 +1,9 @@
 """The transport's I/O thread: one selector over the node's TCP listener and its streams.
 
 The transport actor must never block on a socket, and pykka gives it no way to wait on file descriptors,
-so TCP work happens here. The node's UDP socket is bound here too (a port in use fails start-up before any
-actor runs), but read by the membership actor itself (`actors.udp_reader`) and written from any thread.
+so TCP work happens here. The node's UDP socket is held here too (bound with the listener by
+`actors.node_sockets`, so a port in use fails start-up before any actor runs), but read by the membership
+actor itself (`actors.udp_reader`) and written from any thread.
 Commands arrive through a queue plus a wakeup pipe; what happens on the sockets goes back to the actor as
 messages (`deliver`). Frame boundaries are found here, so an oversized length prefix closes the connection
 before its body is ever buffered.
@@ -33,7 +34,8 @@ from typing import Any
 
 from actors import http_page
 from actors.metrics import Traffic
-from actors.udp_reader import enable_unreachable_reports, enlarge_receive_buffer, send_datagram
+from actors.node_sockets import NodeSockets, bind_node_sockets
+from actors.udp_reader import send_datagram
 from actors.wake_pipe import WakePipe
 from cluster.core.effects import Address
 from cluster.core.faults import NetworkFaults
@@ -93,10 +95,6 @@ def _no_metrics() -> bytes:
     raise http_page.NotServed()
 
 
-class PortInUse(OSError):
-    """The node's port is taken: the one start-up error a user most needs named plainly."""
-
-
 @dataclass(slots=True)
 class _Stream:
     sock: socket.socket
@@ -122,8 +120,10 @@ class Reactor:
         traffic: Traffic | None = None,
         render_metrics: Callable[[], bytes] | None = None,
         quiet_limit: float = 5.0,
+        sockets: NodeSockets | None = None,
     ) -> None:
-        """`render_metrics` makes the metrics page; without it, scrapes are answered 404."""
+        """`render_metrics` makes the metrics page; without it, scrapes are answered 404. `sockets` are
+        the node's sockets bound in advance (by the forkserver); without them they are bound here."""
         self._deliver: Callable[[Any], object] = _not_started
         self._max_frame = max_frame
         self._traffic = traffic if traffic is not None else Traffic()  # counted whether or not shown
@@ -144,41 +144,15 @@ class Reactor:
         self._thread: threading.Thread | None = None
         self._running = False
         self._woken = False
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        self.listener = self._bind(socket.socket(family, socket.SOCK_STREAM), host, port, "TCP")
-        self.listener.listen(128)
-        self.datagrams = self._bind(socket.socket(family, socket.SOCK_DGRAM), host, port, "UDP")
-        enable_unreachable_reports(self.datagrams)
-        enlarge_receive_buffer(self.datagrams)
-        self.metrics_listener: socket.socket | None = None
-        if metrics_port is not None:
-            try:
-                self.metrics_listener = self._bind(
-                    socket.socket(family, socket.SOCK_STREAM), host, metrics_port, "metrics"
-                )
-            except OSError:
-                self.listener.close()
-                self.datagrams.close()
-                raise
-            self.metrics_listener.listen(16)
+        if sockets is None:
+            sockets = bind_node_sockets(host, port, metrics_port)
+        self.listener = sockets.listener
+        self.datagrams = sockets.datagrams
+        self.metrics_listener = sockets.metrics_listener
         self._selector.register(self._wake, selectors.EVENT_READ, "wake")
         self._selector.register(self.listener, selectors.EVENT_READ, "listen")
         if self.metrics_listener is not None:
             self._selector.register(self.metrics_listener, selectors.EVENT_READ, "listen-http")
-
-    @staticmethod
-    def _bind(sock: socket.socket, host: str, port: int, kind: str) -> socket.socket:
-        if sock.type == socket.SOCK_STREAM:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError as error:
-            sock.close()
-            if error.errno == errno.EADDRINUSE:
-                raise PortInUse(error.errno, f"{kind} port {host}:{port} is already in use") from error
-            raise
-        sock.setblocking(False)
-        return sock
 
     # -- commands (any thread) ------------------------------------------------------------------
 

@@ -173,3 +173,29 @@ def test_a_crashing_core_stops_its_actor_and_tells_the_node(probes: dict[str, Pr
     assert crashes[0][0] == "ConnectivityActor" and "corrupt state" in str(crashes[0][1])
     actor.actor_stopped.wait(timeout=5)
     assert not actor.is_alive()
+
+
+def test_a_burst_of_changes_publishes_one_snapshot_at_its_end(probes: dict[str, ProbeHandle]) -> None:
+    """The manager hears N peerings and N reports as a start comes up; one N-row snapshot per message made
+    its start quadratic. Here the burst is queued while the actor is held in `on_start`."""
+    names = ("manager", *(f"worker-{i}" for i in range(1, 51)))
+    release = threading.Event()
+
+    class HeldCoordinator(CoordinatorActor):
+        def on_start(self) -> None:
+            super().on_start()
+            release.wait(timeout=10)
+
+    actor = HeldCoordinator.start(
+        Coordinator("manager", "m1", names), neighbours(probes), status=probes["status"].ref
+    )
+    try:
+        for i, name in enumerate(names[1:]):
+            actor.tell(PeerIsUp(name, f"w{i}", False))
+        release.set()
+        wait_idle([actor, *(p.ref for p in probes.values())])
+        snapshots = probes["status"].of_type(StatusChanged)
+        assert len(snapshots) == 2  # the one at start, and the one after the burst
+        assert all(row.peered for row in snapshots[-1].part.nodes.values())
+    finally:
+        actor.stop()
