@@ -80,7 +80,7 @@ class EventLog(NodeActor):
         # State changes come by the thousand under load; the node log keeps them only when debugging.
         level = logging.DEBUG if isinstance(event, StateChangedEvent) else logging.INFO
         if log.isEnabledFor(level):
-            log.log(level, "event %s %s", event.NAME, json.dumps(event.fields, default=str))
+            log.log(level, "event %s %s", event.NAME, _JSON.encode(event.fields))
         if self._file is not None:
             self._file.write(_JSON.encode(record) + "\n")
         if self._subscribers:
