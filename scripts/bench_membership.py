@@ -43,7 +43,6 @@ import argparse
 import contextlib
 import json
 import os
-import platform
 import signal
 import statistics
 import sys
@@ -69,6 +68,7 @@ from benchlib import (
     memory_mb,
     node_names,
     ratio,
+    run_header,
     sched_totals,
 )
 
@@ -481,12 +481,7 @@ def main() -> int:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     document = {
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "load_average_at_end": os.getloadavg(),
-        },
+        **run_header(),
         "serf_version": serf_version or None,
         "idle_seconds": args.idle,
         "targets": {

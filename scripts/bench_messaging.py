@@ -29,8 +29,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -41,6 +39,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from benchlib import run_header  # noqa: E402
 
 from actors import RunDir, free_ports  # noqa: E402
 from cluster import prepare  # noqa: E402
@@ -247,9 +247,7 @@ def main() -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     document = {
         "benchmark": "messaging",
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        **run_header(),
         "targets": {key: list(target) for key, target in TARGETS.items()},
         "results": results,
     }

@@ -25,8 +25,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
-import platform
 import sys
 import tempfile
 import time
@@ -37,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_membership import RunResult, converged_at, fmt, measure, verdict_text
-from benchlib import Ours, Serf, find_serf, interrupt_on_sigterm, node_names, ratio
+from benchlib import Ours, Serf, find_serf, interrupt_on_sigterm, node_names, ratio, run_header
 
 from cluster import ClusterStartedEvent
 
@@ -224,12 +222,7 @@ def print_report(rows: list[dict[str, Any]]) -> None:
 def write_json(out: Path, rows: list[dict[str, Any]], args: argparse.Namespace, serf_version: str) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     document = {
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "load_average_at_end": os.getloadavg(),
-        },
+        **run_header(),
         "serf_version": serf_version or None,
         "results": [
             {

@@ -32,8 +32,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
-import platform
 import random
 import re
 import socket
@@ -57,6 +55,7 @@ from benchlib import (
     find_serf,
     interrupt_on_sigterm,
     node_names,
+    run_header,
 )
 
 from cluster.ops.metrics_client import metrics_address, scrape
@@ -471,8 +470,7 @@ def main() -> int:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     document = {
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "load": os.getloadavg()},
+        **run_header(),
         "serf_version": serf_version or None,
         "results": [
             {

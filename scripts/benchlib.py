@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import platform
 import re
 import selectors
 import shutil
@@ -22,6 +23,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -104,6 +106,20 @@ OUR_KINDS = {
     MemberFailedEvent.NAME: "failed",
     MemberLeftEvent.NAME: "left",
 }
+
+
+def run_header() -> dict[str, Any]:
+    """What every benchmark's JSON opens with: the command, when, and on what. The load average at the end
+    goes with it because this machine is shared: a figure means little without how busy it was."""
+    return {
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "load_average_at_end": os.getloadavg(),
+        },
+    }
 
 
 def node_names(size: int) -> list[str]:

@@ -53,7 +53,6 @@ import contextlib
 import json
 import math
 import os
-import platform
 import random
 import signal
 import statistics
@@ -70,7 +69,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from benchlib import cpu_seconds, interrupt_on_sigterm, node_names
+from benchlib import cpu_seconds, interrupt_on_sigterm, node_names, run_header
 
 from actors import RunDir, free_ports
 from cluster import Cluster, ControlError, LaunchError, prepare, timings_for
@@ -932,8 +931,7 @@ def print_report(report: SoakReport) -> None:
 def write_json(out: Path, report: SoakReport) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     document = {
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        **run_header(),
         "targets_met": report.targets(),
         **asdict(report),
     }
