@@ -52,10 +52,12 @@ class CoreShell(NodeActor, Generic[CoreT]):
     """An actor that is nothing but a core, its neighbours and a status snapshot to publish.
 
     Subclasses add `@handles` methods that feed the core and pass its effects to `apply`, and say in
-    `snapshot` what the control endpoint should show after a change. The snapshot is published once a
-    burst of input is over (the inbox is empty), not after every message: the manager's coordinator
-    rebuilt and checked its N-row readiness table on each of the N peerings and reports of a start, which
-    made its start quadratic (half of a starting manager's CPU at 101 nodes).
+    `snapshot` what the control endpoint should show after a change. What a burst of input changed is
+    handed on once the burst is over (the inbox is empty, checked after every message whatever its
+    handler did), in `_burst_over`: by default the snapshot, and actors that batch more (membership,
+    state gossip) add theirs. After every message instead, the manager's coordinator rebuilt and checked
+    its N-row readiness table on each of the N peerings and reports of a start, which made its start
+    quadratic (half of a starting manager's CPU at 101 nodes).
     """
 
     def __init__(
@@ -79,9 +81,13 @@ class CoreShell(NodeActor, Generic[CoreT]):
         try:
             return super().on_receive(message)
         finally:
-            if self._changed and inbox_empty(self.actor_inbox):
-                self._changed = False
-                self.publish()
+            if inbox_empty(self.actor_inbox):
+                self._burst_over()
+
+    def _burst_over(self) -> None:
+        if self._changed:
+            self._changed = False
+            self.publish()
 
     def snapshot(self) -> StatusPart:
         raise NotImplementedError

@@ -16,7 +16,7 @@ from typing import Any
 
 import pykka
 
-from actors.base import answer, handles, inbox_empty, tell_if_alive
+from actors.base import answer, handles, tell_if_alive
 from actors.clock import Clock
 from actors.effects import CoreShell, Neighbours, carry_out
 from actors.messages import (
@@ -143,18 +143,10 @@ class GossipSchedulerActor(OwnTimers, CoreShell[StateGossip]):
     def _timer(self, message: TimerFired) -> None:
         self.apply(self.core.timer(message.key, self._clock.now()))
 
-    def on_receive(self, message: Any) -> Any:
+    def _burst_over(self) -> None:
         """Under a burst, the pushes, the providers' news and the status wait until the inbox is empty
         (the providers at most `PROVIDER_BATCH` entries): per datagram they were a third of a replica's
-        CPU, mostly thread hand-offs and snapshots nobody read before the next one. Checked after every
-        message, whatever its handler did, so nothing is held past the burst."""
-        try:
-            return super().on_receive(message)
-        finally:
-            if inbox_empty(self.actor_inbox):
-                self._burst_over()
-
-    def _burst_over(self) -> None:
+        CPU, mostly thread hand-offs and snapshots nobody read before the next one."""
         self.apply(self.core.burst_over())
         self._tell_providers()
         version = self.core.store.digest()

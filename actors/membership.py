@@ -20,7 +20,7 @@ from typing import Any
 
 import pykka
 
-from actors.base import handles, inbox_empty, tell_if_alive
+from actors.base import handles, tell_if_alive
 from actors.clock import Clock
 from actors.effects import CoreShell, Neighbours, carry_out
 from actors.messages import (
@@ -157,13 +157,6 @@ class MembershipActor(OwnTimers, CoreShell[Membership]):
     def on_stop(self) -> None:
         self._burst_over()  # what the leave raised, with a stop already queued behind it
         super().on_stop()
-
-    def on_receive(self, message: Any) -> Any:
-        try:
-            return super().on_receive(message)
-        finally:
-            if inbox_empty(self.actor_inbox):
-                self._burst_over()
 
     def apply(self, effects: Iterable[Any]) -> None:
         generic: list[fx.Effect] = []

@@ -13,6 +13,7 @@ the proxies of Zeek's shape are dialled by every worker); the kernel caps it at 
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import socket
 from dataclasses import dataclass
@@ -33,42 +34,39 @@ class NodeSockets:
     datagrams: socket.socket
     metrics_listener: socket.socket | None = None
 
+    def _held(self) -> tuple[socket.socket, ...]:
+        held = (self.listener, self.datagrams, self.metrics_listener)
+        return tuple(sock for sock in held if sock is not None)
+
     def fds(self) -> tuple[int, ...]:
         """The descriptors a forked child must keep open."""
-        held = (self.listener, self.datagrams, self.metrics_listener)
-        return tuple(sock.fileno() for sock in held if sock is not None)
+        return tuple(sock.fileno() for sock in self._held())
 
     def close(self) -> None:
-        for sock in (self.listener, self.datagrams, self.metrics_listener):
-            if sock is not None:
-                sock.close()
+        for sock in self._held():
+            sock.close()
 
 
 def bind_node_sockets(host: str, port: int, metrics_port: int | None = None) -> NodeSockets:
     """Bind and listen, all or nothing: a port in use raises `PortInUse` naming it, and closes what was
     bound before it."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    bound: list[socket.socket] = []
-    try:
-        listener = _bind(socket.socket(family, socket.SOCK_STREAM), host, port, "TCP", bound)
+    with contextlib.ExitStack() as bound:  # closes what was bound if a later bind fails
+        listener = bound.enter_context(_bind(socket.socket(family, socket.SOCK_STREAM), host, port, "TCP"))
         listener.listen(LISTEN_BACKLOG)
-        datagrams = _bind(socket.socket(family, socket.SOCK_DGRAM), host, port, "UDP", bound)
+        datagrams = bound.enter_context(_bind(socket.socket(family, socket.SOCK_DGRAM), host, port, "UDP"))
         enable_unreachable_reports(datagrams)
         enlarge_receive_buffer(datagrams)
         metrics_listener = None
         if metrics_port is not None:
-            metrics_listener = _bind(
-                socket.socket(family, socket.SOCK_STREAM), host, metrics_port, "metrics", bound
-            )
+            metrics_socket = socket.socket(family, socket.SOCK_STREAM)
+            metrics_listener = bound.enter_context(_bind(metrics_socket, host, metrics_port, "metrics"))
             metrics_listener.listen(METRICS_BACKLOG)
-    except OSError:
-        for sock in bound:
-            sock.close()
-        raise
+        bound.pop_all()
     return NodeSockets(listener, datagrams, metrics_listener)
 
 
-def _bind(sock: socket.socket, host: str, port: int, kind: str, bound: list[socket.socket]) -> socket.socket:
+def _bind(sock: socket.socket, host: str, port: int, kind: str) -> socket.socket:
     if sock.type == socket.SOCK_STREAM:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
@@ -79,5 +77,4 @@ def _bind(sock: socket.socket, host: str, port: int, kind: str, bound: list[sock
             raise PortInUse(error.errno, f"{kind} port {host}:{port} is already in use") from error
         raise
     sock.setblocking(False)
-    bound.append(sock)
     return sock

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -78,7 +79,7 @@ def test_a_forked_node_keeps_its_own_sockets_and_closes_every_other_descriptor()
         print(all(is_open(fd) for fd in own.fds()), any(is_open(fd) for fd in others))
         """
     )
-    env = {**os.environ, "PYTHONPATH": os.getcwd()}
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
     result = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=20, env=env, check=False
     )
