@@ -15,7 +15,7 @@ from cluster.membership.swim import (
     SuspicionTimeout,
 )
 from cluster.wire.compound import unpack
-from cluster.wire.messages import Alive, Dead, Nack, NodeInfo, Ping, PingAck, PingReq, Suspect
+from cluster.wire.messages import Alive, Dead, Leave, Nack, NodeInfo, Ping, PingAck, PingReq, Suspect
 
 LAN = PRESETS["lan"]
 
@@ -184,3 +184,25 @@ def test_the_counters_follow_a_probe_that_fails_and_one_that_is_acked() -> None:
     assert s.nacks_received == 1 and s.probe_seconds == 0.25
     assert (s.suspicions, s.members_failed, s.refutations) == (1, 1, 1)
     assert s.datagrams_received == 1 and s.datagrams_dropped == 1
+
+
+def test_a_stale_alive_relayed_by_another_is_answered_to_the_member_itself() -> None:
+    """After a heal the buried member learns of its death so that it refutes it; the relayer of its old
+    alive news must not be told of a death by us, which would be news to it."""
+    core = core_with_peers()
+    p0, p1 = PEERS[0], PEERS[1]
+    core.received(("10.0.0.1", p1.port), Dead(p0.name, 0, p1.name), 1.0)
+    sent = datagrams(core.received(("10.0.0.1", p1.port), Alive(p0), 2.0))
+    # (the first death's news may ride along, piggybacked, as any gossip does)
+    told = [
+        (address, m) for address, messages in sent for m in messages if isinstance(m, Dead) and m.by == "me"
+    ]
+    assert told == [(("10.0.0.1", p0.port), Dead(p0.name, 0, "me"))]
+
+
+def test_a_member_that_left_is_not_declared_dead_to_whoever_relays_its_old_alive() -> None:
+    core = core_with_peers()
+    p0, p1 = PEERS[0], PEERS[1]
+    core.received(("10.0.0.1", p0.port), Leave(p0.name, 0), 1.0)
+    sent = datagrams(core.received(("10.0.0.1", p1.port), Alive(p0), 1.1))
+    assert not [m for _address, messages in sent for m in messages if isinstance(m, Dead) and m.by == "me"]

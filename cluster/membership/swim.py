@@ -471,10 +471,10 @@ class Membership:
                 effects = self._apply(self.table.alive(info, now), Alive(info), now)
                 if info.name != self.name:
                     effects += self._send(source, Alive(self.table.local.info))
-                return effects + self._reveal_stale_view(source, info)
+                return effects + self._reveal_stale_view(info)
             case Alive(info):
                 effects = self._apply(self.table.alive(info, now), message, now)
-                return effects + self._reveal_stale_view(source, info)
+                return effects + self._reveal_stale_view(info)
             case Suspect(member, incarnation, by):
                 return self._apply(self.table.suspect(member, incarnation, by, now), message, now)
             case Dead(member, incarnation, by):
@@ -635,20 +635,25 @@ class Membership:
     def _push_pull_interval(self) -> float:
         return push_pull_interval(self.timings.push_pull_interval, max(self.table.live_count(), 1))
 
-    def _reveal_stale_view(self, source: Address, info: NodeInfo) -> list[MembershipEffect]:
+    def _reveal_stale_view(self, info: NodeInfo) -> list[MembershipEffect]:
         """A member we hold as dead speaks up at an incarnation we already buried: tell it so.
 
         After a partition heals, each side holds the other as dead at the incarnation it last heard, and
         a greeting at that same incarnation cannot win (alive never beats dead at equal incarnation). The
         member learns of its death, refutes it at a higher incarnation, and that news does win; memberlist
         reaches the same point through the full state exchange of push-pull.
+
+        It is told at its own address, whoever passed its alive news on: told to a relayer, the death was
+        news to the relayer, by us, and a member that had only just left gracefully was failed there. A
+        member that left is not told anything: it is gone by its own choice, and a new life of it comes
+        with a new id.
         """
         known = self.table.get(info.name)
-        if known is None or not known.state.gone or known.info.node_id != info.node_id:
+        if known is None or known.state is not State.DEAD or known.info.node_id != info.node_id:
             return []
         if known.incarnation < info.incarnation:
             return []
-        return self._send(source, Dead(info.name, known.incarnation, self.name))
+        return self._send(_address(known), Dead(info.name, known.incarnation, self.name))
 
     def _track_suspicion(self, change: Change, now: float) -> list[MembershipEffect]:
         member = change.member
