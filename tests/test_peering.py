@@ -142,6 +142,28 @@ def test_lost_peering_goes_down_and_redials_with_growing_backoff() -> None:
     assert delays[-1] >= 0.5  # capped window [max/2, max]
 
 
+def test_a_peering_that_drops_at_once_does_not_reset_the_backoff() -> None:
+    """A peer greets each connection before judging ours and then closes it (a partition applied on its
+    side first): the hello must not reset the backoff, or the peer is redialled ten times a second."""
+    core = table()
+    conn = dial_and_connect(core)
+    now = 0.0
+    delays = []
+    for _ in range(6):
+        core.received(conn, hello(), now)
+        closed_at = now + 0.01
+        (retry,) = [e for e in core.closed(conn, closed_at) if isinstance(e, StartTimer)]
+        delays.append(retry.deadline - closed_at)
+        now = retry.deadline
+        (dial,) = core.timer(Redial("manager"), now)
+        core.connected(dial.conn_id, now)
+        conn = dial.conn_id
+    assert delays[-1] >= 0.5  # grown to the capped window [max/2, max], as for refused dials
+    core.received(conn, hello(), now)
+    (retry,) = [e for e in core.closed(conn, now + 1.0) if isinstance(e, StartTimer)]
+    assert retry.deadline - (now + 1.0) <= 0.1  # a peering that held for retry_max: redialled at once
+
+
 def test_control_request_before_hello_is_delivered_other_messages_are_not() -> None:
     core = table()
     core.accepted(-1, 0.0)

@@ -140,6 +140,7 @@ class _Peering:
     node_id: str
     generation: int
     conns: set[int] = field(default_factory=set)
+    since: float = 0.0  # when the hello brought it up
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,6 +279,8 @@ class PeeringTable:
                 peering.conns.discard(conn_id)
                 if not peering.conns:
                     del self._peerings[conn.peer]
+                    if conn.peer in self._wanted and now - peering.since >= self._retry[1]:
+                        self._wanted[conn.peer] = 0  # it held: a fresh loss, redialled at once
                     effects += [
                         PeerDown(conn.peer, peering.node_id),
                         Emit(NodeDownEvent(conn.peer, peering.node_id)),
@@ -433,10 +436,12 @@ class PeeringTable:
         conn.peer, conn.node_id, conn.generation = hello.name, hello.node_id, hello.generation
         if conn.dialed is not None and self._dialing.get(conn.dialed) == conn_id:
             del self._dialing[conn.dialed]
-        if hello.name in self._wanted:
-            self._wanted[hello.name] = 0
+        # The backoff is not reset here but when a peering that held closes (`closed`): a peer greets
+        # every connection it accepts before it judges ours, so a peer that then refuses us (an injected
+        # partition not yet applied on both sides, a name held) would reset it on each try and be
+        # redialled ten times a second. As Akka's backoff supervisor, reset only after a stable run.
         if held is None:
-            self._peerings[hello.name] = _Peering(hello.node_id, hello.generation, {conn_id})
+            self._peerings[hello.name] = _Peering(hello.node_id, hello.generation, {conn_id}, now)
             effects += [
                 PeerUp(hello.name, hello.node_id, hello.cluster_started),
                 Emit(NodeUpEvent(hello.name, hello.node_id)),
