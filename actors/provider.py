@@ -87,10 +87,15 @@ class ProviderActor(NodeActor):
 
     @handles(DigestWanted)
     def _digest(self, message: DigestWanted) -> None:
-        """The seed's `get_state_digest` and `get_sync_state`, for `clusterctl state digest`: equal
-        digests mean equal views, computed when asked (never on every change)."""
+        """The seed's `get_state_digest` and `get_sync_state` with the provider's holdings, for `clusterctl
+        state digest`: equal answers mean equal entries; computed when asked (never on every change)."""
+        entries, contents = self.core.holdings()
         digest = StateDigest(
-            self.core.provider_type(), self.core.get_state_digest(), len(self.core.get_sync_state())
+            self.core.provider_type(),
+            self.core.get_state_digest(),
+            len(self.core.get_sync_state()),
+            entries,
+            contents,
         )
         answer(message.reply, success(digest))
 

@@ -29,10 +29,10 @@ node, through the forkserver). Once every node sees every member alive:
   watermark of every owner covers what that owner acknowledged before the heal), against 2 push-pull
   intervals of the preset.
 
-At the end, writes stop and the starved node runs; after a settle (until every node's `kv` digest agrees,
-or --settle seconds) every replica's view (`state list`) is compared with the acknowledged writes: a write
-is lost on a replica that shows its key missing or at an older version (a later write to the same key
-through the same node covers it: `kv` is last writer wins).
+At the end, writes stop and the starved node runs; after a settle (until every node's `kv` digest and
+holdings agree, or --settle seconds) every replica's view (`state list`) is compared with the acknowledged
+writes: a write is lost on a replica that shows its key missing or at an older version (a later write to
+the same key through the same node covers it: `kv` is last writer wins).
 
 False failures: every `member_failed` from the launch until the nodes are stopped, except those the
 partition explains: raised between the cut and the membership's re-convergence, about a member that was

@@ -218,3 +218,16 @@ def test_the_digest_compares_views_and_the_sync_state_is_what_this_node_answers_
     behind.apply_remote_state(entries[:2])
     assert behind.get_state_digest() != here.get_state_digest()
     assert here.get_sync_state() == [entries[0]] and there.get_sync_state() == []
+
+
+def test_holdings_tell_apart_a_replica_missing_a_range_that_the_digest_does_not() -> None:
+    """The soak's settle trusted equal digests: a replica lacking writes 2..3 of an owner below its write 4
+    has the same highest version of that owner, so only the holdings show it is not there yet."""
+    writes = [entry("kv", f"k{v}", v, "b", v) for v in range(1, 5)]
+    whole, gapped = KvProvider("a"), KvProvider("c")
+    whole.apply_remote_state(writes)
+    gapped.apply_remote_state([writes[0], writes[3]])
+    assert whole.get_state_digest() == gapped.get_state_digest()
+    assert whole.holdings()[0] == 4 and gapped.holdings()[0] == 2
+    gapped.apply_remote_state(writes[1:3])
+    assert whole.holdings() == gapped.holdings()

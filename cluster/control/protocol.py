@@ -297,15 +297,23 @@ class Accepted:
 @dataclass(frozen=True, slots=True)
 class StateDigest:
     """The answer to `state-digest`: the provider's digest, (owner, generation, highest version) of what
-    it holds (equal digests on two nodes mean equal views), and how many entries are this node's own."""
+    it holds, how many entries are this node's own, how many it holds in all, and a hash of every entry
+    held (`Provider.holdings`).
+
+    The digest alone does not tell two views apart: a replica that lacks a range of an owner's writes
+    below one it holds has that owner's highest version all the same. The soak's settle took such a
+    replica, still repairing the gap, for converged and then counted the writes it had not yet as lost."""
 
     provider: str
     digest: tuple[tuple[str, int, int], ...]
     own_entries: int
+    entries: int
+    contents: str
 
     def fingerprint(self) -> str:
-        """A short name for the digest, for eyes comparing many nodes."""
-        return hashlib.sha256(repr(self.digest).encode()).hexdigest()[:12]
+        """A short name for what the node holds, for eyes comparing many nodes: equal fingerprints mean
+        equal entries."""
+        return hashlib.sha256(repr((self.digest, self.entries, self.contents)).encode()).hexdigest()[:12]
 
 
 @record

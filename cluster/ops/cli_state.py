@@ -125,8 +125,8 @@ def cmd_digest(args: argparse.Namespace, cluster: Cluster) -> int:
             print(json.dumps({"node": name, "fingerprint": digest.fingerprint(), **to_plain(digest)}))
     else:
         for name, digest in seen.items():
-            owners, own = len(digest.digest), digest.own_entries
-            print(f"{name:<12} {digest.fingerprint()}  {owners} owners, {own} entries of its own")
+            owners, own, held = len(digest.digest), digest.own_entries, digest.entries
+            print(f"{name:<12} {digest.fingerprint()}  {owners} owners, {held} entries, {own} of its own")
     fingerprints = {digest.fingerprint() for digest in seen.values()}
     agree = len(fingerprints) == 1 and len(seen) == len(names)
     if not args.json:

@@ -11,6 +11,7 @@ idempotent by construction as long as `fold` depends only on that set (tests che
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -85,6 +86,17 @@ class Provider:
             for owner, entry in by_owner.items():
                 best[owner] = max(best.get(owner, (0, 0)), (entry.generation, entry.version))
         return digest_from_dict(best)
+
+    def holdings(self) -> tuple[int, str]:
+        """How many entries this provider holds (every owner's) and a hash of them all: (key, owner,
+        generation, version, tombstone), which name one entry's content. Equal on two nodes means equal
+        entries, where the digest's highest versions do not (see `StateDigest`). Computed when asked."""
+        rows = sorted(
+            (entry.key, owner, entry.generation, entry.version, entry.tombstone)
+            for by_owner in self._entries.values()
+            for owner, entry in by_owner.items()
+        )
+        return len(rows), hashlib.sha256(repr(rows).encode()).hexdigest()
 
     def apply_remote_state(self, states: Iterable[SyncableState]) -> ProviderOutput:
         output = ProviderOutput()
