@@ -6,6 +6,7 @@ import random
 
 from cluster.core.effects import Emit, SendDatagram, StartTimer
 from cluster.layout.presets import PRESETS
+from cluster.membership.formulas import suspicion_timeout_bounds
 from cluster.membership.swim import (
     GossipTick,
     Membership,
@@ -206,3 +207,26 @@ def test_a_member_that_left_is_not_declared_dead_to_whoever_relays_its_old_alive
     core.received(("10.0.0.1", p0.port), Leave(p0.name, 0), 1.0)
     sent = datagrams(core.received(("10.0.0.1", p1.port), Alive(p0), 1.1))
     assert not [m for _address, messages in sent for m in messages if isinstance(m, Dead) and m.by == "me"]
+
+
+def test_a_suspicion_during_the_start_is_sized_for_the_layout_not_the_few_members_met() -> None:
+    """Early in a 101-node start a node knows a handful of members: sized by those, no confirmation would
+    be expected and the timer would run at the 4 s floor; the layout says the cluster is 101 nodes."""
+    layout = {f"n{i}": ("10.0.0.1", 100 + i) for i in range(100)} | {"me": ("10.0.0.1", 1)}
+    cores = {
+        "alone": Membership(ME, {}, LAN, random.Random(4), now=0.0),
+        "layout": Membership(ME, layout, LAN, random.Random(4), now=0.0),
+    }
+    deadlines = {}
+    for label, core in cores.items():
+        for peer in PEERS[:2]:  # met so far: two members besides itself
+            core.received(("10.0.0.1", peer.port), Alive(peer), 0.0)
+        effects = core.received(("10.0.0.1", PEERS[1].port), Suspect(PEERS[0].name, 0, PEERS[1].name), 1.0)
+        (timer,) = [e for e in effects if isinstance(e, StartTimer) and isinstance(e.key, SuspicionTimeout)]
+        deadlines[label] = timer.deadline - 1.0
+    low, _high = suspicion_timeout_bounds(
+        LAN.suspicion_mult, LAN.suspicion_max_timeout_mult, 101, LAN.probe_interval
+    )
+    assert deadlines["alone"] == LAN.suspicion_mult * LAN.probe_interval  # 3 members: at the floor at once
+    # 101: two confirmations expected, so the timer starts at the maximum and shrinks only as they come
+    assert deadlines["layout"] == LAN.suspicion_max_timeout_mult * low
