@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from cluster.control.protocol import StateEntries, StateGetRequest
 from cluster.ops.control_client import ControlRefused
 from cluster.ops.testing import LiveCluster
 
@@ -110,7 +111,14 @@ def test_fifo_per_pair_dead_letters_limits_and_topics(cluster_processes: Start) 
     result = clusterctl(live, "send", "worker-1", "keeper", '"' + "x" * 5000 + '"')
     assert result.returncode == 2 and "over the limit of 4096" in result.stderr
 
-    # a publish reaches every subscriber on every node, this one included
+    # a publish reaches every subscriber on every node, this one included. It goes once to the nodes the
+    # publisher knows to subscribe then (as Zeek's does), so it waits for every worker's subscription to
+    # reach the manager's `topics` view: on a loaded machine that can take longer than the steps above.
+    def subscribed(node: str) -> set[str]:
+        shown = live.cluster.ask(node, StateGetRequest("topics", "news"), StateEntries).entries.get("news")
+        return set(shown.value) if shown is not None and isinstance(shown.value, list) else set()
+
+    wait_until(lambda: set(WORKERS) <= subscribed("manager"))
     client.publish("news", "hello", node="manager")
     for worker in WORKERS:
         wait_until(lambda w=worker: "hello" in client.request(w, "recorder", {"get": True}))
