@@ -173,9 +173,6 @@ class Membership:
         # Held, not copied (the caller does not change it): 10,000 simulated nodes share one layout's map.
         self._seeds = seeds
         self._other_seeds = len(seeds) - (local.name in seeds)
-        # The cluster's size as the layout declares it: a floor under the member count a suspicion is sized
-        # by, since during a start a node knows only the few members it has met (see `_track_suspicion`).
-        self._layout_size = self._other_seeds + 1
         self._rng = rng
         self._awareness = Awareness(timings.awareness_max_multiplier)
         self._news = Dissemination(timings, self._cache)
@@ -667,7 +664,8 @@ class Membership:
             if member.state is State.ALIVE:
                 self._unreachable.pop(member.name, None)
             return []
-        # Sized for the cluster the layout declares when that is larger than the members met so far.
+        # Sized for the cluster the layout declares (every node of it is a seed, this one besides) when
+        # that is larger than the members met so far.
         # memberlist sizes it by the members known (estNumNodes), which in a start of 101 nodes on two
         # cores is a handful: with n <= 3 no confirmation is expected and the timer runs at its 4 s floor,
         # while the suspected manager, busiest of all at the start, took 6 s to refute. It was failed by
@@ -677,7 +675,7 @@ class Membership:
             incarnation=member.incarnation,
             accuser=member.by,
             now=now,
-            n_members=max(self.table.live_count(), self._layout_size),
+            n_members=max(self.table.live_count(), self._other_seeds + 1),
             probe_interval=self.timings.probe_interval,
             suspicion_mult=self.timings.suspicion_mult,
             suspicion_max_timeout_mult=self.timings.suspicion_max_timeout_mult,
