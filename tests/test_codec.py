@@ -334,3 +334,97 @@ def test_the_app_message_fast_path_decides_as_the_schema_does(
     else:
         assert decoded == _generic(plain)
         assert decode(encode(decoded)) == decoded
+
+
+# --- the schema's quick check and its explaining walk ---------------------------------------------------
+
+
+def _both_ways(plain: dict[str, Any]) -> None:
+    """`check` (what every message goes through) and `load` (run to name what is wrong) must decide alike:
+    the first is trusted to refuse only what the second can explain, and to accept nothing it refuses."""
+    from cluster.wire.schema import MESSAGE_TYPES as TYPES
+    from cluster.wire.schema import _check_fields, _explain_fields, _Invalid
+
+    cls = TYPES.get(plain.get("t"))  # type: ignore[arg-type]
+    if cls is None:
+        return
+    try:
+        quick: Any = _check_fields(cls, plain, 1)
+    except _Invalid:
+        quick = "refused"
+    try:
+        explained: Any = _explain_fields(cls, plain, "m", ("t",))
+    except CodecError:
+        explained = "refused"
+    assert quick == explained
+
+
+@settings(max_examples=300, deadline=None)
+@given(all_messages, st.data())
+def test_the_quick_check_and_the_explaining_walk_agree_on_a_replaced_field(
+    msg: Any, data: st.DataObject
+) -> None:
+    plain = to_plain(msg)
+    _both_ways(msgpack.unpackb(msgpack.packb(plain, use_bin_type=True), raw=False))
+    names = sorted(k for k in plain if k != "t")
+    name = data.draw(st.sampled_from(names) if names else st.just("x"))
+    plain[name] = data.draw(plain_values)
+    _both_ways(plain)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from(sorted(MESSAGE_TYPES)),
+    st.dictionaries(st.sampled_from(_field_names) | st.text(max_size=4), plain_values, max_size=6),
+)
+def test_the_quick_check_and_the_explaining_walk_agree_on_any_map(tag: str, fields: dict[str, Any]) -> None:
+    _both_ways({**fields, "t": tag})
+
+
+def _nested(depth: int) -> Any:
+    value: Any = 1
+    for level in range(depth):
+        value = [value] if level % 2 else {"k": value}
+    return value
+
+
+_EDGE_VALUES = [
+    None,
+    True,
+    0,
+    -(2**63),
+    2**63 - 1,
+    2**63,
+    -(2**63) - 1,
+    1.5,
+    float("nan"),
+    float("inf"),
+    b"",
+    "",
+    "é",
+    "\ud800",
+    "x" * 70_000,
+    "é" * 40_000,
+    [],
+    [1, "a"],
+    {},
+    {"a": 1},
+    {1: 2},
+    {"\ud800": 1},
+    _nested(15),
+    _nested(16),
+    _nested(17),
+    [[b"x"]],
+    {"k": {"k": ["\ud800"]}},
+]
+
+
+@pytest.mark.parametrize("cls", sorted(MESSAGE_TYPES.values(), key=lambda cls: cls.TAG), ids=lambda c: c.TAG)
+def test_the_quick_check_and_the_explaining_walk_agree_on_edge_values(cls: type) -> None:
+    """The cases a small fuzz rarely draws: the ends of every range, bad UTF-8, and nesting at the limit."""
+    plain = msgpack.unpackb(encode(example_message(cls)), raw=False)
+    _both_ways(plain)
+    for name in cls.__dataclass_fields__:
+        for value in _EDGE_VALUES:
+            _both_ways({**plain, name: value})
+            _both_ways({name: value, "t": cls.TAG})

@@ -84,9 +84,22 @@ PlainMap: TypeAlias = dict[str, Plain]
 
 
 class _Kind(Protocol):
+    """`load` says where and why a value is wrong; `check` only whether it is. The two accept exactly the
+    same values: `check` is what every message goes through, and `load` runs only once `check` has refused
+    one, to name the offending field (a valid message pays for no path strings, an invalid one twice)."""
+
     def load(self, value: Any, path: str) -> Any: ...
 
+    def check(self, value: Any) -> Any: ...
+
     def dump(self, value: Any) -> Any: ...
+
+
+class _Invalid(Exception):
+    """Raised by `check`: the value breaks the schema, and `load` will say how."""
+
+
+_INVALID = _Invalid()
 
 
 def _type_name(value: object) -> str:
@@ -137,6 +150,21 @@ def _check_str(value: Any, path: str, max_chars: int = MAX_TEXT_BYTES, forbidden
     return value
 
 
+def _str_ok(value: Any, max_chars: int = MAX_TEXT_BYTES, forbidden: str = "") -> bool:
+    """`_check_str` without the reasons."""
+    if type(value) is not str or len(value) > max_chars:
+        return False
+    for char in forbidden:
+        if char in value:
+            return False
+    if value.isascii():
+        return True
+    try:
+        return len(value.encode("utf-8")) <= MAX_TEXT_BYTES
+    except UnicodeEncodeError:
+        return False
+
+
 @dataclass(frozen=True, slots=True)
 class _Int:
     lo: int = INT64_MIN
@@ -144,6 +172,11 @@ class _Int:
 
     def load(self, value: Any, path: str) -> int:
         return _check_int(value, path, self.lo, self.hi)
+
+    def check(self, value: Any) -> int:
+        if type(value) is int and self.lo <= value <= self.hi:
+            return value
+        raise _INVALID
 
     def dump(self, value: Any) -> Any:
         return value
@@ -155,6 +188,11 @@ class _Str:
 
     def load(self, value: Any, path: str) -> str:
         return _check_str(value, path, self.limit.max_chars, self.limit.forbidden)
+
+    def check(self, value: Any) -> str:
+        if _str_ok(value, self.limit.max_chars, self.limit.forbidden):
+            return value  # type: ignore[no-any-return]
+        raise _INVALID
 
     def dump(self, value: Any) -> Any:
         return value
@@ -168,6 +206,11 @@ class _Float:
         if type(value) not in (int, float) or not math.isfinite(value):
             raise _expected(path, "finite number", value)
         return float(value)
+
+    def check(self, value: Any) -> float:
+        if type(value) in (int, float) and math.isfinite(value):
+            return float(value)
+        raise _INVALID
 
     def dump(self, value: Any) -> Any:
         return value
@@ -185,6 +228,11 @@ class _Exact:
             raise _expected(path, self.kind.__name__, value)
         return value
 
+    def check(self, value: Any) -> Any:
+        if type(value) is self.kind:
+            return value
+        raise _INVALID
+
     def dump(self, value: Any) -> Any:
         return value
 
@@ -197,6 +245,12 @@ class _TupleOf:
         if type(value) not in (list, tuple):
             raise _expected(path, "array", value)
         return tuple(self.item.load(v, f"{path}[{i}]") for i, v in enumerate(value))
+
+    def check(self, value: Any) -> tuple[Any, ...]:
+        if type(value) not in (list, tuple):
+            raise _INVALID
+        item = self.item.check
+        return tuple([item(v) for v in value])
 
     def dump(self, value: Any) -> Any:
         # Dumping never judges: whatever is wrong is reported by load, with its path.
@@ -215,6 +269,11 @@ class _TupleFixed:
         pairs = zip(self.items, value, strict=True)
         return tuple(kind.load(v, f"{path}[{i}]") for i, (kind, v) in enumerate(pairs))
 
+    def check(self, value: Any) -> tuple[Any, ...]:
+        if type(value) not in (list, tuple) or len(value) != len(self.items):
+            raise _INVALID
+        return tuple([kind.check(v) for kind, v in zip(self.items, value, strict=True)])
+
     def dump(self, value: Any) -> Any:
         if type(value) not in (list, tuple) or len(value) != len(self.items):
             return value
@@ -228,7 +287,12 @@ class _Record:
     def load(self, value: Any, path: str) -> Any:
         if type(value) is not dict:
             raise _expected(path, "map", value)
-        return _load_fields(self.cls, value, path)
+        return _explain_fields(self.cls, value, path)
+
+    def check(self, value: Any) -> Any:
+        if type(value) is not dict:
+            raise _INVALID
+        return _check_fields(self.cls, value)
 
     def dump(self, value: Any) -> Any:
         return _dump_fields(value) if type(value) is self.cls else value
@@ -249,6 +313,17 @@ class _MapOf:
             out[_check_str(key, f"{where} key")] = self.item.load(item, where)
         return out
 
+    def check(self, value: Any) -> dict[str, Any]:
+        if type(value) is not dict:
+            raise _INVALID
+        item = self.item.check
+        out: dict[str, Any] = {}
+        for key, v in value.items():
+            if not _str_ok(key):
+                raise _INVALID
+            out[key] = item(v)
+        return out
+
     def dump(self, value: Any) -> Any:
         return {k: self.item.dump(v) for k, v in value.items()} if type(value) is dict else value
 
@@ -261,6 +336,9 @@ class _Optional:
 
     def load(self, value: Any, path: str) -> Any:
         return None if value is None else self.kind.load(value, path)
+
+    def check(self, value: Any) -> Any:
+        return None if value is None else self.kind.check(value)
 
     def dump(self, value: Any) -> Any:
         return None if value is None else self.kind.dump(value)
@@ -291,6 +369,35 @@ def _load_plain_map(value: dict[Any, Any], path: str, depth: int) -> dict[str, P
     return out
 
 
+def _check_plain(value: Any, depth: int) -> Plain:
+    """`_load_plain` without the reasons."""
+    kind = type(value)
+    if value is None or kind in (bool, float, bytes):
+        return value  # type: ignore[no-any-return]
+    if kind is int:
+        if INT64_MIN <= value <= INT64_MAX:
+            return value  # type: ignore[no-any-return]
+        raise _INVALID
+    if kind is str:
+        if _str_ok(value):
+            return value  # type: ignore[no-any-return]
+        raise _INVALID
+    if kind not in (list, tuple, dict) or depth >= MAX_PLAIN_DEPTH:
+        raise _INVALID
+    if kind is dict:
+        return _check_plain_map(value, depth + 1)
+    return [_check_plain(v, depth + 1) for v in value]
+
+
+def _check_plain_map(value: dict[Any, Any], depth: int) -> dict[str, Plain]:
+    out: dict[str, Plain] = {}
+    for key, item in value.items():
+        if not _str_ok(key):
+            raise _INVALID
+        out[key] = _check_plain(item, depth)
+    return out
+
+
 def _dump_plain(value: Any, depth: int) -> Any:
     # Past the depth limit the value is left as it is: load rejects it, and a cyclic value cannot loop here.
     if depth > MAX_PLAIN_DEPTH:
@@ -307,6 +414,9 @@ class _PlainKind:
     def load(self, value: Any, path: str) -> Plain:
         return _load_plain(value, path, 0)
 
+    def check(self, value: Any) -> Plain:
+        return _check_plain(value, 0)
+
     def dump(self, value: Any) -> Any:
         return _dump_plain(value, 0)
 
@@ -316,6 +426,11 @@ class _PlainMapKind:
         if type(value) is not dict:
             raise _expected(path, "map", value)
         return _load_plain_map(value, path, 1)
+
+    def check(self, value: Any) -> PlainMap:
+        if type(value) is not dict:
+            raise _INVALID
+        return _check_plain_map(value, 1)
 
     def dump(self, value: Any) -> Any:
         return _dump_plain(value, 0)
@@ -370,6 +485,7 @@ class _Field:
 
 
 _SCHEMAS: dict[type, tuple[_Field, ...]] = {}
+_CHECKS: dict[type, tuple[tuple[str, Callable[[Any], Any], bool], ...]] = {}
 _MESSAGES: dict[str, type] = {}
 MESSAGE_TYPES: Mapping[str, type] = MappingProxyType(_MESSAGES)
 """Tag -> message class, for every registered wire message."""
@@ -389,6 +505,7 @@ def _register_schema(cls: type) -> None:
         required = f.default is MISSING and f.default_factory is MISSING
         schema.append(_Field(f.name, _compile(f.type, f"{cls.__name__}.{f.name}"), required))
     _SCHEMAS[cls] = tuple(schema)
+    _CHECKS[cls] = tuple((f.name, f.kind.check, f.required) for f in schema)
 
 
 def record(cls: type[_T]) -> type[_T]:
@@ -425,6 +542,31 @@ def tag_of(message: object) -> str:
 
 
 def _load_fields(cls: type[_T], data: dict[Any, Any], path: str, skip: tuple[str, ...] = ()) -> _T:
+    """The record of `cls` in `data`, or CodecError naming the first field that breaks its schema.
+
+    `skip` names keys of `data` that are not fields (a message's tag), already checked by the caller."""
+    try:
+        return _check_fields(cls, data, len(skip))
+    except _Invalid:
+        pass
+    # `check` and `load` accept the same values, so this raises; should they ever disagree, the
+    # explaining walk is the reference.
+    return _explain_fields(cls, data, path, skip)
+
+
+def _check_fields(cls: type[_T], data: dict[Any, Any], skipped: int = 0) -> _T:
+    values: dict[str, Any] = {}
+    for name, check, required in _CHECKS[cls]:
+        if name in data:
+            values[name] = check(data[name])
+        elif required:
+            raise _INVALID
+    if len(data) != len(values) + skipped:
+        raise _INVALID
+    return cls(**values)
+
+
+def _explain_fields(cls: type[_T], data: dict[Any, Any], path: str, skip: tuple[str, ...] = ()) -> _T:
     schema = _SCHEMAS[cls]
     values: dict[str, Any] = {}
     for f in schema:
