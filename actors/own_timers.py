@@ -13,6 +13,12 @@ Timers are armed and cancelled only by the owning actor while it handles a messa
 never inside the wait when the deadlines change. Messages from other actors wake the wait through a pipe,
 written only while the owner is actually waiting. With a `ManualClock`, advancing the clock wakes the
 inbox, so tests drive these timers exactly like the timer service's.
+
+What the sockets give and the timers are handed over in the order they happened: a timer once its
+deadline has passed, ahead of any datagram that arrived after it, and behind every datagram that arrived
+before it, read or still unread. A starved node reads late; were its probe timeouts handed over first, the
+acks that came in time but sat unread would count as missed, and the node would accuse healthy peers for
+its own slowness (at 101 and more nodes on two cores, the start-up's suspicions of live nodes).
 """
 
 from __future__ import annotations
@@ -48,7 +54,8 @@ class TimedInbox:
         self._manual = isinstance(clock, ManualClock)
         self._lock = threading.Lock()
         self._queue: collections.deque[Any] = collections.deque()
-        self._local: collections.deque[Any] = collections.deque()  # from sockets, owner thread only
+        # (arrived at, message) from the sockets, oldest first; the owner's thread only
+        self._local: collections.deque[tuple[float, Any]] = collections.deque()
         self._timers = TimerSet()
         self._due: collections.deque[DueTimer] = collections.deque()
         self._waiting = False
@@ -67,8 +74,9 @@ class TimedInbox:
         self._discard_due(key)
         self._timers.cancel(key)
 
-    def watch(self, fileobj: Any, read: Callable[[], Iterable[Any]]) -> None:
-        """When `fileobj` is readable, `read()` (on the owner's thread) gives the messages to handle."""
+    def watch(self, fileobj: Any, read: Callable[[], Iterable[tuple[float, Any]]]) -> None:
+        """When `fileobj` is readable, `read()` (on the owner's thread) gives the messages to handle, each
+        with when it arrived on this inbox's clock, oldest first."""
         self._selector.register(fileobj, selectors.EVENT_READ, read)
 
     def close(self) -> None:
@@ -96,16 +104,21 @@ class TimedInbox:
             return not self._queue and not self._local
 
     def get(self, block: bool = True, timeout: float | None = None) -> Any:
-        """Due timers first (a probe timeout must not wait behind a burst of datagrams), then what the
-        sockets gave, then messages. Only pykka's teardown passes `block=False`."""
+        """What the sockets gave and the due timers, in the order they happened (a probe timeout does not
+        wait behind a burst that came after it, nor overtake the ack that came before it), then messages.
+        Only pykka's teardown passes `block=False`."""
         while True:
             if not self._due:
                 self._due.extend(self._timers.pop_due(self._clock.now()))
+                if self._due:
+                    self._poll()  # what arrived before these deadlines may still be unread
             if self._due:
+                if self._local and self._local[0][0] <= self._due[0].deadline:
+                    return _Delivery(self._local.popleft()[1])
                 timer = self._due.popleft()
                 return _Delivery(TimerFired(timer.key, timer.deadline))
             if self._local:
-                return _Delivery(self._local.popleft())
+                return _Delivery(self._local.popleft()[1])
             with self._lock:
                 if self._queue:
                     return self._queue.popleft()
@@ -123,7 +136,13 @@ class TimedInbox:
         timeout = None
         if deadline is not None and not self._manual:
             timeout = max(0.0, deadline - self._clock.now())
-        for key, _mask in self._selector.select(timeout):
+        self._take(self._selector.select(timeout))
+
+    def _poll(self) -> None:
+        self._take(self._selector.select(0))
+
+    def _take(self, ready: list[tuple[selectors.SelectorKey, int]]) -> None:
+        for key, _mask in ready:
             if key.data is None:
                 self._wake.drain()
             else:
