@@ -419,12 +419,58 @@ _EDGE_VALUES = [
 ]
 
 
+def _limits_of(cls: type) -> dict[str, list[Any]]:
+    """Per field of `cls`, the values at and just past its own declared limits (an int's range, a
+    text's length and forbidden characters), read from its compiled schema."""
+    from cluster.wire.schema import _SCHEMAS, _Int, _Str
+
+    limits: dict[str, list[Any]] = {}
+    for field in _SCHEMAS[cls]:
+        kind = field.kind
+        if isinstance(kind, _Int):
+            limits[field.name] = [kind.lo - 1, kind.lo, kind.hi, kind.hi + 1]
+        elif isinstance(kind, _Str):
+            most = kind.limit.max_chars
+            limits[field.name] = ["x" * most, "x" * (most + 1), "é" * most, *kind.limit.forbidden]
+    return limits
+
+
 @pytest.mark.parametrize("cls", sorted(MESSAGE_TYPES.values(), key=lambda cls: cls.TAG), ids=lambda c: c.TAG)
 def test_the_quick_check_and_the_explaining_walk_agree_on_edge_values(cls: type) -> None:
     """The cases a small fuzz rarely draws: the ends of every range, bad UTF-8, and nesting at the limit."""
     plain = msgpack.unpackb(encode(example_message(cls)), raw=False)
     _both_ways(plain)
+    limits = _limits_of(cls)
     for name in cls.__dataclass_fields__:
-        for value in _EDGE_VALUES:
+        for value in _EDGE_VALUES + limits.get(name, []):
             _both_ways({**plain, name: value})
             _both_ways({name: value, "t": cls.TAG})
+
+
+def test_refused_messages_leave_nothing_behind() -> None:
+    """A peer that sends the same bad message forever (an unknown field, say, from a newer version) must
+    cost nothing that lasts: a refusal keeps no trace of the messages refused before it."""
+    import gc
+    import tracemalloc
+
+    bad = msgpack.packb({**to_plain(example_message(Ping)), "extra": "x" * 200}, use_bin_type=True)
+
+    def refuse(times: int) -> None:
+        for _ in range(times):
+            try:
+                decode(bad)
+            except CodecError:
+                continue
+            raise AssertionError("the bad message was taken")
+
+    refuse(200)
+    tracemalloc.start()
+    try:
+        gc.collect()
+        before, _ = tracemalloc.get_traced_memory()
+        refuse(2000)
+        gc.collect()
+        after, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert after - before < 10_000, f"{after - before} bytes kept by 2,000 refusals"

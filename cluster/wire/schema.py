@@ -96,10 +96,9 @@ class _Kind(Protocol):
 
 
 class _Invalid(Exception):
-    """Raised by `check`: the value breaks the schema, and `load` will say how."""
-
-
-_INVALID = _Invalid()
+    """Raised by `check`: the value breaks the schema, and `load` will say how. A new one each time: a
+    shared instance would carry every earlier raise's traceback, and with it the frames and data of every
+    message ever refused."""
 
 
 def _type_name(value: object) -> str:
@@ -176,7 +175,7 @@ class _Int:
     def check(self, value: Any) -> int:
         if type(value) is int and self.lo <= value <= self.hi:
             return value
-        raise _INVALID
+        raise _Invalid
 
     def dump(self, value: Any) -> Any:
         return value
@@ -192,7 +191,7 @@ class _Str:
     def check(self, value: Any) -> str:
         if _str_ok(value, self.limit.max_chars, self.limit.forbidden):
             return value  # type: ignore[no-any-return]
-        raise _INVALID
+        raise _Invalid
 
     def dump(self, value: Any) -> Any:
         return value
@@ -210,7 +209,7 @@ class _Float:
     def check(self, value: Any) -> float:
         if type(value) in (int, float) and math.isfinite(value):
             return float(value)
-        raise _INVALID
+        raise _Invalid
 
     def dump(self, value: Any) -> Any:
         return value
@@ -231,7 +230,7 @@ class _Exact:
     def check(self, value: Any) -> Any:
         if type(value) is self.kind:
             return value
-        raise _INVALID
+        raise _Invalid
 
     def dump(self, value: Any) -> Any:
         return value
@@ -248,7 +247,7 @@ class _TupleOf:
 
     def check(self, value: Any) -> tuple[Any, ...]:
         if type(value) not in (list, tuple):
-            raise _INVALID
+            raise _Invalid
         item = self.item.check
         return tuple([item(v) for v in value])
 
@@ -271,7 +270,7 @@ class _TupleFixed:
 
     def check(self, value: Any) -> tuple[Any, ...]:
         if type(value) not in (list, tuple) or len(value) != len(self.items):
-            raise _INVALID
+            raise _Invalid
         return tuple([kind.check(v) for kind, v in zip(self.items, value, strict=True)])
 
     def dump(self, value: Any) -> Any:
@@ -291,7 +290,7 @@ class _Record:
 
     def check(self, value: Any) -> Any:
         if type(value) is not dict:
-            raise _INVALID
+            raise _Invalid
         return _check_fields(self.cls, value)
 
     def dump(self, value: Any) -> Any:
@@ -315,12 +314,12 @@ class _MapOf:
 
     def check(self, value: Any) -> dict[str, Any]:
         if type(value) is not dict:
-            raise _INVALID
+            raise _Invalid
         item = self.item.check
         out: dict[str, Any] = {}
         for key, v in value.items():
             if not _str_ok(key):
-                raise _INVALID
+                raise _Invalid
             out[key] = item(v)
         return out
 
@@ -377,13 +376,13 @@ def _check_plain(value: Any, depth: int) -> Plain:
     if kind is int:
         if INT64_MIN <= value <= INT64_MAX:
             return value  # type: ignore[no-any-return]
-        raise _INVALID
+        raise _Invalid
     if kind is str:
         if _str_ok(value):
             return value  # type: ignore[no-any-return]
-        raise _INVALID
+        raise _Invalid
     if kind not in (list, tuple, dict) or depth >= MAX_PLAIN_DEPTH:
-        raise _INVALID
+        raise _Invalid
     if kind is dict:
         return _check_plain_map(value, depth + 1)
     return [_check_plain(v, depth + 1) for v in value]
@@ -393,7 +392,7 @@ def _check_plain_map(value: dict[Any, Any], depth: int) -> dict[str, Plain]:
     out: dict[str, Plain] = {}
     for key, item in value.items():
         if not _str_ok(key):
-            raise _INVALID
+            raise _Invalid
         out[key] = _check_plain(item, depth)
     return out
 
@@ -429,7 +428,7 @@ class _PlainMapKind:
 
     def check(self, value: Any) -> PlainMap:
         if type(value) is not dict:
-            raise _INVALID
+            raise _Invalid
         return _check_plain_map(value, 1)
 
     def dump(self, value: Any) -> Any:
@@ -555,14 +554,15 @@ def _load_fields(cls: type[_T], data: dict[Any, Any], path: str, skip: tuple[str
 
 
 def _check_fields(cls: type[_T], data: dict[Any, Any], skipped: int = 0) -> _T:
+    """`_explain_fields` without the reasons; `skipped` counts the keys of `data` that are not fields."""
     values: dict[str, Any] = {}
     for name, check, required in _CHECKS[cls]:
         if name in data:
             values[name] = check(data[name])
         elif required:
-            raise _INVALID
+            raise _Invalid
     if len(data) != len(values) + skipped:
-        raise _INVALID
+        raise _Invalid
     return cls(**values)
 
 
