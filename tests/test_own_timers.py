@@ -151,6 +151,46 @@ def test_datagrams_and_due_timers_are_handed_over_in_the_order_they_happened(clo
         receiver.close()
 
 
+def test_messages_from_other_actors_take_their_turn_by_when_they_were_put(clock: ManualClock) -> None:
+    """A socket that never runs dry must not hold back the actor's other messages (an ask, a stop):
+    a message put before a datagram arrived goes first."""
+    inbox = TimedInbox(clock)
+    read = iter([[(100.5, "datagram")]])
+    receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    receiver.bind(("127.0.0.1", 0))
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
+        sender.sendto(b"x", receiver.getsockname())
+        inbox.watch(receiver, lambda: next(read, []))
+        inbox.arm("tick", 100.2)
+        clock.advance(0.1)
+        inbox.put("asked at 100.1")
+        clock.advance(2.0)
+        inbox.arm("tock", 101.0)
+        got = [inbox.get(), inbox.get(), inbox.get(), inbox.get()]
+    inbox.close()
+    receiver.close()
+    assert [getattr(g, "message", g) for g in got] == [
+        "asked at 100.1",
+        TimerFired("tick", 100.2),
+        "datagram",
+        TimerFired("tock", 101.0),
+    ]
+
+
+def test_what_is_left_after_the_inbox_closed_is_still_handed_out(clock: ManualClock) -> None:
+    """pykka's teardown reads what is left once the actor's `on_stop` closed the inbox; a due timer then
+    must not make it poll a closed selector."""
+    inbox = TimedInbox(clock)
+    inbox.arm("late", 100.5)
+    inbox.put("left over")
+    inbox.close()
+    clock.advance(1.0)
+    assert not inbox.empty()
+    handed = [inbox.get(block=False), inbox.get(block=False)]
+    assert [getattr(h, "message", h) for h in handed] == ["left over", TimerFired("late", 100.5)]
+    assert inbox.empty()
+
+
 def test_a_watched_socket_is_read_on_the_actors_own_thread(clock: ManualClock) -> None:
     receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     receiver.bind(("127.0.0.1", 0))
