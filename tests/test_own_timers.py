@@ -126,12 +126,21 @@ def test_timers_fire_when_the_clock_passes_them_and_rearming_replaces(
     assert recording.messages() == [TimerFired("soon", 102.0), TimerFired("late", 105.0)]
 
 
-def test_datagrams_and_due_timers_are_handed_over_in_the_order_they_happened(clock: ManualClock) -> None:
+@pytest.fixture
+def receiver() -> Iterator[socket.socket]:
+    """A bound, non-blocking UDP socket for an actor to watch."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.setblocking(False)
+    yield sock
+    sock.close()
+
+
+def test_datagrams_and_due_timers_are_handed_over_in_the_order_they_happened(
+    clock: ManualClock, receiver: socket.socket
+) -> None:
     """A busy actor reads late. A datagram that arrived before a timer's deadline (an ack) comes before
     that timer, read or not yet; one that arrived after comes after it."""
-    receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    receiver.bind(("127.0.0.1", 0))
-    receiver.setblocking(False)
     recording = Recording()
     ref = Ticker.start(recording, clock=clock, sock=receiver)
     try:
@@ -148,16 +157,15 @@ def test_datagrams_and_due_timers_are_handed_over_in_the_order_they_happened(clo
         assert recording.messages() == [Read(b"100.5"), TimerFired("probe-timeout", 101.0), Read(b"101.5")]
     finally:
         ref.stop()
-        receiver.close()
 
 
-def test_messages_from_other_actors_take_their_turn_by_when_they_were_put(clock: ManualClock) -> None:
+def test_messages_from_other_actors_take_their_turn_by_when_they_were_put(
+    clock: ManualClock, receiver: socket.socket
+) -> None:
     """A socket that never runs dry must not hold back the actor's other messages (an ask, a stop):
     a message put before a datagram arrived goes first."""
     inbox = TimedInbox(clock)
     read = iter([[(100.5, "datagram")]])
-    receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    receiver.bind(("127.0.0.1", 0))
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
         sender.sendto(b"x", receiver.getsockname())
         inbox.watch(receiver, lambda: next(read, []))
@@ -168,7 +176,6 @@ def test_messages_from_other_actors_take_their_turn_by_when_they_were_put(clock:
         inbox.arm("tock", 101.0)
         got = [inbox.get(), inbox.get(), inbox.get(), inbox.get()]
     inbox.close()
-    receiver.close()
     assert [getattr(g, "message", g) for g in got] == [
         "asked at 100.1",
         TimerFired("tick", 100.2),
@@ -191,10 +198,9 @@ def test_what_is_left_after_the_inbox_closed_is_still_handed_out(clock: ManualCl
     assert inbox.empty()
 
 
-def test_a_watched_socket_is_read_on_the_actors_own_thread(clock: ManualClock) -> None:
-    receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    receiver.bind(("127.0.0.1", 0))
-    receiver.setblocking(False)
+def test_a_watched_socket_is_read_on_the_actors_own_thread(
+    clock: ManualClock, receiver: socket.socket
+) -> None:
     recording = Recording()
     ref = Ticker.start(recording, clock=clock, sock=receiver)
     try:
@@ -203,7 +209,6 @@ def test_a_watched_socket_is_read_on_the_actors_own_thread(clock: ManualClock) -
         assert recording.wait_for(lambda m: isinstance(m, Read)) == Read(b"hello")
     finally:
         ref.stop()
-        receiver.close()
 
 
 # -- the pykka internals `actors.own_timers` relies on -------------------------------------------------
