@@ -103,6 +103,23 @@ def test_suspicion_of_ourselves_is_refuted_at_a_higher_incarnation() -> None:
     assert Alive(core.table.local.info) in messages  # the refutation rides on the ack
 
 
+def test_a_suspicion_of_ourselves_we_already_refuted_is_answered_with_the_refutation() -> None:
+    """The buddy system's ping from a suspecter that missed our refutation carries the old suspicion: we
+    answer it with our alive, which is above it, rather than ignore it as old and let it fail us."""
+    core = core_with_peers()
+    core.received(("10.0.0.1", 10), Suspect("me", 0, "p0"), 1.0)
+    refuted = core.table.local.info
+    assert refuted.incarnation == 1
+    late = ("10.0.0.1", 12)
+    # Only the stale suspicion, so that nothing else (an ack's piggyback) could carry the refutation.
+    sent = datagrams(core.received(late, Suspect("me", 0, "p0"), 5.0))
+    ((address, messages),) = sent
+    assert address == late and messages[0] == Alive(refuted)
+    assert core.table.local.incarnation == 1  # already above the accusation: no second refutation
+    core.received(late, Suspect("me", 1, "p0"), 6.0)  # at our incarnation: news, refuted as always
+    assert core.table.local.incarnation == 2
+
+
 def test_a_ping_to_a_suspect_carries_the_suspicion() -> None:
     core = core_with_peers()
     core.received(("10.0.0.1", 11), Suspect("p1", 0, "p2"), 1.0)

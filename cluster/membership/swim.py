@@ -423,16 +423,23 @@ class Membership:
         holds it). Without this the node that missed it can take that stale news as fresh, declare a live
         member dead, and stay wrong until a push-pull happens to pair it with someone who knows better.
         Each stale message draws at most one answer, and stale news is itself retransmit-limited.
+
+        An accusation of this node at an incarnation it has already refuted is answered the same way, by
+        the node itself. Lifeguard's buddy system sends the suspect the suspicion it is held under, so that
+        it can refute at once; but a suspecter that missed the refutation sends it at the old incarnation,
+        which the suspect ignored as old, and its ack carried no refutation once that had left the queue.
+        The suspecter then failed a node that had answered every probe (a 10-minute soak lost a node that
+        way, 33.5 s after 9 of its 10 neighbours had heard it refute).
         """
         match message:
             case Suspect(member, incarnation, _by) | Dead(member, incarnation, _by):
                 known = self.table.get(member)
-                if (
-                    known is not None
-                    and member != self.name
-                    and known.state is State.ALIVE
-                    and known.incarnation > incarnation
-                ):
+                if known is None or known.incarnation <= incarnation:
+                    return []
+                if member == self.name and not self.table.leaving:
+                    self.stats.corrections += 1
+                    return self._send(source, Alive(known.info))
+                if member != self.name and known.state is State.ALIVE:
                     self.stats.corrections += 1
                     return self._send(source, Alive(known.info))
         return []
