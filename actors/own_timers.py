@@ -128,7 +128,7 @@ class TimedInbox:
                 queued_at = self._queue[0][0] if self._queue else _NEVER
                 if queued_at < timer_at and queued_at < local_at:
                     return self._queue.popleft()[1]
-                idle = timer_at == local_at == _NEVER and not self._queue
+                idle = min(timer_at, local_at, queued_at) == _NEVER
                 if idle:
                     if not block:
                         raise IndexError("inbox is empty")

@@ -342,10 +342,9 @@ def test_the_app_message_fast_path_decides_as_the_schema_does(
 def _both_ways(plain: dict[str, Any]) -> None:
     """`check` (what every message goes through) and `load` (run to name what is wrong) must decide alike:
     the first is trusted to refuse only what the second can explain, and to accept nothing it refuses."""
-    from cluster.wire.schema import MESSAGE_TYPES as TYPES
     from cluster.wire.schema import _check_fields, _explain_fields, _Invalid
 
-    cls = TYPES.get(plain.get("t"))  # type: ignore[arg-type]
+    cls = MESSAGE_TYPES.get(plain.get("t"))  # type: ignore[arg-type]
     if cls is None:
         return
     try:

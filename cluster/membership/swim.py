@@ -436,10 +436,8 @@ class Membership:
                 known = self.table.get(member)
                 if known is None or known.incarnation <= incarnation:
                     return []
-                if member == self.name and not self.table.leaving:
-                    self.stats.corrections += 1
-                    return self._send(source, Alive(known.info))
-                if member != self.name and known.state is State.ALIVE:
+                ours = member == self.name
+                if (ours and not self.table.leaving) or (not ours and known.state is State.ALIVE):
                     self.stats.corrections += 1
                     return self._send(source, Alive(known.info))
         return []
