@@ -120,6 +120,37 @@ def test_a_suspicion_of_ourselves_we_already_refuted_is_answered_with_the_refuta
     assert core.table.local.incarnation == 2
 
 
+def test_a_refutation_goes_straight_back_to_whoever_told_us() -> None:
+    """The sender of an accusation runs a timer on it; gossip reaches it only if chance picks it, which at
+    the edge of a partition (half of the picks unreachable) it may not before the timer ends."""
+    core = core_with_peers()
+    teller = ("10.0.0.1", 12)
+    for accusation in (Suspect("me", 0, "p0"), Dead("me", 1, "p0")):
+        sent = datagrams(core.received(teller, accusation, 1.0))
+        ((address, messages),) = sent
+        assert address == teller and messages[0] == Alive(core.table.local.info)
+        assert core.table.local.incarnation == accusation.incarnation + 1
+    # Our own merge of a push-pull record about us has no teller to answer.
+    assert datagrams(core.received(("10.0.0.1", 1), Suspect("me", 2, "p0"), 2.0)) == []
+    assert core.table.local.incarnation == 3
+
+
+def test_a_suspicion_taken_on_is_told_to_the_suspect_at_once() -> None:
+    """The buddy system tells a suspect on the next probe of it, which round robin may not reach before
+    the timeout: a node that begins a suspicion, its own or one it heard, tells the suspect then."""
+    core = core_with_peers()
+    heard = core.received(("10.0.0.1", 12), Suspect("p1", 0, "p2"), 1.0)
+    assert ("10.0.0.1", 11) in [address for address, _ in datagrams(heard)]
+    ((_, messages),) = [d for d in datagrams(heard) if d[0] == ("10.0.0.1", 11)]
+    assert messages[0] == Suspect("p1", 0, "p2")
+    # A confirmation of the running suspicion tells it nothing new.
+    confirmed = core.received(("10.0.0.1", 13), Suspect("p1", 0, "p3"), 1.1)
+    assert ("10.0.0.1", 11) not in [address for address, _ in datagrams(confirmed)]
+    # The suspect's refutation, straight back, ends it.
+    core.received(("10.0.0.1", 11), Alive(info("p1", 11, incarnation=1)), 1.2)
+    assert core.table.get("p1").state.value == "alive"
+
+
 def test_a_ping_to_a_suspect_carries_the_suspicion() -> None:
     core = core_with_peers()
     core.received(("10.0.0.1", 11), Suspect("p1", 0, "p2"), 1.0)

@@ -481,9 +481,9 @@ class Membership:
                 effects = self._apply(self.table.alive(info, now), message, now)
                 return effects + self._reveal_stale_view(info)
             case Suspect(member, incarnation, by):
-                return self._apply(self.table.suspect(member, incarnation, by, now), message, now)
+                return self._apply(self.table.suspect(member, incarnation, by, now), message, now, source)
             case Dead(member, incarnation, by):
-                return self._apply(self.table.dead(member, incarnation, by, now), message, now)
+                return self._apply(self.table.dead(member, incarnation, by, now), message, now, source)
             case Leave(member, incarnation):
                 return self._apply(self.table.dead(member, incarnation, member, now), message, now)
         return []
@@ -596,15 +596,26 @@ class Membership:
     # -- news -----------------------------------------------------------------------------------
 
     def _apply(
-        self, outcome: tuple[MemberTable, Change], message: WireMessage, now: float
+        self,
+        outcome: tuple[MemberTable, Change],
+        message: WireMessage,
+        now: float,
+        source: Address | None = None,
     ) -> list[MembershipEffect]:
+        """`source`: where an accusation came from, which a refutation of it is sent to straight back."""
         self.table, change = outcome
         effects: list[MembershipEffect] = []
         if change.refute:
             self.table = self.table.refuted(change.refute_above)
             self.stats.refutations += 1
             self._awareness = self._awareness.apply(REFUTED)
-            self._gossip(self.name, Alive(self.table.local.info))
+            refutation = Alive(self.table.local.info)
+            # The sender holds the accusation and runs a timer on it: it gets the refutation at once, not
+            # only if gossip happens to pick it (sent before it is queued, so the datagram does not carry
+            # it twice). Later senders of the old accusation are answered by `_correct_stale`.
+            if source is not None and source != _address(self.table.local):
+                effects += self._send(source, refutation)
+            self._gossip(self.name, refutation)
             return effects
         if change.confirmed_by is not None:
             return self._confirm(change, message, now)
@@ -688,6 +699,9 @@ class Membership:
         self._suspicions[member.name] = suspicion
         return [
             StartTimer(SuspicionTimeout(member.name, member.incarnation), suspicion.deadline),
+            # Lifeguard's buddy system tells the suspect on the next probe of it, which in round robin can
+            # be N periods away, past the timeout. Told now, it answers with its refutation straight back.
+            *self._send(_address(member), Suspect(member.name, member.incarnation, member.by or self.name)),
             *self._cut_suspicion(member.name, now),
         ]
 
