@@ -94,14 +94,14 @@ class MembershipActor(OwnTimers, CoreShell[Membership]):
             self.timers.watch(self._udp.sock, self._read_udp)
         super().on_start()
 
-    def _read_udp(self) -> list[DatagramMessage | AddressUnreachable]:
+    def _read_udp(self) -> list[tuple[float, DatagramMessage | AddressUnreachable]]:
         assert self._udp is not None
-        messages: list[DatagramMessage | AddressUnreachable] = []
+        messages: list[tuple[float, DatagramMessage | AddressUnreachable]] = []
         for event in self._udp.read():
             if not isinstance(event, DatagramReceived):
-                messages.append(AddressUnreachable(event.address))
+                messages.append((event.arrived_at, AddressUnreachable(event.address)))
             elif not self._pass_on(event.address, event.payload):
-                messages.append(DatagramMessage(event.address, event.payload))
+                messages.append((event.arrived_at, DatagramMessage(event.address, event.payload)))
         return messages
 
     def _pass_on(self, address: Address, payload: bytes) -> bool:

@@ -322,6 +322,7 @@ class NodeRuntime:
                 self.layout.timings.udp_buffer_size,
                 self.metrics.traffic,
                 faults=lambda: reactor.faults,
+                clock=self.clock,
             ),
             state_sink=scheduler,
             status=control,

@@ -13,11 +13,19 @@ Timers are armed and cancelled only by the owning actor while it handles a messa
 never inside the wait when the deadlines change. Messages from other actors wake the wait through a pipe,
 written only while the owner is actually waiting. With a `ManualClock`, advancing the clock wakes the
 inbox, so tests drive these timers exactly like the timer service's.
+
+Everything is handed over in the order it happened: a timer by its deadline, a datagram by when the kernel
+received it, a message from another actor by when it was put. So a due timer goes ahead of any datagram
+that arrived after its deadline, and behind every datagram that arrived before it, read or still unread.
+A starved node reads late; were its probe timeouts handed over first, the acks that came in time but sat
+unread would count as missed, and the node would accuse healthy peers for its own slowness (at 101 and
+more nodes on two cores, the start-up's suspicions of live nodes).
 """
 
 from __future__ import annotations
 
 import collections
+import math
 import selectors
 import threading
 from collections.abc import Callable, Hashable, Iterable
@@ -29,6 +37,8 @@ from actors.messages import TimerFired
 from actors.wake_pipe import WakePipe
 from cluster.core import effects as fx
 from cluster.core.timers import DueTimer, TimerSet
+
+_NEVER = math.inf
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,13 +57,15 @@ class TimedInbox:
         self._clock = clock
         self._manual = isinstance(clock, ManualClock)
         self._lock = threading.Lock()
-        self._queue: collections.deque[Any] = collections.deque()
-        self._local: collections.deque[Any] = collections.deque()  # from sockets, owner thread only
+        self._queue: collections.deque[tuple[float, Any]] = collections.deque()  # (put at, item)
+        # (arrived at, message) from the sockets, each read's oldest first; the owner's thread only
+        self._local: collections.deque[tuple[float, Any]] = collections.deque()
         self._timers = TimerSet()
         self._due: collections.deque[DueTimer] = collections.deque()
         self._waiting = False
         self._wake = WakePipe()
         self._selector = selectors.DefaultSelector()
+        self._closed = False
         self._selector.register(self._wake, selectors.EVENT_READ, None)
 
     # -- the owner's side -----------------------------------------------------------------------
@@ -67,11 +79,15 @@ class TimedInbox:
         self._discard_due(key)
         self._timers.cancel(key)
 
-    def watch(self, fileobj: Any, read: Callable[[], Iterable[Any]]) -> None:
-        """When `fileobj` is readable, `read()` (on the owner's thread) gives the messages to handle."""
+    def watch(self, fileobj: Any, read: Callable[[], Iterable[tuple[float, Any]]]) -> None:
+        """When `fileobj` is readable, `read()` (on the owner's thread) gives the messages to handle, each
+        with when it arrived on this inbox's clock, oldest first (one socket: only the oldest waiting
+        message is compared with the timers)."""
         self._selector.register(fileobj, selectors.EVENT_READ, read)
 
     def close(self) -> None:
+        """After the actor's `on_stop`; pykka's teardown may still call `get` for what is left."""
+        self._closed = True
         self._selector.close()
         self._wake.close()
 
@@ -82,8 +98,9 @@ class TimedInbox:
         return len(self._queue) + len(self._local) + len(self._due)
 
     def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
+        now = self._clock.now()
         with self._lock:
-            self._queue.append(item)
+            self._queue.append((now, item))
             waiting = self._waiting
         if waiting:
             self.wake()
@@ -96,22 +113,31 @@ class TimedInbox:
             return not self._queue and not self._local
 
     def get(self, block: bool = True, timeout: float | None = None) -> Any:
-        """Due timers first (a probe timeout must not wait behind a burst of datagrams), then what the
-        sockets gave, then messages. Only pykka's teardown passes `block=False`."""
+        """The earliest of what is waiting: a due timer by its deadline, a socket's message by when it
+        arrived, another actor's by when it was put (a probe timeout neither waits behind a burst that came
+        after it nor overtakes the ack that came before it, and no source starves the others). On a tie
+        the timer goes before a message from another actor, and a datagram before both."""
         while True:
             if not self._due:
                 self._due.extend(self._timers.pop_due(self._clock.now()))
-            if self._due:
+                if self._due and not self._closed:
+                    self._poll()  # what arrived before these deadlines may still be unread
+            timer_at = self._due[0].deadline if self._due else _NEVER
+            local_at = self._local[0][0] if self._local else _NEVER
+            with self._lock:
+                queued_at = self._queue[0][0] if self._queue else _NEVER
+                if queued_at < timer_at and queued_at < local_at:
+                    return self._queue.popleft()[1]
+                idle = min(timer_at, local_at, queued_at) == _NEVER
+                if idle:
+                    if not block:
+                        raise IndexError("inbox is empty")
+                    self._waiting = True
+            if not idle:
+                if local_at <= timer_at:
+                    return _Delivery(self._local.popleft()[1])
                 timer = self._due.popleft()
                 return _Delivery(TimerFired(timer.key, timer.deadline))
-            if self._local:
-                return _Delivery(self._local.popleft())
-            with self._lock:
-                if self._queue:
-                    return self._queue.popleft()
-                if not block:
-                    raise IndexError("inbox is empty")
-                self._waiting = True
             try:
                 self._wait()
             finally:
@@ -123,7 +149,13 @@ class TimedInbox:
         timeout = None
         if deadline is not None and not self._manual:
             timeout = max(0.0, deadline - self._clock.now())
-        for key, _mask in self._selector.select(timeout):
+        self._take(self._selector.select(timeout))
+
+    def _poll(self) -> None:
+        self._take(self._selector.select(0))
+
+    def _take(self, ready: list[tuple[selectors.SelectorKey, int]]) -> None:
+        for key, _mask in ready:
             if key.data is None:
                 self._wake.drain()
             else:
