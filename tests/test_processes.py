@@ -190,3 +190,32 @@ def test_demo_forms_crashes_recovers_and_leaves_nothing_running(cli: Cli) -> Non
     pids.append(int(re.search(r"started worker-2 \(pid (\d+)\)", result.stdout).group(1)))
     assert len(pids) == 6
     assert not any(node_process_alive(pid) for pid in pids)
+
+
+def test_down_takes_a_node_that_ends_between_the_look_and_the_signal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every node is looked at, then signalled: one that ends in between (it crashed, or stopped late
+    under load) is gone, not an error; a 201-node bench's teardown ended in ProcessLookupError."""
+    from cluster.ops import launcher
+
+    layout = load_layout(LAYOUTS / "zeek-small.yaml")
+    run_dir = RunDir(tmp_path / "run")
+    run_dir.root.mkdir(parents=True)
+    for position, name in enumerate(layout.names):
+        run_dir.pid_file(name).write_text(str(10_000_000 + position))
+    signals: list[int] = []
+
+    def gone(pid: int, signum: int) -> None:
+        signals.append(signum)
+        raise ProcessLookupError(pid)
+
+    # Seen alive at every look, yet gone whenever it is signalled.
+    monkeypatch.setattr(launcher, "node_process_alive", lambda pid, name=None: True)
+    monkeypatch.setattr(launcher.os, "kill", gone)
+    lines: list[str] = []
+    stopped = Cluster(layout, run_dir).down(grace=0.0, progress=lines.append)
+    assert stopped == list(layout.names)
+    assert signal.SIGKILL in signals and signal.SIGTERM not in signals  # SIGCONT raised first
+    assert lines == [f"stopped {len(layout.names)} nodes"]
+    assert not any(run_dir.pid_file(name).exists() for name in layout.names)

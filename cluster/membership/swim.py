@@ -697,13 +697,16 @@ class Membership:
             suspicion_max_timeout_mult=self.timings.suspicion_max_timeout_mult,
         )
         self._suspicions[member.name] = suspicion
-        return [
-            StartTimer(SuspicionTimeout(member.name, member.incarnation), suspicion.deadline),
-            # Lifeguard's buddy system tells the suspect on the next probe of it, which in round robin can
-            # be N periods away, past the timeout. Told now, it answers with its refutation straight back.
-            *self._send(_address(member), Suspect(member.name, member.incarnation, member.by or self.name)),
-            *self._cut_suspicion(member.name, now),
+        effects: list[MembershipEffect] = [
+            StartTimer(SuspicionTimeout(member.name, member.incarnation), suspicion.deadline)
         ]
+        if member.by == self.name:
+            # Our own accusation: Lifeguard's buddy system tells the suspect on the next probe of it, which
+            # round robin can put N periods away, past the timeout; told now, it answers with its
+            # refutation straight back. Only the accuser tells: every node that took the suspicion on
+            # telling it too sent a starved suspect N datagrams per suspicion, and 201 nodes never settled.
+            effects += self._send(_address(member), Suspect(member.name, member.incarnation, self.name))
+        return effects + self._cut_suspicion(member.name, now)
 
     def _cut_suspicion(self, name: str, now: float) -> list[MembershipEffect]:
         """Cut the running suspicion of `name` if its port answered "unreachable" lately."""

@@ -277,8 +277,10 @@ class Cluster:
         targets = {name: self.pid(name) for name in self.running()}
         for pid in targets.values():
             assert pid is not None
-            os.kill(pid, signal.SIGCONT)
-            os.kill(pid, signal.SIGTERM)
+            # A node may end at any moment (a crash, its own stop): one gone already needs no signal.
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+                os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + grace
         while (
             any(node_process_alive(pid, name) for name, pid in targets.items())
@@ -289,7 +291,10 @@ class Cluster:
         for name, pid in targets.items():
             if node_process_alive(pid, name):
                 assert pid is not None
-                os.kill(pid, signal.SIGKILL)
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    continue  # it stopped between the look and the kill
                 killed.append(name)
                 progress(f"{name} did not stop within {grace:.0f}s: killed")
         for name in targets:
