@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 
 from cluster.core.effects import Emit, SendDatagram, StartTimer
 from cluster.layout.presets import PRESETS
 from cluster.membership.formulas import suspicion_timeout_bounds
+from cluster.membership.members import State
 from cluster.membership.swim import (
     GossipTick,
     Membership,
@@ -16,7 +18,19 @@ from cluster.membership.swim import (
     SuspicionTimeout,
 )
 from cluster.wire.compound import unpack
-from cluster.wire.messages import Alive, Dead, Leave, Nack, NodeInfo, Ping, PingAck, PingReq, Suspect
+from cluster.wire.messages import (
+    Alive,
+    Dead,
+    Leave,
+    MemberRecord,
+    MemberSync,
+    Nack,
+    NodeInfo,
+    Ping,
+    PingAck,
+    PingReq,
+    Suspect,
+)
 
 LAN = PRESETS["lan"]
 
@@ -130,9 +144,23 @@ def test_a_refutation_goes_straight_back_to_whoever_told_us() -> None:
         ((address, messages),) = sent
         assert address == teller and messages[0] == Alive(core.table.local.info)
         assert core.table.local.incarnation == accusation.incarnation + 1
-    # Our own merge of a push-pull record about us has no teller to answer.
-    assert datagrams(core.received(("10.0.0.1", 1), Suspect("me", 2, "p0"), 2.0)) == []
+    # A push-pull record that holds us suspect is refuted by gossip and by the reply: the record's address
+    # is ours (or an earlier life's), not the partner's, and gets nothing.
+    earlier_life = replace(ME, node_id="me-before", port=99, incarnation=2)
+    record = MemberRecord(earlier_life, State.SUSPECT.value)
+    merged = core.stream("p0", MemberSync("p0", (record,), reply=True), 2.0)
     assert core.table.local.incarnation == 3
+    assert datagrams(merged) == []
+
+
+def test_a_leaving_node_refutes_nothing() -> None:
+    """Its leave is its last word: a suspecter that missed it and tells it of its suspicion must not
+    bring it back to life as it stops."""
+    core = core_with_peers()
+    core.leave(1.0)
+    for news in (Suspect("me", 0, "p0"), Dead("me", 0, "p0"), Alive(replace(ME, incarnation=5))):
+        assert datagrams(core.received(("10.0.0.1", 10), news, 2.0)) == []
+    assert core.table.local.state is State.LEFT and core.table.local.incarnation == 0
 
 
 def test_our_own_suspicion_is_told_to_the_suspect_at_once() -> None:
@@ -147,7 +175,7 @@ def test_our_own_suspicion_is_told_to_the_suspect_at_once() -> None:
     core.timer(ProbeTimeout(ping.seq), 1.5)
     concluded = core.timer(ProbeDeadline(ping.seq), 2.0)
     told = [m for address, m in datagrams(concluded) if address == ("10.0.0.1", target.port)]
-    assert [m[0] for m in told] == [Suspect(target.name, 0, "me")]
+    assert told == [(Suspect(target.name, 0, "me"),)]  # alone: it is queued for gossip already
     # The suspect's refutation, straight back, ends it.
     core.received(("10.0.0.1", target.port), Alive(info(target.name, target.port, incarnation=1)), 2.1)
     assert core.table.get(target.name).state.value == "alive"

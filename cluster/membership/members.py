@@ -274,7 +274,12 @@ class MemberTable:
         Suspicion or death at our incarnation or above is refuted. Alive news is refuted when it claims an
         incarnation above ours, or comes from an earlier life of this name (another node id) that others
         may still hold at that incarnation: we must outbid it to replace it everywhere.
+
+        A node that is leaving refutes nothing: its leave is its last word, and a refutation would bring
+        it back to life everywhere as it stops (a suspecter that missed the leave tells it of its suspicion).
         """
+        if self._leaving:
+            return IGNORED
         mine = self.local.incarnation
         if alive_news:
             needs = incarnation > mine or (other_life and incarnation >= mine)

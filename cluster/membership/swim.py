@@ -602,7 +602,8 @@ class Membership:
         now: float,
         source: Address | None = None,
     ) -> list[MembershipEffect]:
-        """`source`: where an accusation came from, which a refutation of it is sent to straight back."""
+        """`source`: the sender of an accusation, which a refutation of it is sent to straight back (None:
+        news of our own making, or merged from a push-pull)."""
         self.table, change = outcome
         effects: list[MembershipEffect] = []
         if change.refute:
@@ -641,7 +642,10 @@ class Membership:
         if record.state == State.LEFT.value:
             return self._received(_address_of(info), Leave(info.name, info.incarnation), now)
         if record.state in (State.SUSPECT.value, State.DEAD.value) and self.table.get(info.name) is not None:
-            return self._received(_address_of(info), Suspect(info.name, info.incarnation, source), now)
+            # Applied with no sender: the record's address is the member's (perhaps of an earlier life of
+            # our name), not the partner's, and a refutation must not go there.
+            suspicion = Suspect(info.name, info.incarnation, source)
+            return self._apply(self.table.suspect(info.name, info.incarnation, source, now), suspicion, now)
         return []
 
     def _sync(self, *, reply: bool) -> MemberSync:
@@ -705,8 +709,10 @@ class Membership:
             # round robin can put N periods away, past the timeout; told now, it answers with its
             # refutation straight back. Only the accuser tells: every node that took the suspicion on
             # telling it too sent a starved suspect N datagrams per suspicion (201 nodes took 11.5 minutes,
-            # not 5.6, to reach cluster_started).
-            effects += self._send(_address(member), Suspect(member.name, member.incarnation, self.name))
+            # not 5.6, to reach cluster_started). The accusation alone: it is queued for gossip already,
+            # and a piggyback would carry it twice.
+            tell = Suspect(member.name, member.incarnation, self.name)
+            effects.append(SendDatagram(_address(member), self._cache.encode(tell)))
         return effects + self._cut_suspicion(member.name, now)
 
     def _cut_suspicion(self, name: str, now: float) -> list[MembershipEffect]:
