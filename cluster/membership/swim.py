@@ -578,9 +578,7 @@ class Membership:
         # Of a member already suspected, our own failed probe is an independent confirmation (memberlist's
         # suspectNode confirms the running timer and re-gossips): without it only the accuser's probe
         # counts, and a crash waits out nearly the maximum suspicion timeout.
-        return self._received(
-            _address(self.table.local), Suspect(target.name, target.incarnation, self.name), now
-        )
+        return self._suspect(target.name, target.incarnation, self.name, now)
 
     def _relay(self, asker: Address, asker_seq: int, target_name: str, now: float) -> list[MembershipEffect]:
         target = self.table.get(target_name)
@@ -603,7 +601,7 @@ class Membership:
         source: Address | None = None,
     ) -> list[MembershipEffect]:
         """`source`: the sender of an accusation, which a refutation of it is sent to straight back (None:
-        news of our own making, or merged from a push-pull)."""
+        news of our own making, or merged from a push-pull, which has no sender to answer)."""
         self.table, change = outcome
         effects: list[MembershipEffect] = []
         if change.refute:
@@ -614,7 +612,7 @@ class Membership:
             # The sender holds the accusation and runs a timer on it: it gets the refutation at once, not
             # only if gossip happens to pick it (sent before it is queued, so the datagram does not carry
             # it twice). Later senders of the old accusation are answered by `_correct_stale`.
-            if source is not None and source != _address(self.table.local):
+            if source is not None:
                 effects += self._send(source, refutation)
             self._gossip(self.name, refutation)
             return effects
@@ -627,6 +625,12 @@ class Membership:
         effects += self._events(change)
         effects += self._track_suspicion(change, now)
         return effects
+
+    def _suspect(self, name: str, incarnation: int, by: str, now: float) -> list[MembershipEffect]:
+        """A suspicion with no sender: our own, or merged from a push-pull."""
+        return self._apply(
+            self.table.suspect(name, incarnation, by, now), Suspect(name, incarnation, by), now
+        )
 
     def _meta_too_large(self, info: NodeInfo) -> bool:
         """Node metadata (role, host, tags) is bounded, as memberlist's MetaMaxSize: news that carries
@@ -642,10 +646,9 @@ class Membership:
         if record.state == State.LEFT.value:
             return self._received(_address_of(info), Leave(info.name, info.incarnation), now)
         if record.state in (State.SUSPECT.value, State.DEAD.value) and self.table.get(info.name) is not None:
-            # Applied with no sender: the record's address is the member's (perhaps of an earlier life of
-            # our name), not the partner's, and a refutation must not go there.
-            suspicion = Suspect(info.name, info.incarnation, source)
-            return self._apply(self.table.suspect(info.name, info.incarnation, source, now), suspicion, now)
+            # The record's address is the member's (perhaps of an earlier life of our name), not the
+            # partner's: a refutation goes by gossip, not there.
+            return self._suspect(info.name, info.incarnation, source, now)
         return []
 
     def _sync(self, *, reply: bool) -> MemberSync:
@@ -744,7 +747,9 @@ class Membership:
         member = self.table.get(name)
         if member is None or member.state is not State.SUSPECT or member.incarnation != incarnation:
             return []
-        return self._received(_address(self.table.local), Dead(name, incarnation, self.name), now)
+        return self._apply(
+            self.table.dead(name, incarnation, self.name, now), Dead(name, incarnation, self.name), now
+        )
 
     def _events(self, change: Change) -> list[MembershipEffect]:
         if change.event is None or change.member is None:
