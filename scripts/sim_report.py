@@ -38,7 +38,7 @@ Where the simulation departs from the analysis by more than 10 %, the output say
 
 It writes `sim_report.json` and, with matplotlib installed (`pip install -e .[report]`), `sim_report.png`
 into --out. N = 10,000 is left out unless asked for (--with-10000 or in --sizes): it takes many minutes and
-several GB (every node gossips each of the 10,000 members it learns at the start, as memberlist does).
+several GB (every node holds all 10,000 members, and passes on those it first heard of by gossip).
 """
 
 from __future__ import annotations

@@ -153,6 +153,37 @@ def test_a_refutation_goes_straight_back_to_whoever_told_us() -> None:
     assert datagrams(merged) == []
 
 
+def gossiped_alive(core: Membership, now: float) -> set[str]:
+    """The members whose alive news the core's gossip ticks send until its queue is empty."""
+    names: set[str] = set()
+    for tick in range(40):
+        for _address, messages in datagrams(core.timer(GossipTick(), now + tick * 0.2)):
+            names.update(m.member.name for m in messages if isinstance(m, Alive))
+    return names
+
+
+def test_members_a_push_pull_brings_join_and_only_the_sender_and_changes_are_gossiped() -> None:
+    """Anti-entropy backs rumours up and starts none: a member first heard of in a push-pull is joined
+    but not gossiped on, since whoever told the partner had the rumour to pass on. The partner's record
+    of itself is gossiped (it may be a joiner whose greetings were all lost), and so is any change to a
+    member we hold."""
+    core = core_with_peers()
+    gossiped_alive(core, 0.0)  # the peers' own news, sent out
+    strangers = [info(f"s{i}", 40 + i) for i in range(3)]
+    records = (
+        MemberRecord(info("q", 30), State.ALIVE.value),
+        *(MemberRecord(s, State.ALIVE.value) for s in strangers),
+        MemberRecord(info("p1", 11, incarnation=2), State.ALIVE.value),  # p1 known at 0: a change
+        MemberRecord(info("p2", 12), State.ALIVE.value),  # known as it is: nothing
+        MemberRecord(info("s0", 40, incarnation=1), State.ALIVE.value),  # given twice: a change to s0
+    )
+    effects = core.stream("q", MemberSync("q", records, reply=True), 10.0)
+    joined = [e.event.fields["member"] for e in events(effects) if e.event.NAME == "member_joined"]
+    assert sorted(joined) == ["q", "s0", "s1", "s2"]
+    assert {m.name: m.incarnation for m in core.members()}.items() >= {"s0": 1, "p1": 2, "s2": 0}.items()
+    assert gossiped_alive(core, 10.0) == {"q", "p1", "s0"}
+
+
 def test_a_leaving_node_refutes_nothing() -> None:
     """Its leave is its last word: a suspecter that missed it and tells it of its suspicion must not
     bring it back to life as it stops."""

@@ -106,11 +106,21 @@ def test_a_table_grown_twice_from_one_keeps_both_lines_apart() -> None:
     assert [m.name for m in left][-1] == "n100" and len(left) == 71
 
 
+def test_joined_refuses_a_name_held_or_given_twice() -> None:
+    table, _ = MemberTable(info(0)).alive(info(1), 0.0)
+    for infos in ([info(1)], [info(0)], [info(2), info(2)]):
+        with pytest.raises(ValueError, match="joined takes"):
+            table.joined(infos, 1.0)
+    assert table.joined([], 1.0) == (table, [])
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     st.lists(
         st.tuples(
-            st.sampled_from(["alive", "suspect", "dead", "forget"]), st.integers(1, 80), st.integers(0, 3)
+            st.sampled_from(["alive", "suspect", "dead", "forget", "join"]),
+            st.integers(1, 80),
+            st.integers(0, 3),
         ),
         max_size=120,
     )
@@ -128,13 +138,19 @@ def test_the_table_agrees_with_a_plain_dict(ops: list[tuple[str, int, int]]) -> 
             table, _ = table.suspect(f"n{i}", inc, "n0", 1.0)
         elif op == "dead":
             table, _ = table.dead(f"n{i}", inc, "n0", 1.0)
-        else:
+        elif op == "forget":
             table = table.forget(f"n{i}")
-        member = table.get(f"n{i}")
-        if member is None:
-            model.pop(f"n{i}", None)
-        else:
-            model[f"n{i}"] = member  # a dict keeps an updated key where it was, appends a new one
+        else:  # several at once, of those not held: as a push-pull's strangers join (past a chunk's end)
+            strangers = [info(j, inc) for j in range(i, i + 70, 3) if table.get(f"n{j}") is None]
+            table, joined = table.joined(strangers, 1.0)
+            assert [m.info for m in joined] == strangers
+            assert all(m.state is State.ALIVE for m in joined)
+        for j in range(i, i + 70 if op == "join" else i + 1):
+            member = table.get(f"n{j}")
+            if member is None:
+                model.pop(f"n{j}", None)
+            else:
+                model[f"n{j}"] = member  # a dict keeps an updated key where it was, appends a new one
         history.append((table, dict(model)))
     for version, expected in history:
         assert [(m.name, m) for m in version] == list(expected.items())

@@ -70,8 +70,8 @@ class TransmitLimitedQueue:
     Pure and deterministic: no clock, threads or randomness, so two queues fed the same calls hand out the
     same bytes in the same order.
 
-    `take` is called on every datagram a node sends, and at scale the queue holds thousands of updates (a
-    node that joins a 10,000-node cluster learns every member by push-pull and gossips each one), so it
+    `take` is called on every datagram a node sends, and at scale the queue holds thousands of updates (the
+    members each node of a 10,000-node start hears of by gossip before its first push-pull), so it
     never sorts the queue: the updates wait in a heap in send order, and a take pops them in that order
     until even the smallest update queued no longer fits what is left, putting back what it skipped. That
     is the scan of the whole queue the rules describe, stopped where nothing more could be taken. Heap

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from itertools import islice
 
 from cluster.core.effects import Address, CancelTimer, Emit, Send, SendDatagram, StartTimer
-from cluster.core.events import MemberAliveEvent, MemberFailedEvent, MemberSuspectEvent
+from cluster.core.events import MemberAliveEvent, MemberFailedEvent, MemberJoinedEvent, MemberSuspectEvent
 from cluster.layout.presets import Timings
 from cluster.membership.awareness import REFUTED, SUCCESSFUL_PROBE, Awareness, failed_probe_delta
 from cluster.membership.dissemination import Dissemination, GossipTick
@@ -58,6 +58,7 @@ from cluster.wire.messages import (
 )
 
 _LIVE = frozenset((State.ALIVE, State.SUSPECT))
+_ALIVE = State.ALIVE.value
 
 _SCAN_UP_TO = 64
 """Up to this many table positions, random choices of members scan the table (see `Membership._sample`)."""
@@ -243,8 +244,27 @@ class Membership:
         """A message that came over the TCP peering with `peer`: the membership push-pull."""
         if not isinstance(message, MemberSync) or message.source == self.name:
             return []
-        effects: list[MembershipEffect] = []
+        # Members never heard of go in first, together (see `_met`); the rest follow in order. A name
+        # can come twice only in a malformed list: its first record is then taken as a stranger's, and
+        # the second as news about a member we hold.
+        strangers: dict[str, NodeInfo] = {}
+        rest: list[MemberRecord] = []
+        held = self.table.get
         for record in message.members:
+            info = record.member
+            name = info.name
+            if (
+                record.state == _ALIVE
+                and name not in strangers
+                and name != message.source
+                and held(name) is None
+                and not self._meta_too_large(info)
+            ):
+                strangers[name] = info
+            else:
+                rest.append(record)
+        effects: list[MembershipEffect] = self._met(list(strangers.values()), now)
+        for record in rest:
             effects += self._merge(record, message.source, now)
         if not message.reply:
             self.stats.push_pulls_answered += 1
@@ -637,6 +657,26 @@ class Membership:
         more is dropped rather than let one member bloat every datagram."""
         size = len(info.role) + len(info.host) + sum(len(k) + len(v) for k, v in info.tags)
         return size > self.timings.meta_max_size
+
+    def _met(self, strangers: list[NodeInfo], now: float) -> list[MembershipEffect]:
+        """Members a push-pull told us of whom we never heard: joined, and not gossiped on.
+
+        Anti-entropy repairs what rumours missed; it does not start rumours (Demers et al., "Epidemic
+        Algorithms for Replicated Database Maintenance", PODC 1987: rumour mongering spreads an update,
+        anti-entropy backs it up). A join's rumour is started by whoever the joiner greeted and by the
+        joiner's own push-pull (its record of itself still goes through `_merge`), and those who hear it
+        by gossip pass it on. memberlist gossips every member a push-pull brings (mergeState calls
+        aliveNode), so in a start of N nodes, each learning most of the others from its first push-pull,
+        every node sent N updates a retransmit limit of times each, long after all had formed: in a
+        simulated 1,000-node start, 1,299 datagrams per node over 100 probe periods, where this sends 372.
+        The strangers go into the table in one step (`MemberTable.joined`)."""
+        if not strangers:
+            return []
+        self.table, joined = self.table.joined(strangers, now)
+        return [
+            Emit(MemberJoinedEvent(member=m.name, id=m.info.node_id, incarnation=m.incarnation, by=None))
+            for m in joined
+        ]
 
     def _merge(self, record: MemberRecord, source: str, now: float) -> list[MembershipEffect]:
         """memberlist's mergeState: a death we did not witness is only a suspicion to us."""

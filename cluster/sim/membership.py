@@ -9,9 +9,10 @@ socket late and takes late acks for missing ones (Lifeguard's scenario).
 Nodes start as a launcher starts them: `start_spread` seconds from the first fork to the last, in layout
 order with random gaps (a real launcher takes 0.1 to 0.5 s for a layout; 0 starts them all at once).
 
-At scale the cost is the protocol's own: N nodes each learn N members and pass each on a bounded number of
-times, so a run of 10,000 nodes decodes 10^8 piggybacked updates. The cores share one `CodecCache`, so
-identical bytes are decoded once for the whole cluster and every node holds the same message objects;
+At scale the cost is the protocol's own: N nodes each learn N members, most by push-pull (which passes none
+of them on: see `Membership._met`), and pass those heard by gossip on a bounded number of times. The cores
+share one `CodecCache`, so identical bytes are decoded once for the whole cluster and every node holds the
+same message objects;
 `record` limits the events kept (a 10,000-node start raises 10^8 `member_joined`).
 """
 
