@@ -15,12 +15,14 @@ from cluster.membership.swim import (
     ProbeDeadline,
     ProbeTick,
     ProbeTimeout,
+    SeedRetry,
     SuspicionTimeout,
 )
 from cluster.wire.compound import unpack
 from cluster.wire.messages import (
     Alive,
     Dead,
+    Join,
     Leave,
     MemberRecord,
     MemberSync,
@@ -182,6 +184,25 @@ def test_members_a_push_pull_brings_join_and_only_the_sender_and_changes_are_gos
     assert sorted(joined) == ["q", "s0", "s1", "s2"]
     assert {m.name: m.incarnation for m in core.members()}.items() >= {"s0": 1, "p1": 2, "s2": 0}.items()
     assert gossiped_alive(core, 10.0) == {"q", "p1", "s0"}
+
+
+def test_a_seed_retry_greets_the_seeds_not_seen_alive_as_the_table_changes() -> None:
+    """Every seed held alive: the retry greets nobody, and again while nothing changed; once a seed is
+    held dead it is greeted at the next retry, and once back no more."""
+    seeds = {p.name: ("10.0.0.1", p.port) for p in PEERS}
+    core = Membership(ME, seeds, LAN, random.Random(4), now=0.0)
+    for peer in PEERS:
+        core.received(("10.0.0.1", peer.port), Alive(peer), 0.0)
+
+    def greeted(now: float) -> list[tuple[str, int]]:
+        effects = core.timer(SeedRetry(), now)
+        return [address for address, messages in datagrams(effects) if isinstance(messages[0], Join)]
+
+    assert greeted(1.0) == [] and greeted(2.0) == []
+    core.received(("10.0.0.1", 10), Dead("p2", 0, "p0"), 3.0)
+    assert greeted(4.0) == [("10.0.0.1", 12)]
+    core.received(("10.0.0.1", 12), Alive(info("p2", 12, incarnation=1)), 5.0)
+    assert greeted(6.0) == []
 
 
 def test_a_leaving_node_refutes_nothing() -> None:

@@ -192,6 +192,7 @@ class Membership:
         in_order = (name for name in seeds if name != local.name)
         self._greeted: tuple[str, ...] = tuple(in_order if few else islice(in_order, GREETED_SEEDS))
         self._synced = False  # whether this node has started a push-pull yet
+        self._all_seeds_in: MemberTable | None = None  # the last table found to hold every seed
 
     # -- queries --------------------------------------------------------------------------------
 
@@ -323,17 +324,26 @@ class Membership:
             case SuspicionTimeout(member, incarnation):
                 return self._suspicion_expired(member, incarnation, now)
             case SeedRetry():
-                missing = [
-                    n
-                    for n in self._seeds
-                    if n != self._name and ((m := self.table.get(n)) is None or m.state.gone)
-                ]
+                missing = self._missing_seeds()
                 effects = self._greet_seeds(self._some(missing))
                 self._seed_retry = min(2 * self._seed_retry, self.timings.push_pull_interval)
                 if not missing:
                     self._seed_retry = self.timings.push_pull_interval
                 return [*effects, StartTimer(SeedRetry(), now + self._seed_retry)]
         return []
+
+    def _missing_seeds(self) -> list[str]:
+        """The seeds we do not see as alive. Tables are immutable values, and none changes while nothing
+        happens: a table already found to hold every seed is not scanned again (each node of a simulated
+        1,000-node cluster scanning 1,000 seeds at every retry was half of the simulator's idle cost)."""
+        if self.table is self._all_seeds_in:
+            return []
+        table = self.table
+        missing = [
+            n for n in self._seeds if n != self._name and ((m := table.get(n)) is None or m.state.gone)
+        ]
+        self._all_seeds_in = None if missing else table
+        return missing
 
     def peer_up_hint(self, name: str, now: float) -> list[MembershipEffect]:
         """A TCP peering is up: push-pull can reach that member. A seed we do not know, or hold as dead,
