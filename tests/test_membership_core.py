@@ -205,6 +205,16 @@ def test_a_seed_retry_greets_the_seeds_not_seen_alive_as_the_table_changes() -> 
     assert greeted(6.0) == []
 
 
+def test_only_the_events_asked_for_are_raised_and_every_one_is_counted() -> None:
+    core = Membership(ME, {}, LAN, random.Random(4), now=0.0, events=("member_suspect",))
+    joins = [core.received(("10.0.0.1", p.port), Alive(p), 0.0) for p in PEERS]
+    synced = core.stream("q", MemberSync("q", (MemberRecord(info("q", 30), State.ALIVE.value),), True), 0.5)
+    assert not events([e for effects in joins for e in effects]) and not events(synced)
+    suspected = core.received(("10.0.0.1", 10), Suspect("p1", 0, "p0"), 1.0)
+    assert [e.event.NAME for e in events(suspected)] == ["member_suspect"]
+    assert core.stats.suspicions == 1 and len(core.members()) == 6
+
+
 def test_a_leaving_node_refutes_nothing() -> None:
     """Its leave is its last word: a suspecter that missed it and tells it of its suspicion must not
     bring it back to life as it stops."""

@@ -327,7 +327,8 @@ class MemberTable:
         The names must be distinct and none held (ValueError if not, rather than a table that holds a
         name twice); this node's own name is always held."""
         names = [info.name for info in infos]
-        if len(set(names)) != len(names) or any(self.get(name) is not None for name in names):
+        positions, length = self._index.positions, self._length
+        if len(set(names)) != len(names) or any(positions.get(name, length) < length for name in names):
             raise ValueError("joined takes distinct members the table does not hold")
         if not infos:
             return self, []

@@ -26,7 +26,7 @@ Currey, 2018); memberlist's state.go for the probe/ack/nack sequence.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from itertools import islice
 
@@ -163,10 +163,13 @@ class Membership:
         *,
         streams_need_peering: bool = False,
         codec_cache: CodecCache | None = None,
+        events: Collection[str] | None = None,
     ) -> None:
         """`streams_need_peering`: push-pull goes only to members with a TCP peering (a live node, whose
         streams ride on the handshaken connections of the layout); the simulator can reach anyone.
-        `codec_cache`: parts decoded and news encoded before (the simulator shares one among its cores)."""
+        `codec_cache`: parts decoded and news encoded before (the simulator shares one among its cores).
+        `events`: the names of the events to raise (None: all); the simulator keeps a few, and a
+        10,000-node start would otherwise build 10^8 `member_joined` only to drop them."""
         self.timings = timings
         self.table = MemberTable(local, now=now)
         self._name = local.name
@@ -192,6 +195,7 @@ class Membership:
         in_order = (name for name in seeds if name != local.name)
         self._greeted: tuple[str, ...] = tuple(in_order if few else islice(in_order, GREETED_SEEDS))
         self._synced = False  # whether this node has started a push-pull yet
+        self._wanted = None if events is None else frozenset(events)
         self._all_seeds_in: MemberTable | None = None  # the last table found to hold every seed
 
     # -- queries --------------------------------------------------------------------------------
@@ -683,6 +687,8 @@ class Membership:
         if not strangers:
             return []
         self.table, joined = self.table.joined(strangers, now)
+        if self._wanted is not None and MemberJoinedEvent.NAME not in self._wanted:
+            return []
         return [
             Emit(MemberJoinedEvent(member=m.name, id=m.info.node_id, incarnation=m.incarnation, by=None))
             for m in joined
@@ -702,7 +708,7 @@ class Membership:
         return []
 
     def _sync(self, *, reply: bool) -> MemberSync:
-        records = tuple(MemberRecord(member.info, member.state.value) for member in self.members())
+        records = tuple(MemberRecord(member.info, member.state.value) for member in self.table)
         return MemberSync(self.name, records, reply)
 
     def _push_pull_interval(self) -> float:
@@ -811,6 +817,8 @@ class Membership:
             self.stats.suspicions_refuted += 1
         elif change.event is MemberFailedEvent:
             self.stats.members_failed += 1
+        if self._wanted is not None and change.event.NAME not in self._wanted:
+            return []
         accused = member.state in (State.SUSPECT, State.DEAD) and member.by
         event = change.event(
             member=member.name,

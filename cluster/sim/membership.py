@@ -112,6 +112,7 @@ class Simulation(SimulatedNodes):
             random.Random(self.rng.getrandbits(64)),
             self.now,
             codec_cache=self.codec_cache,
+            events=self.record,
         )
         self.nodes[name] = core
         self.started[name] = self.now
