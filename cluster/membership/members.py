@@ -298,11 +298,7 @@ class MemberTable:
             counts[old.state] -= 1
             table = self._copy(chunks=self._replaced(position, member))
         else:
-            index = self._index
-            if index.length != self._length:
-                # Another table grew from this one's line: this one takes its own copy of the index.
-                positions = {n: p for n, p in index.positions.items() if p < self._length}
-                index = _Index(positions, self._length)
+            index = self._growable_index()
             position = self._length
             index.positions[name] = position
             index.length = position + 1
@@ -333,10 +329,7 @@ class MemberTable:
         if not infos:
             return self, []
         members = [Member(info, State.ALIVE, now) for info in infos]
-        index = self._index
-        if index.length != self._length:
-            # Another table grew from this one's line: this one takes its own copy of the index.
-            index = _Index({n: p for n, p in index.positions.items() if p < self._length}, self._length)
+        index = self._growable_index()
         start = self._length
         for offset, name in enumerate(names):
             index.positions[name] = start + offset
@@ -356,6 +349,14 @@ class MemberTable:
         counts[State.ALIVE] += len(members)
         table._counts = counts
         return table, members
+
+    def _growable_index(self) -> _Index:
+        """The index a table grown from this one adds positions to: the shared one, unless another table
+        already grew from this one's line, in which case this one takes its own copy first."""
+        index = self._index
+        if index.length == self._length:
+            return index
+        return _Index({n: p for n, p in index.positions.items() if p < self._length}, self._length)
 
     def _replaced(self, position: int, member: Member | None) -> tuple[tuple[Member | None, ...], ...]:
         c, i = position >> _CHUNK_BITS, position & _MASK

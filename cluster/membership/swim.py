@@ -684,20 +684,13 @@ class Membership:
         every node sent N updates a retransmit limit of times each, long after all had formed: in a
         simulated 1,000-node start, 1,299 datagrams per node over 100 probe periods, where this sends 372.
         The strangers go into the table in one step (`MemberTable.joined`)."""
-        if not strangers:
-            return []
         self.table, joined = self.table.joined(strangers, now)
-        if self._wanted is not None and MemberJoinedEvent.NAME not in self._wanted:
-            return []
-        return [
-            Emit(MemberJoinedEvent(member=m.name, id=m.info.node_id, incarnation=m.incarnation, by=None))
-            for m in joined
-        ]
+        return [effect for member in joined for effect in self._events(Change(MemberJoinedEvent, member))]
 
     def _merge(self, record: MemberRecord, source: str, now: float) -> list[MembershipEffect]:
         """memberlist's mergeState: a death we did not witness is only a suspicion to us."""
         info = record.member
-        if record.state == State.ALIVE.value:
+        if record.state == _ALIVE:
             return self._received(_address_of(info), Alive(info), now)
         if record.state == State.LEFT.value:
             return self._received(_address_of(info), Leave(info.name, info.incarnation), now)
