@@ -176,6 +176,18 @@ def test_the_codec_cache_decodes_a_part_once_and_hands_out_one_copy() -> None:
     assert unpack(second, max_size=1400).messages == two.messages  # as without a cache
 
 
+def test_news_received_is_passed_on_in_the_bytes_it_came_in() -> None:
+    cache = CodecCache(capacity=8)
+    news = encode(Alive(info(3)))
+    ping = encode(Ping(1, "a", "b"))
+    datagram, _ = pack(ping, [news], 1400)
+    received = unpack(datagram, max_size=1400, cache=cache)
+    assert cache.encode(Alive(info(3))) is received.parts[1]  # not encoded again
+    # Only the news: a ping is answered, never passed on, and each has its own sequence number.
+    fresh = cache.encode(Ping(1, "a", "b"))
+    assert fresh == ping and fresh is not received.parts[0]
+
+
 def test_the_codec_cache_is_bounded_and_refuses_garbage_each_time() -> None:
     cache = CodecCache(capacity=4)
     for i in range(20):
