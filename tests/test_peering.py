@@ -181,6 +181,30 @@ def test_handshake_timeout_closes_a_silent_dial() -> None:
     assert Close(conn) in effects
 
 
+def test_a_dial_waits_longer_for_the_hello_after_each_attempt_that_timed_out() -> None:
+    core = table()
+    (dial,) = core.want("manager")
+    now = 0.0
+    waits = []
+    for _ in range(6):
+        (_hello, deadline) = core.connected(dial.conn_id, now)
+        assert isinstance(deadline, StartTimer) and deadline.key == HandshakeDeadline(dial.conn_id)
+        waits.append(deadline.deadline - now)
+        now = deadline.deadline
+        assert Close(dial.conn_id) in core.timer(deadline.key, now)
+        (retry,) = [
+            e for e in core.closed(dial.conn_id, now, "closed by this node") if isinstance(e, StartTimer)
+        ]
+        now = retry.deadline
+        (dial,) = core.timer(retry.key, now)
+        assert isinstance(dial, Dial)
+    assert waits == [2.0, 4.0, 8.0, 16.0, 16.0, 16.0]  # handshake_timeout 2.0, doubled up to 8 times
+    # The slow peer's hello, when it comes in time, brings the peering up.
+    core.connected(dial.conn_id, now)
+    core.received(dial.conn_id, hello(), now)
+    assert core.is_up("manager")
+
+
 def test_sending_without_a_peering_is_dropped_not_raised() -> None:
     assert isinstance(table().send("manager", NodeFullyConnected("a", "b", False))[0], Dropped)
 

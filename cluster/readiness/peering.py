@@ -160,6 +160,10 @@ class HandshakeDeadline:
 PeeringTimer = Redial | HandshakeDeadline
 
 
+PATIENCE_DOUBLINGS = 3
+"""A dial waits for the peer's hello at most 2**3 = 8 handshake timeouts (see `PeeringTable._patience`)."""
+
+
 class PeeringTable:
     """Pure core of the transport: connection table, hello checks and the redial policy."""
 
@@ -353,8 +357,21 @@ class PeeringTable:
     def _open(self, conn_id: int, now: float) -> list[PeeringEffect]:
         return [
             SendOn(conn_id, self.hello()),
-            StartTimer(HandshakeDeadline(conn_id), now + self._handshake_timeout),
+            StartTimer(HandshakeDeadline(conn_id), now + self._patience(self._conns[conn_id])),
         ]
+
+    def _patience(self, conn: _Conn) -> float:
+        """How long a dial waits for the peer's hello: `handshake_timeout`, doubled for each attempt on
+        that peer that failed since its last handshake, up to `2 ** PATIENCE_DOUBLINGS` times.
+
+        A peer that accepted but has not greeted us is most often only busy: a hub of a 201-node start
+        greets some 200 dials at once on a saturated machine. Closing at a fixed deadline and dialling
+        again made it pay for each dial twice (the hello it had already answered, then the peering's
+        loss, told to five actors), and the start collapsed into handshake timeouts for 90 s. So the
+        deadline backs off as the redial does, as TCP backs off its retransmission timeout (RFC 6298
+        §5.5); a peer that is really gone closes the connection itself, or is dropped at the deadline."""
+        attempts = self._wanted.get(conn.dialed, 0) if conn.dialed is not None else 0
+        return self._handshake_timeout * float(1 << min(attempts, PATIENCE_DOUBLINGS))
 
     def _dial_if_needed(self, peer: str) -> list[PeeringEffect]:
         if peer in self._peerings or peer in self._dialing or peer in self._blocked:
