@@ -90,11 +90,13 @@ class EventLog(NodeActor):
         costs some 50 us (a record, a format, a locked write and flush each) and a 101-node start raises a
         hundred `member_joined` on each node at once. The events file keeps one line per event."""
         # State changes come by the thousand under load; the node log keeps them only when debugging.
-        shown = [e for e in events if not isinstance(e, StateChangedEvent)]
-        if shown and log.isEnabledFor(logging.INFO):
-            self._log_line(logging.INFO, shown)
-        if len(shown) < len(events) and log.isEnabledFor(logging.DEBUG):
-            self._log_line(logging.DEBUG, [e for e in events if isinstance(e, StateChangedEvent)])
+        shown: list[Event] = []
+        changes: list[Event] = []
+        for event in events:
+            (changes if isinstance(event, StateChangedEvent) else shown).append(event)
+        for level, some in ((logging.INFO, shown), (logging.DEBUG, changes)):
+            if some and log.isEnabledFor(level):
+                self._log_line(level, some)
 
     @staticmethod
     def _log_line(level: int, events: list[Event]) -> None:

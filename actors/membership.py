@@ -86,7 +86,6 @@ class MembershipActor(OwnTimers, CoreShell[Membership]):
         self._member_subscribers: list[pykka.ActorRef[Any]] = []
         self._reachable: tuple[tuple[str, Address], ...] = ()
         self._events: list[Event] = []  # raised during this burst, handed on at its end
-        self._publish_interval = core.timings.gossip_interval
         self._next_publish = -float("inf")  # when the view may be handed on again
         self._publish_due = False  # a PublishTick is armed
 
@@ -213,7 +212,7 @@ class MembershipActor(OwnTimers, CoreShell[Membership]):
         if version == self._published:
             return
         self._published = version
-        self._next_publish = self._clock.now() + self._publish_interval
+        self._next_publish = self._clock.now() + self.core.timings.gossip_interval
         self.publish()
         self._publish_members()
 
