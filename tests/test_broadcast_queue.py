@@ -216,6 +216,35 @@ def test_prune_refuses_a_negative_size() -> None:
         _queue("a").prune(-1)
 
 
+# --- loss of interest ----------------------------------------------------------------------------------
+
+
+def test_an_update_heard_from_others_leaves_after_its_redundancy_bound() -> None:
+    q = TransmitLimitedQueue()
+    message, encoded = _update("a")
+    q.queue("a", message, encoded, redundant_after=2)
+    assert q.heard("a", message) is False and "a" in q
+    assert q.take(BIG, 0, 10, 4) == [encoded]  # sending it does not count against the bound
+    assert q.heard("a", message) is True and "a" not in q
+    assert q.take(BIG, 0, 10, 4) == []
+
+
+def test_heard_touches_only_the_very_update_queued_with_a_bound() -> None:
+    q = TransmitLimitedQueue()
+    q.queue("a", *_update("a"), redundant_after=1)
+    q.queue("b", *_update("b"))  # no bound: kept for its full count whatever others send
+    assert q.heard("a", Suspect("a", 2, "prober")) is False  # other news about the same key
+    assert q.heard("b", _update("b")[0]) is False and q.heard("zz", _update("a")[0]) is False
+    assert len(q) == 2
+    q.queue("a", *_update("a"))  # a replacement queued without a bound keeps none
+    assert q.heard("a", _update("a")[0]) is False and "a" in q
+
+
+def test_a_redundancy_bound_below_one_is_refused() -> None:
+    with pytest.raises(ValueError, match="redundant_after"):
+        TransmitLimitedQueue().queue("a", *_update("a"), redundant_after=0)
+
+
 # --- properties ----------------------------------------------------------------------------------------
 
 _ops = st.lists(

@@ -336,6 +336,66 @@ def test_the_app_message_fast_path_decides_as_the_schema_does(
         assert decode(encode(decoded)) == decoded
 
 
+@settings(max_examples=300, deadline=None)
+@given(
+    kind=st.sampled_from(["ping", "ping-ack", "nack"]),
+    seq=st.one_of(st.integers(-2, 2**64), st.booleans(), st.floats(0, 10)),
+    source=st.one_of(st.text(max_size=300), st.integers(0, 3), st.none()),
+    target=st.one_of(st.text(max_size=10), st.binary(max_size=3)),
+)
+def test_the_probe_fast_path_encodes_as_the_schema_does(
+    kind: str, seq: Any, source: Any, target: Any
+) -> None:
+    from cluster.wire.codec import _encode_probe
+    from cluster.wire.messages import Nack, Ping, PingAck, to_plain
+
+    message = {"ping": Ping, "ping-ack": PingAck, "nack": Nack}[kind]
+    msg = message(seq, source, target) if message is Ping else message(seq, source)
+    fast = _encode_probe(msg)
+    generic = _generic(to_plain(msg))
+    if fast is not None:  # whatever the fast path sends, the schema takes, and in the very same bytes
+        assert generic == msg
+        assert fast == msgpack.packb(to_plain(msg), use_bin_type=True)
+        assert decode(fast) == msg
+    elif generic != "refused":  # what it leaves to the generic path is non-ASCII text only
+        assert not (str(source).isascii() and str(target).isascii())
+    try:
+        data = encode(msg)
+    except CodecError:
+        assert generic == "refused"
+    else:
+        assert decode(data) == msg
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    tag=st.one_of(st.sampled_from(["ping", "ping-ack", "nack", "alive"]), st.integers(0, 2), st.just([1])),
+    seq=st.one_of(st.integers(-2, 2**64 - 1), st.booleans(), st.text(max_size=2)),
+    source=st.one_of(st.text(max_size=300), st.integers(0, 3), st.none()),
+    target=st.one_of(st.text(max_size=10), st.binary(max_size=3)),
+    keys=st.sets(st.sampled_from(["seq", "source", "target", "extra"]), min_size=1),
+)
+def test_the_probe_fast_path_decodes_as_the_schema_does(
+    tag: Any, seq: Any, source: Any, target: Any, keys: set[str]
+) -> None:
+    from cluster.wire.codec import _decode_probe
+
+    values = {"seq": seq, "source": source, "target": target, "extra": 1}
+    plain = {"t": tag} | {key: values[key] for key in keys}
+    fast = _decode_probe(plain)
+    if fast is not None:  # whatever the fast path takes, the schema takes, and reads the same
+        assert _generic(plain) == fast
+    elif _generic(plain) != "refused":  # what it leaves to the generic path is non-ASCII text only
+        assert not (str(source).isascii() and str(target).isascii())
+    data = msgpack.packb(plain, use_bin_type=True)
+    try:
+        decoded = decode(data)
+    except CodecError:
+        assert _generic(plain) == "refused"
+    else:
+        assert decoded == _generic(plain)
+
+
 # --- the schema's quick check and its explaining walk ---------------------------------------------------
 
 

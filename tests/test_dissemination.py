@@ -6,7 +6,7 @@ import pytest
 
 from cluster.core.effects import Address, StartTimer
 from cluster.layout.presets import PRESETS
-from cluster.membership.dissemination import Dissemination, GossipTick
+from cluster.membership.dissemination import CROWDED_QUEUE, JOIN_REDUNDANT_AFTER, Dissemination, GossipTick
 from cluster.wire.compound import unpack
 from cluster.wire.messages import Alive, NodeInfo, Ping, Suspect
 
@@ -49,3 +49,26 @@ def test_the_gossip_tick_is_armed_once_while_there_is_news() -> None:
     (datagram,) = news.gossip([PEER], n_members=3)
     assert unpack(datagram.payload, max_size=LAN.udp_buffer_size).messages == (Alive(B),)
     assert news.arm(6.0) != []  # re-armed after the tick while news remains
+
+
+def _member(i: int) -> NodeInfo:
+    return NodeInfo(node_id=f"m{i}#1", name=f"m{i}", host="127.0.0.1", port=100 + i, role="worker")
+
+
+def test_join_news_gives_way_to_copies_from_others_only_in_a_crowded_queue() -> None:
+    news = Dissemination(LAN)
+    news.queue("b", Alive(B), join=True)
+    for _ in range(JOIN_REDUNDANT_AFTER + 1):
+        news.heard("b", Alive(B))
+    assert len(news) == 1  # one join alone is not crowded: it keeps its full count
+    for i in range(CROWDED_QUEUE):
+        news.queue(f"m{i}", Alive(_member(i)), join=True)
+    news.queue("c", Suspect("c", 0, "d"))
+    news.queue("e", Alive(_member(99)))  # alive news that is not a join (a refutation, say)
+    assert len(news) == CROWDED_QUEUE + 3
+    for _ in range(JOIN_REDUNDANT_AFTER):
+        news.heard("b", Alive(B))
+        news.heard("c", Suspect("c", 0, "d"))
+        news.heard("e", Alive(_member(99)))
+    assert len(news) == CROWDED_QUEUE + 2  # the join gave way; the accusation and the refutation did not
+    assert Alive(B) not in carried(news)

@@ -159,6 +159,9 @@ def test_the_table_agrees_with_a_plain_dict(ops: list[tuple[str, int, int]]) -> 
         assert all(version.count(state) == counts.get(state, 0) for state in State)
         assert version.live_count() == counts[State.ALIVE] + counts[State.SUSPECT]
         assert all(version.get(name) == member for name, member in expected.items())
+        asked = [f"n{j}" for j in range(0, 90, 2)]
+        gone = {name for name, member in expected.items() if member.state in (State.DEAD, State.LEFT)}
+        assert version.missing(asked) == [n for n in asked if n not in expected or n in gone]
 
 
 # -- the codec cache -------------------------------------------------------------------------------
@@ -236,3 +239,30 @@ def test_helpers_exclude_us_and_the_target_in_a_large_table() -> None:
         helpers = core._helpers("n7")
         assert len(helpers) == LAN.indirect_checks
         assert not {"n0", "n7"} & {m.name for m in helpers}
+
+
+def test_a_late_join_reaches_every_member_of_a_formed_cluster_by_gossip() -> None:
+    """Joins give way to copies from others only in a crowded queue (`JOIN_REDUNDANT_AFTER`): a lone join
+    into a formed cluster must still reach everyone within seconds, not at the next push-pull."""
+    every = names(151)
+    sim = Simulation(every, LAN, seed=4, start_spread=0.3, record=())
+    sim.start_all(set(every[:150]))  # the layout's last node starts late
+    sim.run_for(30.0)
+    assert every[150] not in sim.nodes and all(len(core.table) == 150 for core in sim.nodes.values())
+    sim.start(every[150])
+    sim.run_for(3.0)
+    assert all(core.table.get(every[150]) is not None for core in sim.nodes.values())
+
+
+def test_the_simulator_holds_off_full_collections_only_while_it_runs() -> None:
+    import gc
+
+    from cluster.sim.collector import young_collections_only
+
+    before = gc.get_threshold()
+    with young_collections_only():
+        assert gc.get_threshold()[:2] == before[:2] and gc.get_threshold()[2] > 10**6
+    assert gc.get_threshold() == before
+    with pytest.raises(RuntimeError), young_collections_only():
+        raise RuntimeError("a run that fails")
+    assert gc.get_threshold() == before

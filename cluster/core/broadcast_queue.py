@@ -92,16 +92,22 @@ class TransmitLimitedQueue:
     def __contains__(self, key: object) -> bool:
         return key in self._items
 
-    def queue(self, key: str, message: WireMessage, encoded: bytes) -> None:
+    def queue(
+        self, key: str, message: WireMessage, encoded: bytes, *, redundant_after: int | None = None
+    ) -> None:
         """Queue `message` (already encoded as `encoded`) about `key`, replacing any update queued about it.
 
         The replacement starts at zero transmits, as a fresh broadcast does in memberlist's QueueBroadcast:
-        what the cluster must hear now is the new state, however often the old one was already sent."""
+        what the cluster must hear now is the new state, however often the old one was already sent.
+        `redundant_after`: the update leaves the queue once others have sent it to us that many times (see
+        `heard`); None keeps it for its full count of transmits whatever others send."""
         if type(encoded) is not bytes or not encoded:
             raise ValueError("encoded must be the message's non-empty bytes")
+        if redundant_after is not None and redundant_after < 1:
+            raise ValueError(f"redundant_after must be >= 1 or None, got {redundant_after}")
         self._seq += 1
         self._drop(key)
-        held = _Held(key, message, encoded, self._seq)
+        held = _Held(key, message, encoded, self._seq, redundant_after)
         self._items[key] = held
         self._sizes[held.size] = self._sizes.get(held.size, 0) + 1
         self._push(held)
@@ -159,6 +165,22 @@ class TransmitLimitedQueue:
                 self._push(held)
         return [held.encoded for held in taken]
 
+    def heard(self, key: str, message: WireMessage) -> bool:
+        """Another member sent us `message`, the very update queued about `key`: whether that made it leave.
+
+        Rumour mongering with loss of interest (Demers et al., "Epidemic Algorithms for Replicated Database
+        Maintenance", PODC 1987, §1.4: a site stops spreading a rumour after k contacts that already knew
+        it). Here the contact is seen from the other side: an update that others keep sending us is one
+        most members hold already. Only updates queued with `redundant_after` are affected."""
+        held = self._items.get(key)
+        if held is None or held.redundant_after is None or held.message != message:
+            return False
+        held.redundant_after -= 1
+        if held.redundant_after:
+            return False
+        self._drop(key)
+        return True
+
     def discard(self, key: str) -> None:
         """Drop the update queued about `key`, if any."""
         self._drop(key)
@@ -215,9 +237,12 @@ class TransmitLimitedQueue:
 class _Held:
     """A queued update as the queue keeps it: `QueuedUpdate`'s fields, its transmits counted in place."""
 
-    __slots__ = ("encoded", "key", "message", "seq", "size", "transmits")
+    __slots__ = ("encoded", "key", "message", "redundant_after", "seq", "size", "transmits")
 
-    def __init__(self, key: str, message: WireMessage, encoded: bytes, seq: int) -> None:
+    def __init__(
+        self, key: str, message: WireMessage, encoded: bytes, seq: int, redundant_after: int | None = None
+    ) -> None:
+        self.redundant_after = redundant_after  # counted down by `heard`
         self.key = key
         self.message = message
         self.encoded = encoded

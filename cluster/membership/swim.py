@@ -36,7 +36,7 @@ from cluster.layout.presets import Timings
 from cluster.membership.awareness import REFUTED, SUCCESSFUL_PROBE, Awareness, failed_probe_delta
 from cluster.membership.dissemination import Dissemination, GossipTick
 from cluster.membership.formulas import push_pull_interval
-from cluster.membership.members import Change, Member, MemberTable, State
+from cluster.membership.members import GONE, Change, Member, MemberTable, State
 from cluster.membership.stats import MembershipStats
 from cluster.membership.suspicion import Suspicion
 from cluster.wire.codec import CodecError, encode
@@ -59,6 +59,7 @@ from cluster.wire.messages import (
 
 _LIVE = frozenset((State.ALIVE, State.SUSPECT))
 _ALIVE = State.ALIVE.value
+_STATE_VALUE = {state: state.value for state in State}  # `.value` is a property call on every enum member
 
 _SCAN_UP_TO = 64
 """Up to this many table positions, random choices of members scan the table (see `Membership._sample`)."""
@@ -197,6 +198,7 @@ class Membership:
         self._synced = False  # whether this node has started a push-pull yet
         self._wanted = None if events is None else frozenset(events)
         self._all_seeds_in: MemberTable | None = None  # the last table found to hold every seed
+        self._synced_records: tuple[MemberTable | None, tuple[MemberRecord, ...]] = (None, ())
 
     # -- queries --------------------------------------------------------------------------------
 
@@ -214,7 +216,7 @@ class Membership:
     def reachable(self) -> tuple[tuple[str, Address], ...]:
         """The members worth talking to (alive or suspect: a suspect may yet refute), this node included,
         by name: who replicated state goes to, and whose entries count as live."""
-        return tuple((m.name, _address(m)) for m in self.members() if not m.state.gone)
+        return tuple((m.name, _address(m)) for m in self.members() if m.state not in GONE)
 
     @property
     def broadcasts_queued(self) -> int:
@@ -252,22 +254,42 @@ class Membership:
         # Members never heard of go in first, together (see `_met`); the rest follow in order. A name
         # can come twice only in a malformed list: its first record is then taken as a stranger's, and
         # the second as news about a member we hold.
+        # Most of a push-pull between members of a formed cluster is what both hold already (old news,
+        # as `_received` would judge it): skipped at once, without building the alive news first. Only
+        # an earlier record of the same name could change that judgement, and none can make old news
+        # new (a later incarnation or a leave only makes it older).
         strangers: dict[str, NodeInfo] = {}
         rest: list[MemberRecord] = []
         held = self.table.get
+        me = self._name
+        meta_max = self.timings.meta_max_size
         for record in message.members:
             info = record.member
             name = info.name
-            if (
-                record.state == _ALIVE
-                and name not in strangers
-                and name != message.source
-                and held(name) is None
-                and not self._meta_too_large(info)
+            alive = record.state == _ALIVE
+            known = held(name)
+            if known is None:
+                if (
+                    alive
+                    and name not in strangers
+                    and name != message.source
+                    # (metadata without tags and short enough needs no closer look)
+                    and not (
+                        (info.tags or len(info.role) + len(info.host) > meta_max)
+                        and self._meta_too_large(info)
+                    )
+                ):
+                    strangers[name] = info
+                    continue
+            elif (
+                alive
+                and known.state in _LIVE
+                and info.incarnation <= known.info.incarnation
+                and info.node_id == known.info.node_id
+                and name != me
             ):
-                strangers[name] = info
-            else:
-                rest.append(record)
+                continue
+            rest.append(record)
         effects: list[MembershipEffect] = self._met(list(strangers.values()), now)
         for record in rest:
             effects += self._merge(record, message.source, now)
@@ -302,16 +324,8 @@ class Membership:
                 effects: list[MembershipEffect] = [
                     StartTimer(PushPullTick(), now + self._push_pull_interval())
                 ]
-                others = [
-                    m
-                    for m in self.table.in_state(State.ALIVE)
-                    if m.name != self.name and (self._stream_peers is None or m.name in self._stream_peers)
-                ]
-                if others:
-                    # The first exchange goes to a greeted seed if one can be reached: it is the one
-                    # likeliest to know everyone by now (see `start`).
-                    seeds = [m for m in others if m.name in self._greeted] if not self._synced else []
-                    partner = self._rng.choice(seeds or others)
+                partner = self._push_pull_partner()
+                if partner is not None:
                     self._synced = True
                     self.stats.push_pulls += 1
                     effects.append(Send(partner.name, self._sync(reply=False)))
@@ -336,6 +350,28 @@ class Membership:
                 return [*effects, StartTimer(SeedRetry(), now + self._seed_retry)]
         return []
 
+    def _push_pull_partner(self) -> Member | None:
+        """A random alive member that push-pull can reach (over a TCP peering, in a live node).
+
+        The first exchange goes to a greeted seed if one can be reached: it is the one likeliest to know
+        everyone by now (see `start`). Later ones draw from the whole table (`_sample`) rather than list
+        it: a list of every alive member at each push-pull was a tenth of a simulated 1,000-node
+        cluster's push-pull round."""
+        name, peers = self._name, self._stream_peers
+
+        def candidate(m: Member) -> bool:
+            return m.state is State.ALIVE and m.name != name and (peers is None or m.name in peers)
+
+        if not self._synced:
+            others = [m for m in self.table if candidate(m)]
+            seeds = [m for m in others if m.name in self._greeted]
+            return self._rng.choice(seeds or others) if others else None
+        table = self.table
+        # Without a peering to require, every alive member but this node is a candidate.
+        known = 0 if peers is not None else table.count(State.ALIVE) - (table.local.state is State.ALIVE)
+        chosen = self._sample(candidate, 1, known)
+        return chosen[0] if chosen else None
+
     def _missing_seeds(self) -> list[str]:
         """The seeds we do not see as alive. Tables are immutable values, and none changes while nothing
         happens: a table already found to hold every seed is not scanned again (each node of a simulated
@@ -343,9 +379,7 @@ class Membership:
         if self.table is self._all_seeds_in:
             return []
         table = self.table
-        missing = [
-            n for n in self._seeds if n != self._name and ((m := table.get(n)) is None or m.state.gone)
-        ]
+        missing = [n for n in table.missing(self._seeds) if n != self._name]
         self._all_seeds_in = None if missing else table
         return missing
 
@@ -370,7 +404,7 @@ class Membership:
         if self._stream_peers is not None:
             self._stream_peers.discard(name)
         member = self.table.get(name)
-        if member is None or member.state.gone or name == self.name:
+        if member is None or member.state in GONE or name == self.name:
             return []
         if any(probe.target == name for probe in self._probes.values()):
             return []
@@ -394,7 +428,7 @@ class Membership:
         The evidence alone never suspects anyone: a datagram that went astray to a reused port must not.
         """
         member = next(
-            (m for m in self.table if (m.info.host, m.info.port) == address and not m.state.gone), None
+            (m for m in self.table if (m.info.host, m.info.port) == address and m.state not in GONE), None
         )
         if member is None or member.name == self.name:
             return []
@@ -425,7 +459,10 @@ class Membership:
         effects: list[MembershipEffect] = []
         for message in result.messages:
             if type(message) is Alive and self._old_news(message.member):
-                continue  # neither stale (alive news) nor new: the bulk of a large cluster's parts
+                # Neither stale (alive news) nor new: the bulk of a large cluster's parts. If we are
+                # passing it on too, the sender shows it is spreading without us.
+                self._news.heard(message.member.name, message)
+                continue
             effects += self._correct_stale(source, message)
             effects += self._received(source, message, now)
         return self._arm_gossip(effects, now), result.dropped
@@ -439,7 +476,7 @@ class Membership:
         return (
             known is not None
             and known.state in _LIVE
-            and info.incarnation <= known.incarnation
+            and info.incarnation <= known.info.incarnation
             and info.node_id == known.info.node_id
             and info.name != self._name
         )
@@ -540,9 +577,9 @@ class Membership:
                 name = self._round.order[self._round.index]
                 self._round.index += 1
                 member = self.table.get(name)
-                if member is not None and not member.state.gone and name != self.name:
+                if member is not None and member.state not in GONE and name != self.name:
                     return member
-            order = [m.name for m in self.table if m.name != self.name and not m.state.gone]
+            order = [m.name for m in self.table if m.name != self.name and m.state not in GONE]
             self._rng.shuffle(order)
             self._round = _Round(order)
             if not order:
@@ -607,7 +644,7 @@ class Membership:
         # Lifeguard: missing nacks mean our own network or process is the likelier culprit.
         self._awareness = self._awareness.apply(failed_probe_delta(probe.nacks_expected, probe.nacks))
         target = self.table.get(probe.target)
-        if target is None or target.state.gone:
+        if target is None or target.state in GONE:
             return []
         # Of a member already suspected, our own failed probe is an independent confirmation (memberlist's
         # suspectNode confirms the running timer and re-gossips): without it only the accuser's probe
@@ -616,7 +653,7 @@ class Membership:
 
     def _relay(self, asker: Address, asker_seq: int, target_name: str, now: float) -> list[MembershipEffect]:
         target = self.table.get(target_name)
-        if target is None or target.state.gone:
+        if target is None or target.state in GONE:
             return self._send(asker, Nack(asker_seq, self.name))
         seq = self._next_seq()
         self._relays[seq] = _Relay(asker, asker_seq, target_name)
@@ -655,7 +692,7 @@ class Membership:
         if change.gossip:
             member = change.member
             assert member is not None
-            self._gossip(member.name, message)
+            self._news.queue(member.name, message, join=change.event is MemberJoinedEvent)
         effects += self._events(change)
         effects += self._track_suspicion(change, now)
         return effects
@@ -669,7 +706,9 @@ class Membership:
     def _meta_too_large(self, info: NodeInfo) -> bool:
         """Node metadata (role, host, tags) is bounded, as memberlist's MetaMaxSize: news that carries
         more is dropped rather than let one member bloat every datagram."""
-        size = len(info.role) + len(info.host) + sum(len(k) + len(v) for k, v in info.tags)
+        size = len(info.role) + len(info.host)
+        if info.tags:
+            size += sum(len(k) + len(v) for k, v in info.tags)
         return size > self.timings.meta_max_size
 
     def _met(self, strangers: list[NodeInfo], now: float) -> list[MembershipEffect]:
@@ -685,6 +724,8 @@ class Membership:
         simulated 1,000-node start, 1,299 datagrams per node over 100 probe periods, where this sends 372.
         The strangers go into the table in one step (`MemberTable.joined`)."""
         self.table, joined = self.table.joined(strangers, now)
+        if self._wanted is not None and MemberJoinedEvent.NAME not in self._wanted:
+            return []  # `_events` would raise none, and counts no joins
         return [effect for member in joined for effect in self._events(Change(MemberJoinedEvent, member))]
 
     def _merge(self, record: MemberRecord, source: str, now: float) -> list[MembershipEffect]:
@@ -701,8 +742,12 @@ class Membership:
         return []
 
     def _sync(self, *, reply: bool) -> MemberSync:
-        records = tuple(MemberRecord(member.info, member.state.value) for member in self.table)
-        return MemberSync(self.name, records, reply)
+        table = self.table
+        if self._synced_records[0] is not table:
+            # Tables are immutable values: one that pairs again unchanged sends the records it built.
+            records = tuple(MemberRecord(member.info, _STATE_VALUE[member.state]) for member in table)
+            self._synced_records = (table, records)
+        return MemberSync(self.name, self._synced_records[1], reply)
 
     def _push_pull_interval(self) -> float:
         return push_pull_interval(self.timings.push_pull_interval, max(self.table.live_count(), 1))
@@ -838,7 +883,7 @@ class Membership:
         name = self._name
 
         def candidate(m: Member) -> bool:
-            return m.name != name and (not m.state.gone or (m.state is State.DEAD and m.since >= recently))
+            return m.name != name and (m.state not in GONE or (m.state is State.DEAD and m.since >= recently))
 
         others_live = self.table.live_count() - (self.table.local.state in _LIVE)
         chosen = self._sample(candidate, self.timings.gossip_nodes, others_live)

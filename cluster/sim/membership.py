@@ -28,6 +28,7 @@ from cluster.core.events import Event
 from cluster.core.virtual_time import TimerDue, VirtualTime
 from cluster.layout.presets import Timings
 from cluster.membership.swim import Membership
+from cluster.sim.collector import young_collections_only
 from cluster.sim.effects import SimulatedNodes
 from cluster.wire.compound import CodecCache
 from cluster.wire.messages import NodeInfo, WireMessage
@@ -118,16 +119,18 @@ class Simulation(SimulatedNodes):
         self.started[name] = self.now
         self._carry_out(name, core.start(self.now))
 
-    def start_all(self) -> None:
-        """Every node: at once, or over `start_spread` seconds from now, in layout order (each start is
-        then an event of the run: `run_for` carries them out)."""
+    def start_all(self, names: Collection[str] | None = None) -> None:
+        """Every node (or those of `names`, which a late joiner can then join): at once, or over
+        `start_spread` seconds from now, in layout order (each start is then an event of the run:
+        `run_for` carries them out)."""
+        chosen = self._names if names is None else [name for name in self._names if name in names]
         if not self.start_spread:
-            for name in self._names:
+            for name in chosen:
                 self.start(name)
             return
-        offsets = sorted(self.rng.uniform(0, self.start_spread) for _ in self._names)
+        offsets = sorted(self.rng.uniform(0, self.start_spread) for _ in chosen)
         offsets[0] = 0.0  # the first fork starts the clock
-        for name, offset in zip(self._names, offsets, strict=True):
+        for name, offset in zip(chosen, offsets, strict=True):
             self.time.at(self.now + offset, name, _Start())
 
     def crash(self, name: str) -> None:
@@ -141,20 +144,24 @@ class Simulation(SimulatedNodes):
         self.crash(name)
 
     def run_until(self, until: float) -> None:
+        with young_collections_only():
+            self._run_until(until)
+
+    def _run_until(self, until: float) -> None:
+        nodes, lives = self.nodes, self._lives
         for name, item in self.time.until(until):
-            if type(item) is _Start:
+            kind = type(item)  # compared exactly: the loop runs once per datagram and timer of the run
+            if kind is _Start:
                 self.start(name)
                 continue
-            core = self.nodes.get(name)
-            if core is None or (
-                isinstance(item, _Datagram | _Stream | _Unreachable) and item.life != self._lives[name]
-            ):
+            core = nodes.get(name)
+            if core is None or (kind is not TimerDue and item.life != lives[name]):
                 continue  # crashed, or addressed to a previous life
-            if isinstance(item, TimerDue):
+            if kind is TimerDue:
                 self._carry_out(name, core.timer(item.key, self.now))
-            elif isinstance(item, _Stream):
+            elif kind is _Stream:
                 self._carry_out(name, core.stream(item.source, item.message, self.now))
-            elif isinstance(item, _Unreachable):
+            elif kind is _Unreachable:
                 self._carry_out(name, core.port_unreachable(item.address, self.now))
             elif item.lagged or not self.slow.get(name):
                 self._carry_out(name, core.datagram(item.source, item.payload, self.now)[0])
