@@ -18,6 +18,7 @@ from cluster.membership.swim import (
     SeedRetry,
     SuspicionTimeout,
 )
+from cluster.wire.codec import encode
 from cluster.wire.compound import unpack
 from cluster.wire.messages import (
     Alive,
@@ -375,3 +376,43 @@ def test_a_suspicion_during_the_start_is_sized_for_the_layout_not_the_few_member
     assert deadlines["alone"] == LAN.suspicion_mult * LAN.probe_interval  # 3 members: at the floor at once
     # 101: two confirmations expected, so the timer starts at the maximum and shrinks only as they come
     assert deadlines["layout"] == LAN.suspicion_max_timeout_mult * low
+
+
+def test_a_name_given_twice_in_a_push_pull_is_judged_after_its_first_record() -> None:
+    """Old news is skipped against the table before the exchange, but a record that follows another of
+    the same name is taken in order: here a leave, then a new life, then the old life again at a higher
+    incarnation, which takes the name back (it was old news only against the table before the exchange)."""
+    core = core_with_peers()
+    old_life = replace(info("c", 20, incarnation=2), node_id="c#1")
+    core.received(("10.0.0.1", 20), Alive(old_life), 0.0)
+    new_life = replace(info("c", 20, incarnation=1), node_id="c#2")
+    records = (
+        MemberRecord(old_life, State.LEFT.value),
+        MemberRecord(new_life, State.ALIVE.value),
+        MemberRecord(old_life, State.ALIVE.value),
+    )
+    core.stream("q", MemberSync("q", records, reply=True), 5.0)
+    held = core.table.get("c")
+    assert held is not None and held.info.node_id == "c#1" and held.state is State.ALIVE and held.since == 5.0
+
+
+def test_in_a_crowded_queue_only_the_join_of_a_new_name_gives_way_to_copies() -> None:
+    """A join gives way once another member sends it to us; a new life of a held name does not, since it
+    clears whatever accusation others hold of the old one (JOIN_REDUNDANT_AFTER)."""
+    from cluster.membership.dissemination import CROWDED_QUEUE
+
+    core = core_with_peers()
+    for i in range(CROWDED_QUEUE + 1):  # joins heard by gossip crowd the queue, as at a start
+        core.received(("10.0.0.1", 100 + i), Alive(info(f"j{i}", 100 + i)), 0.0)
+    old_life = replace(info("x", 60), node_id="x#1")
+    core.received(("10.0.0.1", 60), Alive(old_life), 0.0)
+    core.received(("10.0.0.1", 11), Suspect("x", 0, "p1"), 0.1)
+    new_life = replace(info("x", 60, incarnation=1), node_id="x#2")
+    core.datagram(("10.0.0.1", 12), encode(Alive(new_life)), 0.2)
+    newcomer = info("n", 61)
+    core.datagram(("10.0.0.1", 12), encode(Alive(newcomer)), 0.2)
+    for sender in (13, 10):  # the same news again, from others
+        core.datagram(("10.0.0.1", sender), encode(Alive(new_life)), 0.3)
+        core.datagram(("10.0.0.1", sender), encode(Alive(newcomer)), 0.3)
+    queued = {update.key for update in core._news._queue.pending()}
+    assert "x" in queued and "n" not in queued

@@ -170,8 +170,9 @@ class TransmitLimitedQueue:
 
         Rumour mongering with loss of interest (Demers et al., "Epidemic Algorithms for Replicated Database
         Maintenance", PODC 1987, §1.4: a site stops spreading a rumour after k contacts that already knew
-        it). Here the contact is seen from the other side: an update that others keep sending us is one
-        most members hold already. Only updates queued with `redundant_after` are affected."""
+        it). Here the contact is seen from the other side: an update that keeps being sent to us is one
+        that is spreading without us, whoever sends it (a queue does not know where news came from).
+        Only updates queued with `redundant_after` are affected."""
         held = self._items.get(key)
         if held is None or held.redundant_after is None or held.message != message:
             return False

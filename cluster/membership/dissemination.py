@@ -22,14 +22,15 @@ from cluster.wire.messages import Suspect, WireMessage
 __all__ = ["CROWDED_QUEUE", "JOIN_REDUNDANT_AFTER", "Dissemination", "GossipTick"]
 
 JOIN_REDUNDANT_AFTER = 1
-"""In a crowded queue, news of a join stops being passed on once two other members have sent it to us.
+"""In a crowded queue, news of a join stops being passed on once another member has sent it to us.
 
 When many join at once (a cluster's start), every node passed on each join it heard by gossip its full
 retransmit count, some 16 times at 1,000 members, though by then most members had heard it from others:
 that was most of the datagrams of a simulated 1,000-node start, and each datagram full. A join is the one
 piece of news whose delay accuses nobody (a member that misses it only does not probe the newcomer until
 a push-pull), so it is what gives way first when news is queued faster than datagrams carry it, before
-memberlist's last resort of pruning the queue. Suspicions, deaths and refutations keep the full count.
+memberlist's last resort of pruning the queue. Suspicions, deaths and refutations keep the full count,
+and so does a new life of a name already held: it outbids the old life, which others may hold suspect.
 
 Only in a crowded queue (`CROWDED_QUEUE`): a lone join into a formed cluster keeps its full count. Cut
 short there too, it reached all but one or two of 1,000 simulated members within 2 s, and those only at

@@ -97,6 +97,7 @@ IGNORED = Change()
 _CHUNK_BITS = 6
 _CHUNK = 1 << _CHUNK_BITS
 _MASK = _CHUNK - 1
+CHUNK_BITS, CHUNK_MASK = _CHUNK_BITS, _MASK  # for readers of `MemberTable.lookup`
 
 
 class _Index:
@@ -170,6 +171,18 @@ class MemberTable:
 
     def __len__(self) -> int:
         return self._count
+
+    def lookup(self) -> tuple[Mapping[str, int], int, tuple[tuple[Member | None, ...], ...]]:
+        """What `get` reads, for a caller that looks up thousands of names in a row: the positions (of
+        which only those below the span are this table's), the span and the chunks. The member at
+        position p < span is `chunks[p >> CHUNK_BITS][p & CHUNK_MASK]`."""
+        return self._index.positions, self._length, self._chunks
+
+    @property
+    def chunks(self) -> tuple[tuple[Member | None, ...], ...]:
+        """The members in chunks, in order, an empty slot as None: a table shares every chunk but those a
+        change copied with the table it was made from, so a reader can keep what it derived per chunk."""
+        return self._chunks
 
     @property
     def span(self) -> int:

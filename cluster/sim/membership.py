@@ -124,7 +124,7 @@ class Simulation(SimulatedNodes):
         `start_spread` seconds from now, in layout order (each start is then an event of the run:
         `run_for` carries them out)."""
         chosen = self._names if names is None else [name for name in self._names if name in names]
-        if not self.start_spread:
+        if not self.start_spread or not chosen:
             for name in chosen:
                 self.start(name)
             return
