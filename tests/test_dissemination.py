@@ -70,3 +70,27 @@ def test_join_news_gives_way_to_copies_from_others_only_in_a_crowded_queue() -> 
         news.heard("e", Alive(_member(99)))
     assert len(news) == CROWDED_QUEUE + 1  # the join gave way; the refutation did not
     assert Alive(B) not in carried(news)
+
+
+def test_a_push_pull_partner_that_holds_our_queued_joins_makes_them_give_way_until_uncrowded() -> None:
+    """A partner holding a member alive as we do is a contact that already knew its join: the joins
+    give way while the queue stays crowded, and the last `CROWDED_QUEUE` keep their full count. A
+    different view of the member (another incarnation) and news that is not a join are not touched."""
+    news = Dissemination(LAN)
+    joins = [_member(i) for i in range(CROWDED_QUEUE + 10)]
+    for member in joins:
+        news.queue(member.name, Alive(member), join=True)
+    news.queue("b", Alive(B))  # a refutation, say: not a join
+    stale = [NodeInfo(node_id="m0#1", name="m0", host="127.0.0.1", port=100, role="worker", incarnation=1)]
+    news.known_to_partner(stale)
+    assert len(news) == CROWDED_QUEUE + 11  # the partner holds another view of m0: no contact
+    news.known_to_partner([B, *joins[:5]])
+    assert len(news) == CROWDED_QUEUE + 6 and Alive(B) in queued_messages(news)
+    news.known_to_partner(joins)
+    assert len(news) == CROWDED_QUEUE  # no longer crowded: what is left keeps its count
+    news.known_to_partner(joins)
+    assert len(news) == CROWDED_QUEUE
+
+
+def queued_messages(news: Dissemination) -> list[object]:
+    return [update.message for update in news._queue.pending()]

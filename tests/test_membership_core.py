@@ -416,3 +416,26 @@ def test_in_a_crowded_queue_only_the_join_of_a_new_name_gives_way_to_copies() ->
         core.datagram(("10.0.0.1", sender), encode(Alive(newcomer)), 0.3)
     queued = {update.key for update in core._news._queue.pending()}
     assert "x" in queued and "n" not in queued
+
+
+def test_a_push_pull_partner_that_holds_our_queued_joins_as_we_do_makes_them_give_way() -> None:
+    """In a crowded queue, joins heard by gossip leave it once a push-pull partner shows it holds those
+    members as we do (Demers' feedback, from a whole table at once), until the queue is no longer
+    crowded. A member the partner holds at an older incarnation than ours is news it lacks, so that join
+    stays; so does a refutation, which is not a join."""
+    from cluster.membership.dissemination import CROWDED_QUEUE
+
+    core = core_with_peers()  # the peers' joins are queued too, and the partner does not mention them
+    joiners = [info(f"j{i}", 100 + i, incarnation=2 if i == 1 else 0) for i in range(CROWDED_QUEUE + 4)]
+    for joiner in joiners:  # joins heard by gossip crowd the queue, as at a start
+        core.received(("10.0.0.1", 12), Alive(joiner), 0.0)
+    core.received(("10.0.0.1", 12), Alive(info("j0", 100, incarnation=3)), 0.0)
+    assert len(core._news) == len(PEERS) + len(joiners)
+    records = (
+        MemberRecord(info("j0", 100, incarnation=3), State.ALIVE.value),
+        MemberRecord(info("j1", 101, incarnation=1), State.ALIVE.value),
+        *(MemberRecord(joiner, State.ALIVE.value) for joiner in joiners[2:]),
+    )
+    core.stream("p0", MemberSync("p0", records, reply=True), 1.0)
+    queued = {update.key for update in core._news._queue.pending()}
+    assert len(queued) == CROWDED_QUEUE and {"j0", "j1", *(p.name for p in PEERS)} <= queued

@@ -261,6 +261,9 @@ class Membership:
         seen: set[str] = set()
         strangers: dict[str, NodeInfo] = {}
         rest: list[MemberRecord] = []
+        # Members the partner holds as we do: contacts that already knew the joins we queue (only
+        # looked for while the news queue is crowded, as `Dissemination.known_to_partner` acts only then).
+        knew: list[NodeInfo] | None = [] if self._news.crowded() else None
         positions, span, chunks = self.table.lookup()
         me = self._name
         meta_max = self.timings.meta_max_size
@@ -294,8 +297,12 @@ class Membership:
                 and info.node_id == known.info.node_id
                 and name != me
             ):
+                if knew is not None and info.incarnation == known.info.incarnation:
+                    knew.append(info)
                 continue
             rest.append(record)
+        if knew:
+            self._news.known_to_partner(knew)
         effects: list[MembershipEffect] = self._met(list(strangers.values()), now)
         for record in rest:
             effects += self._merge(record, message.source, now)
