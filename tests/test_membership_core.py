@@ -206,6 +206,32 @@ def test_a_seed_retry_greets_the_seeds_not_seen_alive_as_the_table_changes() -> 
     assert greeted(6.0) == []
 
 
+def test_the_seed_retry_keeps_the_probe_interval_while_members_arrive_and_backs_off_otherwise() -> None:
+    """A retry that finds fewer seeds missing than the last one comes again after one probe interval
+    (the cluster is forming, and a rumour that died before it reached us is repaired by the greeting);
+    one that finds as many doubles its wait, up to push-pull's pace, which is also the pace once
+    every seed is seen."""
+    seeds = {p.name: ("10.0.0.1", p.port) for p in PEERS}
+    core = Membership(ME, seeds, LAN, random.Random(4), now=0.0)
+
+    def retry(now: float) -> tuple[float, list[tuple[str, int]]]:
+        effects = core.timer(SeedRetry(), now)
+        (due,) = [e.deadline for e in effects if isinstance(e, StartTimer) and e.key == SeedRetry()]
+        greeted = [address for address, messages in datagrams(effects) if isinstance(messages[0], Join)]
+        return due - now, greeted
+
+    assert retry(1.0) == (2.0, [("10.0.0.1", p.port) for p in PEERS])  # nobody seen yet: back off
+    core.received(("10.0.0.1", 10), Alive(PEERS[0]), 2.0)
+    assert retry(3.0) == (1.0, [("10.0.0.1", p.port) for p in PEERS[1:]])  # one arrived: look again soon
+    assert retry(4.0)[0] == 2.0 and retry(6.0)[0] == 4.0  # nobody new: the wait doubles
+    for peer in PEERS[1:3]:
+        core.received(("10.0.0.1", peer.port), Alive(peer), 7.0)
+    assert retry(10.0) == (1.0, [("10.0.0.1", 13)])
+    assert [retry(t)[0] for t in (11.0, 13.0, 17.0, 25.0, 41.0, 71.0)] == [2.0, 4.0, 8.0, 16.0, 30.0, 30.0]
+    core.received(("10.0.0.1", 13), Alive(PEERS[3]), 80.0)
+    assert retry(101.0) == (LAN.push_pull_interval, [])
+
+
 def test_only_the_events_asked_for_are_raised_and_every_one_is_counted() -> None:
     core = Membership(ME, {}, LAN, random.Random(4), now=0.0, events=("member_suspect",))
     joins = [core.received(("10.0.0.1", p.port), Alive(p), 0.0) for p in PEERS]

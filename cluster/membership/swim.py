@@ -188,8 +188,10 @@ class Membership:
         self._suspicions: dict[str, Suspicion] = {}
         self._unreachable: dict[str, float] = {}  # member -> when its address last answered "unreachable"
         self._stream_peers: set[str] | None = set() if streams_need_peering else None
-        # Greetings are datagrams and seeds start in any order: retry soon, backing off to push-pull's pace.
+        # Greetings are datagrams and seeds start in any order: retry soon, backing off to push-pull's pace
+        # while retrying finds nobody new (see the `SeedRetry` case of `_timer`).
         self._seed_retry = timings.probe_interval
+        self._missing_at_retry: int | None = None  # seeds missing at the last retry
         self.stats = MembershipStats()
         # A small cluster greets everyone: N² greetings cost nothing there, and it knows everyone at once.
         few = self._other_seeds <= GREET_ALL_UP_TO
@@ -355,12 +357,7 @@ class Membership:
             case SuspicionTimeout(member, incarnation):
                 return self._suspicion_expired(member, incarnation, now)
             case SeedRetry():
-                missing = self._missing_seeds()
-                effects = self._greet_seeds(self._some(missing))
-                self._seed_retry = min(2 * self._seed_retry, self.timings.push_pull_interval)
-                if not missing:
-                    self._seed_retry = self.timings.push_pull_interval
-                return [*effects, StartTimer(SeedRetry(), now + self._seed_retry)]
+                return self._retry_seeds(now)
         return []
 
     def _push_pull_partner(self) -> Member | None:
@@ -384,6 +381,28 @@ class Membership:
         known = 0 if peers is not None else table.count(State.ALIVE) - (table.local.state is State.ALIVE)
         chosen = self._sample(candidate, 1, known)
         return chosen[0] if chosen else None
+
+    def _retry_seeds(self, now: float) -> list[MembershipEffect]:
+        """Greet a few of the seeds we do not see as alive; back off only while that finds nobody new.
+
+        Every member of a layout is a seed, so the missing seeds are the members whose join news has not
+        reached us, and greeting one brings its answer within a round trip. A rumour can die before it
+        reaches us (joins give way in a crowded queue, and a saturated start drops datagrams): a retry
+        that doubled whatever happened left a 101-node start with a few such pairs until the retries 8
+        and 16 s in, where Serf converged 2 s after the last launch. While fewer seeds are missing at
+        each retry the cluster is still forming, and the retry keeps the probe interval; a seed that
+        stays missing (down, or not started) backs it off to push-pull's pace, as before."""
+        missing = self._missing_seeds()
+        effects = self._greet_seeds(self._some(missing))
+        forming = self._missing_at_retry is not None and len(missing) < self._missing_at_retry
+        self._missing_at_retry = len(missing)
+        if not missing:
+            self._seed_retry = self.timings.push_pull_interval
+        elif forming:
+            self._seed_retry = self.timings.probe_interval
+        else:
+            self._seed_retry = min(2 * self._seed_retry, self.timings.push_pull_interval)
+        return [*effects, StartTimer(SeedRetry(), now + self._seed_retry)]
 
     def _missing_seeds(self) -> list[str]:
         """The seeds we do not see as alive. Tables are immutable values, and none changes while nothing
