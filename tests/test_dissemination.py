@@ -22,6 +22,11 @@ def carried(news: Dissemination) -> list[object]:
     return list(unpack(datagram.payload, max_size=LAN.udp_buffer_size).messages[1:])
 
 
+def queued_messages(news: Dissemination) -> list[object]:
+    """What the queue holds, without sending it (which would count transmits)."""
+    return [update.message for update in news._queue.pending()]
+
+
 def test_accusations_are_kept_one_per_accuser_and_alive_news_ends_them() -> None:
     news = Dissemination(LAN)
     news.queue("b", Suspect("b", 2, "c"))
@@ -90,7 +95,3 @@ def test_a_push_pull_partner_that_holds_our_queued_joins_makes_them_give_way_unt
     assert len(news) == CROWDED_QUEUE  # no longer crowded: what is left keeps its count
     news.known_to_partner(joins)
     assert len(news) == CROWDED_QUEUE
-
-
-def queued_messages(news: Dissemination) -> list[object]:
-    return [update.message for update in news._queue.pending()]

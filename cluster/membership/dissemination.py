@@ -82,7 +82,7 @@ class Dissemination:
 
     def heard(self, member: str, message: WireMessage) -> None:
         """Another member sent us news we hold queued about `member` (see `JOIN_REDUNDANT_AFTER`)."""
-        if len(self._queue) > CROWDED_QUEUE:
+        if self.crowded():
             self._queue.heard(member, message)
 
     def known_to_partner(self, members: Iterable[NodeInfo]) -> None:
@@ -93,12 +93,11 @@ class Dissemination:
         such a meeting with a whole table at once. In a simulated 10,000-node start each node heard some
         150 joins by gossip before its first push-pull with a seed (which already knew all of them), and
         then passed each on until a copy came back: two thirds of the start's wall time was that drain."""
-        queue = self._queue
         for member in members:
-            if len(queue) <= CROWDED_QUEUE:
+            if not self.crowded():
                 return
-            if member.name in queue:
-                queue.heard(member.name, Alive(member))
+            if member.name in self._queue:  # (the queue tells a different view of the member apart)
+                self._queue.heard(member.name, Alive(member))
 
     def datagram(
         self, address: Address, message: WireMessage, n_members: int, extra: Sequence[bytes] = ()

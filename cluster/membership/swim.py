@@ -189,7 +189,7 @@ class Membership:
         self._unreachable: dict[str, float] = {}  # member -> when its address last answered "unreachable"
         self._stream_peers: set[str] | None = set() if streams_need_peering else None
         # Greetings are datagrams and seeds start in any order: retry soon, backing off to push-pull's pace
-        # while retrying finds nobody new (see the `SeedRetry` case of `_timer`).
+        # while retrying finds nobody new (`_retry_seeds`).
         self._seed_retry = timings.probe_interval
         self._missing_at_retry: int | None = None  # seeds missing at the last retry
         self.stats = MembershipStats()
@@ -263,8 +263,9 @@ class Membership:
         seen: set[str] = set()
         strangers: dict[str, NodeInfo] = {}
         rest: list[MemberRecord] = []
-        # Members the partner holds as we do: contacts that already knew the joins we queue (only
-        # looked for while the news queue is crowded, as `Dissemination.known_to_partner` acts only then).
+        # Members the partner holds alive, no fresher than we do: `Dissemination.known_to_partner` takes
+        # those it holds just as we do as contacts that already knew their joins (only while the news
+        # queue is crowded, so only looked for then).
         knew: list[NodeInfo] | None = [] if self._news.crowded() else None
         positions, span, chunks = self.table.lookup()
         me = self._name
@@ -299,7 +300,7 @@ class Membership:
                 and info.node_id == known.info.node_id
                 and name != me
             ):
-                if knew is not None and info.incarnation == known.info.incarnation:
+                if knew is not None:
                     knew.append(info)
                 continue
             rest.append(record)
