@@ -86,9 +86,13 @@ def test_fifo_per_pair_dead_letters_limits_and_topics(cluster_processes: Start) 
     client = live.client
     # FIFO: 10,000 messages from one node to another arrive all, in order
     assert client.request("worker-1", "sequencer", {"to": ["worker-2", "checker"], "n": 10_000}) == 10_000
-    report = wait_until(
-        lambda: (r := client.request("worker-2", "checker", {"report": True}))["count"] >= 10_000 and r
-    )
+    try:
+        report = wait_until(
+            lambda: (r := client.request("worker-2", "checker", {"report": True}))["count"] >= 10_000 and r
+        )
+    except AssertionError as short:
+        bounced = client.request("worker-1", "sequencer", {"bounced": True})
+        raise AssertionError(f"{short}; {len(bounced)} came back, first: {bounced[:1]}") from None
     assert report == {"count": 10_000, "out_of_order": 0}
 
     # dead letters: to an actor that is not there, and to a node that is down, come back with the reason

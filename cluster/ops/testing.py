@@ -23,6 +23,7 @@ from cluster.layout.loader import load_layout, parse_layout
 from cluster.layout.model import Layout
 from cluster.ops import faults
 from cluster.ops.client import ClusterClient
+from cluster.ops.control_client import ControlError
 from cluster.ops.launcher import Cluster, EventTail, LaunchError, prepare
 
 __all__ = ["LiveCluster", "on_free_ports", "start_in_process", "start_processes"]
@@ -87,6 +88,35 @@ class LiveCluster:
                 )
             time.sleep(0.02)
 
+    def wait_formed(self, *, timeout: float = 15.0) -> None:
+        """Until every running node holds every other running one as an alive member.
+
+        `cluster_started` says that every node reached the nodes the layout has it dial (Zeek's
+        readiness), not that membership has spread everywhere: a join datagram lost on a busy machine
+        leaves a worker that has not yet heard of another, and a message to it then comes back as sent to
+        a node that is down. Akka's multi-node testkit waits the same way (`awaitMembersUp`) before a test
+        goes on, and so does a test here."""
+        deadline = time.monotonic() + timeout
+        missing: dict[str, list[str]] = {}
+        while True:
+            running = self.running()
+            missing = {}
+            for name in running:
+                try:
+                    membership = self.cluster.status(name).membership
+                except ControlError as error:
+                    missing[name] = [f"not answering: {error}"]
+                    continue
+                rows = membership.members if membership is not None else ()
+                alive = {row.member for row in rows if row.state == "alive"}
+                if lacking := sorted(set(running) - alive):
+                    missing[name] = lacking
+            if not missing:
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"membership not formed within {timeout}s; not yet alive: {missing}")
+            time.sleep(0.05)
+
     # -- faults -----------------------------------------------------------------------------------
 
     def kill(self, node: str, signum: signal.Signals = signal.SIGKILL) -> None:
@@ -134,7 +164,8 @@ class LiveCluster:
 
 
 def start_processes(layout_file: str | Path, workdir: Path, *, timeout: float = 30.0) -> LiveCluster:
-    """Every node of the layout as its own process (on free ports), once `cluster_started` is seen."""
+    """Every node of the layout as its own process (on free ports), once `cluster_started` is seen and
+    membership has formed (`LiveCluster.wait_formed`)."""
     moved = on_free_ports(layout_file, workdir)
     cluster = prepare(moved, RunDir(workdir / "run"))
     live = LiveCluster(cluster)
@@ -142,6 +173,7 @@ def start_processes(layout_file: str | Path, workdir: Path, *, timeout: float = 
         result = cluster.up(timeout=timeout)
         if not result.started:
             raise LaunchError(f"cluster did not start within {timeout}s: {result.problems}")
+        live.wait_formed(timeout=timeout)
     except BaseException:
         live.stop()
         raise
@@ -159,6 +191,7 @@ def start_in_process(layout_file: str | Path, workdir: Path, *, timeout: float =
     try:
         nodes.start_all()
         live.wait_event("cluster_started", node=layout.manager.name, timeout=timeout)
+        live.wait_formed(timeout=timeout)
     except BaseException:
         live.stop()
         raise

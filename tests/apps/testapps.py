@@ -107,9 +107,19 @@ class Keeper(ClusterActor):
 
 
 class Sequencer(ClusterActor):
-    """`{"to": [node, actor], "n": n}`: sends 0..n-1 in order."""
+    """`{"to": [node, actor], "n": n}`: sends 0..n-1 in order; `{"bounced": true}` answers with the reasons
+    of those that came back undeliverable, so a test that misses some can say why."""
+
+    def on_start(self) -> None:
+        self.bounced: list[str] = []
 
     def on_message(self, message: Any, sender: Sender | None) -> None:
+        if isinstance(message, Undeliverable):
+            self.bounced.append(message.reason)
+            return
+        if message.get("bounced"):
+            self.context.reply(sender, self.bounced)
+            return
         node, actor = message["to"]
         for i in range(message["n"]):
             self.context.send(node, actor, i)
