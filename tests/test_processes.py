@@ -109,6 +109,19 @@ def test_up_status_down(cli: Cli) -> None:
         assert "Traceback" not in log and " ERROR " not in log, f"{name}:\n{log}"
 
 
+def test_nodes_import_the_product_whatever_directory_clusterctl_runs_in(cli: Cli, tmp_path: Path) -> None:
+    """A user's project is where clusterctl is run, and it may well hold its own `actors` package:
+    the nodes must not import that one in place of ours (`python -m` puts the working directory first)."""
+    project = tmp_path / "project"
+    (project / "actors").mkdir(parents=True)
+    (project / "actors" / "__init__.py").write_text('raise SystemExit("the project\'s own actors package")\n')
+    clusterctl = Path(sys.executable).with_name("clusterctl")
+    command = [str(clusterctl), "--run-dir", str(cli.run_dir.root), "up", str(cli.layout_file)]
+    up = subprocess.run(command, capture_output=True, text=True, timeout=60, cwd=project)
+    assert up.returncode == 0 and "cluster_started" in up.stdout, up.stdout + up.stderr
+    cli("down")
+
+
 def test_killed_worker_degrades_and_restarted_worker_recovers(cli: Cli) -> None:
     cli("up", str(cli.layout_file), "--timeout", "30")
     mark = len(cli.events("manager"))

@@ -111,6 +111,7 @@ class Cluster:
         result = subprocess.run(
             [
                 sys.executable,
+                "-P",  # not the working directory first: a user's project may have an `actors` of its own
                 "-m",
                 "actors.forkserver",
                 "--layout",
