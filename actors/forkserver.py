@@ -16,7 +16,7 @@ that dials or greets one before then would otherwise be refused and wait out a b
 
     python -m actors.forkserver --layout FILE --run-dir DIR NODE [NODE ...]
 
-prints `NODE PID` per child on stdout.
+prints `NODE PID` per child on stdout, and writes each pid file.
 """
 
 from __future__ import annotations
@@ -58,15 +58,18 @@ def fork_node(
         return pid
     code = EXIT_CRASHED
     try:
-        if gate is not None:
-            _wait_at(*gate)
         os.setsid()
         null = os.open(os.devnull, os.O_RDONLY)
         os.dup2(null, 0)
         os.dup2(log_fd, 1)
         os.dup2(log_fd, 2)
-        # The pipe to clusterctl and anything else inherited, but the node's own sockets.
-        _close_descriptors_but(sockets.fds() if sockets is not None else ())
+        # The pipe to clusterctl and anything else inherited, but the node's own sockets and the gate,
+        # before waiting at the gate: clusterctl reads the pipe to its end, and 101 children each closing
+        # it only once the CPU reached them after the gate opened kept `up` waiting 5 s (32 s at 201).
+        keep = (*(sockets.fds() if sockets is not None else ()), *(gate or ()))
+        _close_descriptors_but(keep)
+        if gate is not None:
+            _wait_at(*gate)
         code = run(layout, name, run_dir, sockets=sockets)
     except BaseException as error:
         traceback.print_exc()
@@ -100,13 +103,21 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for name in args.nodes:
             sockets = _bind_in_advance(layout, name)
-            forked.append((name, fork_node(layout, run_dir, name, (gate, release), sockets)))
+            pid = fork_node(layout, run_dir, name, (gate, release), sockets)
+            # Recorded here, while no node runs yet: once they start, each syncs its generation file,
+            # and a pid file written by clusterctl then waited on the file system's journal (5 s at 101).
+            run_dir.write_pid(name, pid)
+            forked.append((name, pid))
         # Said before the gate opens: once 101 nodes run, this process would wait seconds for the CPU.
         print("".join(f"{name} {pid}\n" for name, pid in forked), end="", flush=True)
-    finally:
-        os.close(release)  # the gate opens: every child forked so far starts now
-        os.close(gate)
-    return 0
+    except BaseException:
+        os.close(release)  # every child forked so far starts, and is reported by `up` as it would be
+        raise
+    # The gate opens: every child starts now. Then straight out, without the interpreter's clean-up: from
+    # here this is one thread among the children's thousands, and clusterctl waits for it to end.
+    os.close(release)
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def _bind_in_advance(layout: Layout, name: str) -> NodeSockets | None:

@@ -130,8 +130,7 @@ class Cluster:
         for line in result.stdout.splitlines():
             name, _, pid = line.partition(" ")
             if name in names and pid.isdigit():
-                pids[name] = int(pid)
-                self.run_dir.write_pid(name, int(pid))
+                pids[name] = int(pid)  # the forkserver wrote its pid file
         if result.returncode != 0 or len(pids) != len(names):
             raise LaunchError(f"the forkserver failed (exit {result.returncode}): {result.stderr.strip()}")
         return pids
