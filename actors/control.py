@@ -7,6 +7,7 @@ on to the provider of their state type with the request's reply address, and the
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import pykka
@@ -44,11 +45,13 @@ class ControlEndpoint(NodeActor):
         identity: NodeIdentity,
         *,
         peers: tuple[str, ...] = (),
+        dropped: Callable[[], Mapping[str, int]] | None = None,
         on_crash: CrashHandler | None = None,
     ) -> None:
-        """`peers`: the other nodes of the layout, which a partition may name."""
+        """`peers`: the other nodes of the layout, which a partition may name. `dropped`: what the node
+        refused or lost so far, by reason (read at each `status`)."""
         super().__init__(on_crash=on_crash)
-        self.core = ControlCore(identity)
+        self.core = ControlCore(identity, dropped=dropped)
         self.core.peers_known(peers)
         self._providers: dict[str, pykka.ActorRef[Any]] = {}
         self._router: pykka.ActorRef[Any] | None = None

@@ -12,7 +12,7 @@ torn. Names follow memberlist's telemetry where it has one (Consul's telemetry r
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import pykka
@@ -127,22 +127,34 @@ def _repair_histogram(gaps: GapLedger) -> HistogramMetricFamily:
     )
 
 
-def drops(
+def drop_counts(
     transport: Mapping[str, int], membership_core: Membership, state_core: StateGossip, post: PostOffice
-) -> MetricSource:
-    """Everything the node refused or lost, by reason, in one family: where a datagram or frame went."""
+) -> Callable[[], dict[str, int]]:
+    """Everything the node refused or lost, by reason: where a datagram or frame went. One reading for
+    the metrics page and for `status`, so the two never disagree."""
+
+    def counts() -> dict[str, int]:
+        reasons = dict(transport)  # one C-level copy: the transport may add a reason meanwhile
+        reasons["membership datagram garbled"] = membership_core.stats.datagrams_dropped
+        for reason, count in dict(membership_core.stats.refused).items():
+            reasons[f"membership news refused: {reason}"] = count
+        reasons["state message rejected"] = state_core.stats["received_rejected"]
+        reasons["state part over a datagram"] = state_core.stats["oversized"]
+        reasons["app message undeliverable"] = post.stats.undeliverable
+        reasons["app message over a full queue"] = sum(dict(post.stats.dropped).values())
+        return reasons
+
+    return counts
+
+
+def drops(counts: Callable[[], Mapping[str, int]]) -> MetricSource:
+    """`drop_counts` as one counter family."""
 
     def collect() -> Iterable[Metric]:
         family = CounterMetricFamily(
             "pycluster_dropped", "Datagrams, frames and messages dropped, by reason", labels=["reason"]
         )
-        reasons = dict(transport)  # one C-level copy: the transport may add a reason meanwhile
-        reasons["membership datagram garbled"] = membership_core.stats.datagrams_dropped
-        reasons["state message rejected"] = state_core.stats["received_rejected"]
-        reasons["state part over a datagram"] = state_core.stats["oversized"]
-        reasons["app message undeliverable"] = post.stats.undeliverable
-        reasons["app message over a full queue"] = sum(dict(post.stats.dropped).values())
-        for reason, count in sorted(reasons.items()):
+        for reason, count in sorted(counts().items()):
             family.add_metric([reason], count)
         return [family]
 

@@ -254,6 +254,7 @@ class NodeRuntime:
             random.Random(self.rng.getrandbits(64)),
             self.clock.now(),
             streams_need_peering=True,
+            admitted=addresses,
         )
         coordinator = (
             Coordinator(self.name, self.node_id, self.layout.names) if self.spec.role == "manager" else None
@@ -283,7 +284,8 @@ class NodeRuntime:
             pid=os.getpid(),
         )
         peers = tuple(name for name in self.layout.names if name != self.name)
-        control = ControlEndpoint.start(whoami, peers=peers, on_crash=crash)
+        dropped = metric_sources.drop_counts(self._dropped, cores.membership, cores.state, cores.post_office)
+        control = ControlEndpoint.start(whoami, peers=peers, dropped=dropped, on_crash=crash)
         transport = Transport.start(
             cores.peering,
             reactor,
@@ -382,7 +384,8 @@ class NodeRuntime:
         metrics = self.metrics
         metrics.watch(metric_sources.membership(cores.membership))
         metrics.watch(metric_sources.state(cores.state))
-        metrics.watch(metric_sources.drops(self._dropped, cores.membership, cores.state, cores.post_office))
+        counts = metric_sources.drop_counts(self._dropped, cores.membership, cores.state, cores.post_office)
+        metrics.watch(metric_sources.drops(counts))
         inboxes = {
             "events": actors.events,
             "timer": actors.timer,

@@ -9,7 +9,7 @@ forwarded writes.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -128,8 +128,11 @@ ViewChange = tuple[str, Plain, str, int]
 
 
 class ControlCore:
-    def __init__(self, identity: NodeIdentity) -> None:
+    def __init__(
+        self, identity: NodeIdentity, *, dropped: Callable[[], Mapping[str, int]] | None = None
+    ) -> None:
         self.identity = identity
+        self._dropped = dropped
         self._membership: MembershipStatus | None = None
         self._connectivity: ConnectivityStatus | None = None
         self._readiness: ReadinessStatus | None = None
@@ -212,7 +215,14 @@ class ControlCore:
             readiness=self._readiness,
             state=self._state,
             faults=self._faults_status() if self._faults.active else None,
+            dropped=self._drop_counts(),
         )
+
+    def _drop_counts(self) -> dict[str, int] | None:
+        """What the node refused or lost, by reason; only the reasons that happened."""
+        if self._dropped is None:
+            return None
+        return {reason: count for reason, count in sorted(self._dropped().items()) if count}
 
     def _set_faults(
         self, blocked: tuple[str, ...] | None, loss: float | None, delay: float | None

@@ -446,6 +446,8 @@ class StatusSnapshot:
     readiness: ReadinessStatus | None = None
     state: StateStatus | None = None
     faults: FaultsStatus | None = None
+    dropped: dict[str, int] | None = None
+    """What the node refused or lost so far, by reason (the `pycluster_dropped` metric's figures)."""
 
     def body(self) -> dict[str, Any]:
         return {key: value for key, value in to_plain(self).items() if value is not None}

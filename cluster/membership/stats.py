@@ -9,7 +9,8 @@ dashboard built for Consul or Serf reads them the same way.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 
 
 @dataclass(slots=True)
@@ -44,3 +45,5 @@ class MembershipStats:
     datagrams_received: int = 0
     datagrams_dropped: int = 0
     """Membership datagrams that did not decode, counted and dropped."""
+    refused: Counter[str] = field(default_factory=Counter)
+    """News that decoded but was not believed, by reason (`cluster.membership.admission`)."""

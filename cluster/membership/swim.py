@@ -33,6 +33,7 @@ from itertools import chain, islice
 from cluster.core.effects import Address, CancelTimer, Emit, Send, SendDatagram, StartTimer
 from cluster.core.events import MemberAliveEvent, MemberFailedEvent, MemberJoinedEvent, MemberSuspectEvent
 from cluster.layout.presets import Timings
+from cluster.membership.admission import info_refusal, refusal
 from cluster.membership.awareness import REFUTED, SUCCESSFUL_PROBE, Awareness, failed_probe_delta
 from cluster.membership.dissemination import Dissemination, GossipTick
 from cluster.membership.formulas import push_pull_interval
@@ -58,6 +59,8 @@ from cluster.wire.messages import (
 )
 
 _LIVE = frozenset((State.ALIVE, State.SUSPECT))
+_NEWS = frozenset((Alive, Join, Suspect, Dead, Leave))
+"""What may change the member table, and so passes admission first."""
 _ALIVE = State.ALIVE.value
 _STATE_VALUE = {state: state.value for state in State}  # `.value` is a property call on every enum member
 
@@ -165,18 +168,22 @@ class Membership:
         streams_need_peering: bool = False,
         codec_cache: CodecCache | None = None,
         events: Collection[str] | None = None,
+        admitted: Mapping[str, Address] | None = None,
     ) -> None:
         """`streams_need_peering`: push-pull goes only to members with a TCP peering (a live node, whose
         streams ride on the handshaken connections of the layout); the simulator can reach anyone.
         `codec_cache`: parts decoded and news encoded before (the simulator shares one among its cores).
         `events`: the names of the events to raise (None: all); the simulator keeps a few, and a
-        10,000-node start would otherwise build 10^8 `member_joined` only to drop them."""
+        10,000-node start would otherwise build 10^8 `member_joined` only to drop them.
+        `admitted`: the names that may be members, each at its address (the layout's nodes); news of any
+        other, or at another address, is refused (`cluster.membership.admission`). None admits anyone."""
         self.timings = timings
         self.table = MemberTable(local, now=now)
         self._name = local.name
         self._cache = codec_cache if codec_cache is not None else CodecCache()
         # Held, not copied (the caller does not change it): 10,000 simulated nodes share one layout's map.
         self._seeds = seeds
+        self._admitted = admitted
         self._other_seeds = len(seeds) - (local.name in seeds)
         self._rng = rng
         self._awareness = Awareness(timings.awareness_max_multiplier)
@@ -290,6 +297,10 @@ class Membership:
                         and self._meta_too_large(info)
                     )
                 ):
+                    reason = info_refusal(info, self.table, self._admitted)
+                    if reason is not None:
+                        self.stats.refused[reason] += 1
+                        continue
                     strangers[name] = info
                     continue
             elif (
@@ -549,6 +560,8 @@ class Membership:
     def _received(self, source: Address, message: WireMessage, now: float) -> list[MembershipEffect]:
         if type(message) is Alive and self._old_news(message.member):
             return []
+        if type(message) in _NEWS and self._refused(message):
+            return []
         match message:
             case Ping(seq, _source, target):
                 if target != self.name:
@@ -733,6 +746,14 @@ class Membership:
         effects += self._track_suspicion(change, now)
         return effects
 
+    def _refused(self, message: WireMessage) -> bool:
+        """Whether news must be refused (`cluster.membership.admission`); counted by reason if so."""
+        reason = refusal(message, self.table, self._admitted)
+        if reason is None:
+            return False
+        self.stats.refused[reason] += 1
+        return True
+
     def _suspect(self, name: str, incarnation: int, by: str, now: float) -> list[MembershipEffect]:
         """A suspicion with no sender: our own, or merged from a push-pull."""
         return self._apply(
@@ -774,6 +795,8 @@ class Membership:
         if record.state in (State.SUSPECT.value, State.DEAD.value) and self.table.get(info.name) is not None:
             # The record's address is the member's (perhaps of an earlier life of our name), not the
             # partner's: a refutation goes by gossip, not there.
+            if self._refused(Suspect(info.name, info.incarnation, source)):
+                return []
             return self._suspect(info.name, info.incarnation, source, now)
         return []
 

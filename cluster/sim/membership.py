@@ -114,6 +114,7 @@ class Simulation(SimulatedNodes):
             self.now,
             codec_cache=self.codec_cache,
             events=self.record,
+            admitted=self._addresses,
         )
         self.nodes[name] = core
         self.started[name] = self.now

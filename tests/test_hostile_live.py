@@ -1,0 +1,83 @@
+"""Hostile datagrams against real node processes (issue 11 §0), each sent from a plain socket as an
+attacker would, each one of the reproductions that used to crash a node or take a member over: refused,
+counted in `status`, and every node still running with the same pid."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from cluster.ops.processes import node_process_alive
+from cluster.ops.testing import LiveCluster
+from cluster.wire.codec import encode
+from cluster.wire.messages import Alive, NodeInfo, Suspect, WireMessage
+
+pytestmark = pytest.mark.timeout(120)
+
+ROOT = Path(__file__).resolve().parent.parent
+LAYOUT = ROOT / "layouts" / "local.yaml"
+
+
+def send(live: LiveCluster, node: str, message: WireMessage, *, sock: socket.socket) -> None:
+    spec = live.layout.node(node)
+    sock.sendto(encode(message), (spec.host, spec.port))
+
+
+def refused(live: LiveCluster, node: str, reason: str) -> int:
+    dropped = live.cluster.status(node).dropped or {}
+    return dropped.get(f"membership news refused: {reason}", 0)
+
+
+def eventually(check: Callable[[], bool], *, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"not true within {timeout}s"
+        time.sleep(0.05)
+
+
+def address_seen(live: LiveCluster, observer: str, member: str) -> str:
+    membership = live.cluster.status(observer).membership
+    assert membership is not None
+    (row,) = [row for row in membership.members if row.member == member]
+    return row.address
+
+
+def test_one_datagram_neither_kills_a_node_nor_moves_nor_invents_a_member(
+    cluster_processes: Callable[..., LiveCluster],
+) -> None:
+    live = cluster_processes(LAYOUT)
+    pids = {name: live.cluster.pid(name) for name in live.layout.names}
+    worker_2 = live.layout.node("worker-2")
+    attacker = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    attacker.bind(("127.0.0.1", 0))
+    try:
+        # a suspicion of a live node at the top of the range: it used to refute at 2**63 and crash
+        send(live, "worker-1", Suspect("worker-1", 2**63 - 1, "manager"), sock=attacker)
+        eventually(lambda: refused(live, "worker-1", "implausible-incarnation") >= 1)
+        # an alive of worker-2 at a higher incarnation from the attacker's port, to every node
+        held = live.cluster.status("worker-2").membership
+        assert held is not None
+        (me,) = [row for row in held.members if row.member == "worker-2"]
+        hijack = NodeInfo(
+            me.id, "worker-2", "127.0.0.1", attacker.getsockname()[1], "worker", me.incarnation + 1
+        )
+        ghost = NodeInfo("g", "ghost", "127.0.0.1", attacker.getsockname()[1], "worker")
+        for node in live.layout.names:
+            send(live, node, Alive(hijack), sock=attacker)
+            send(live, node, Alive(ghost), sock=attacker)
+        for node in live.layout.names:
+            eventually(lambda n=node: refused(live, n, "wrong-address") >= 1)
+            eventually(lambda n=node: refused(live, n, "unknown-member") >= 1)
+        for node in live.layout.names:
+            assert address_seen(live, node, "worker-2") == f"{worker_2.host}:{worker_2.port}"
+            membership = live.cluster.status(node).membership
+            assert membership is not None and "ghost" not in {row.member for row in membership.members}
+    finally:
+        attacker.close()
+    assert {name: live.cluster.pid(name) for name in live.layout.names} == pids
+    assert all(node_process_alive(pid, name) for name, pid in pids.items())
+    assert not live.events("member_failed")
