@@ -139,6 +139,7 @@ def drop_counts(
         for reason, count in dict(membership_core.stats.refused).items():
             reasons[f"membership news refused: {reason}"] = count
         reasons["state message rejected"] = state_core.stats["received_rejected"]
+        reasons["state message refused: implausible time"] = state_core.stats["implausible_times"]
         reasons["state part over a datagram"] = state_core.stats["oversized"]
         reasons["app message undeliverable"] = post.stats.undeliverable
         reasons["app message over a full queue"] = sum(dict(post.stats.dropped).values())

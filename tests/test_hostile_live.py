@@ -11,15 +11,20 @@ from pathlib import Path
 
 import pytest
 
+from cluster.control.protocol import StateSetRequest, StateWritten
 from cluster.ops.processes import node_process_alive
 from cluster.ops.testing import LiveCluster
+from cluster.state.gossip import STATE_DATAGRAM_MARKER
 from cluster.wire.codec import encode
-from cluster.wire.messages import Alive, NodeInfo, Suspect, WireMessage
+from cluster.wire.messages import Alive, NodeInfo, Push, Suspect, WireMessage
 
 pytestmark = pytest.mark.timeout(120)
 
 ROOT = Path(__file__).resolve().parent.parent
 LAYOUT = ROOT / "layouts" / "local.yaml"
+
+
+IMPLAUSIBLE_TIME = "state message refused: implausible time"
 
 
 def send(live: LiveCluster, node: str, message: WireMessage, *, sock: socket.socket) -> None:
@@ -76,6 +81,14 @@ def test_one_datagram_neither_kills_a_node_nor_moves_nor_invents_a_member(
             assert address_seen(live, node, "worker-2") == f"{worker_2.host}:{worker_2.port}"
             membership = live.cluster.status(node).membership
             assert membership is not None and "ghost" not in {row.member for row in membership.members}
+        # a state push at a Lamport time near 2**63: it used to exhaust the receiver's clock, so that its
+        # next write crashed the node
+        spec = live.layout.node("worker-3")
+        forged = bytes([STATE_DATAGRAM_MARKER]) + encode(Push("manager", 2**63 - 1, ()))
+        attacker.sendto(forged, (spec.host, spec.port))
+        eventually(lambda: (live.cluster.status("worker-3").dropped or {}).get(IMPLAUSIBLE_TIME, 0) >= 1)
+        written = live.cluster.ask("worker-3", StateSetRequest("kv", "after", 1), StateWritten)
+        assert written.owner == "worker-3"
     finally:
         attacker.close()
     assert {name: live.cluster.pid(name) for name in live.layout.names} == pids

@@ -323,3 +323,28 @@ def test_a_new_gap_is_asked_for_when_it_settles_not_at_an_older_gaps_retry() -> 
     assert [name_at(to) for to, _ in sent(retried)] == ["a"]
     (again,) = [e for e in retried if isinstance(e, StartTimer)]
     assert again.deadline == pytest.approx(arm.deadline + LAN.gossip_interval / 2)  # c's retry comes first
+
+
+def test_a_push_at_a_forged_lamport_time_is_refused_and_the_clock_keeps_room_for_our_writes() -> None:
+    """Issue 11 §0.2: one push at a version near 2**63 exhausted the receiver's clock and crashed it."""
+    a, b = node("a"), node("b")
+    (_, (push,)), *_ = sent(a.write("kv", "x", 1, 1.0))
+    assert isinstance(push, Push)
+    before = b.clock.current
+    forged = [
+        dataclasses.replace(push, lamport=2**63 - 1),
+        dataclasses.replace(push, deltas=(dataclasses.replace(push.deltas[0], through=2**63 - 1),)),
+        dataclasses.replace(push, lamport=before + (1 << 49)),  # 2**17 lives ahead of ours
+    ]
+    for message in forged:
+        effects = b.datagram(ADDRESSES["a"], bytes([STATE_DATAGRAM_MARKER]) + encode_one(message), 1.1)
+        assert not any(isinstance(e, Applied) for e in effects)
+    assert b.stats["implausible_times"] == 3 and b.clock.current == before
+    assert any(isinstance(e, Applied) for e in b.write("kv", "y", 2, 1.2))
+    # a peer a few lives ahead is real: its time is taken
+    ahead = dataclasses.replace(push, lamport=before + (5 << 32))
+    assert any(
+        isinstance(e, Applied)
+        for e in b.datagram(ADDRESSES["a"], bytes([STATE_DATAGRAM_MARKER]) + encode_one(ahead), 1.3)
+    )
+    assert b.clock.current == before + (5 << 32)

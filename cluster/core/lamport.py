@@ -8,10 +8,14 @@ share one process and tests can start a clock wherever they like.
 
 from __future__ import annotations
 
-__all__ = ["MAX_TIME", "LamportClock"]
+__all__ = ["LAMPORT_CEILING", "MAX_TIME", "LamportClock"]
 
 MAX_TIME = 2**63 - 1
 """The largest time a clock may reach: versions travel as signed 64-bit integers on the wire."""
+
+LAMPORT_CEILING = 2**62
+"""The highest time a node takes from the wire (`StateGossip._implausible`): a clock caught up to it still
+has 2⁶² writes before `MAX_TIME`."""
 
 
 def _check_time(value: object, what: str) -> int:

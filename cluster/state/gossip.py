@@ -27,10 +27,10 @@ from dataclasses import dataclass
 
 from cluster.core.broadcast_queue import TransmitLimitedQueue
 from cluster.core.effects import Address, Send, SendDatagram, StartTimer
-from cluster.core.lamport import LamportClock
+from cluster.core.lamport import LAMPORT_CEILING, LamportClock
 from cluster.layout.presets import Timings
 from cluster.state.gaps import GapLedger
-from cluster.state.store import ApplyReport, StateStore
+from cluster.state.store import GENERATION_STEP_LIMIT, ApplyReport, StateStore
 from cluster.wire.codec import CodecError, encode, encoded_size
 from cluster.wire.compound import HEADER_OVERHEAD, PART_OVERHEAD, pack, unpack
 from cluster.wire.messages import (
@@ -187,6 +187,7 @@ class StateGossip:
             "syncs_answered": 0,
             "repairs": 0,  # gap repairs asked for (a pull of the missing ranges only)
             "repairs_answered": 0,
+            "implausible_times": 0,  # messages refused whole for a Lamport time or version (`_implausible`)
         }
 
     # -- inputs ---------------------------------------------------------------------------------
@@ -383,6 +384,9 @@ class StateGossip:
         self, message: WireMessage, now: float, *, stream: bool, raw: bytes | None = None
     ) -> list[StateEffect]:
         """`raw`: the message's encoding as received, passed on unchanged when it is news."""
+        if self._implausible(message):
+            self.stats["implausible_times"] += 1
+            return []
         match message:
             case Pull(source, lamport, digest, repair):
                 # A repair is answered by a plain push of the listed owners' missing ranges, one datagram's
@@ -418,6 +422,25 @@ class StateGossip:
                 self.clock.update(lamport)
                 return self._apply(deltas, now, forward=True, raw=raw if len(deltas) == 1 else None)
         return []
+
+    def _implausible(self, message: WireMessage) -> bool:
+        """A Lamport time or version this far ahead of our clock is forged or garbled, never real.
+
+        Every time a node sees moves its clock past it, so one push at a version near 2⁶³ left the next
+        local write with no version to take ("Lamport clock exhausted"), and its last-writer-wins entry
+        would have shadowed the owner's real writes for good. Lives start 2³² apart (`generation << 32`)
+        and a generation grows by one per start, so a clock more than `GENERATION_STEP_LIMIT` lives ahead
+        of ours is refused as the store refuses such a generation; none above `LAMPORT_CEILING` is taken
+        at all, so our own clock always has room for its writes."""
+        match message:
+            case Pull(_, lamport, _, _):
+                times = [lamport]
+            case PushPull(_, lamport, deltas, _) | Push(_, lamport, deltas):
+                times = [lamport, *(delta.through for delta in deltas), *(delta.floor for delta in deltas)]
+            case _:
+                return False
+        bound = min(LAMPORT_CEILING, self.clock.current + (GENERATION_STEP_LIMIT << 32))
+        return max(times) > bound
 
     def _answer(
         self,
