@@ -8,6 +8,7 @@ woken by the messages themselves.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import random
 import socket
 import threading
@@ -23,6 +24,7 @@ from actors.messages import Barrier, EventRaised
 from cluster.core.events import CATALOGUE, Event
 from cluster.layout.app import AppSpec
 from cluster.layout.model import Layout
+from cluster.layout.presets import PRESETS
 
 
 class Recording:
@@ -215,6 +217,15 @@ def layout_with_ports(layout: Layout, ports: list[int] | None = None, **override
         "nodes": nodes,
         "connect": {spec.name: list(layout.outgoing(spec.name)) for spec in layout.nodes},
     }
+    preset = PRESETS[layout.preset]
+    # The timings the layout set over its preset: left out, a user's test ran on the preset's defaults.
+    timings = {
+        field.name: getattr(layout.timings, field.name)
+        for field in dataclasses.fields(layout.timings)
+        if getattr(layout.timings, field.name) != getattr(preset, field.name)
+    }
+    if timings:
+        document["timings"] = timings
     if layout.app != AppSpec():
         document["app"] = layout.app.document()
     document.update(overrides)

@@ -64,7 +64,7 @@ from cluster.readiness.peering import (
     SendOn,
 )
 from cluster.wire.codec import CodecError, decode, encode, frame
-from cluster.wire.messages import WireMessage
+from cluster.wire.messages import ControlReply, WireMessage
 
 log = logging.getLogger(__name__)
 
@@ -263,7 +263,16 @@ class Transport(NodeActor):
                     raise TypeError(f"transport cannot carry out {effect!r}")
 
     def _frame_of(self, message: WireMessage) -> bytes:
-        return frame(encode(message, max_size=self._max_frame), max_size=self._max_frame)
+        """The message as one frame; one that cannot be encoded (over the frame limit, or a value the
+        schema refuses) is never sent and never raised here, where it stopped the whole node. A control
+        reply becomes a refusal that says why, so the client hears it instead of waiting out its timeout."""
+        try:
+            return frame(encode(message, max_size=self._max_frame), max_size=self._max_frame)
+        except CodecError as error:
+            if isinstance(message, ControlReply) and message.ok:
+                return self._frame_of(ControlReply(False, {}, f"the answer cannot be sent: {error}"))
+            self._count_drop("unencodable", f"{type(message).__name__}: {error}")
+            return b""
 
     def _frames_of(self, messages: tuple[WireMessage, ...]) -> list[bytes]:
         frame_of = self._frame_of

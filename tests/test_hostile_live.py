@@ -11,10 +11,19 @@ from pathlib import Path
 
 import pytest
 
-from cluster.control.protocol import StateSetRequest, StateWritten
+from cluster.control.protocol import (
+    Accepted,
+    StateEntries,
+    StateGetRequest,
+    StateListRequest,
+    StateSetManyRequest,
+    StateSetRequest,
+    StateWritten,
+)
+from cluster.ops.control_client import ControlRefused
 from cluster.ops.processes import node_process_alive
 from cluster.ops.testing import LiveCluster
-from cluster.state.gossip import STATE_DATAGRAM_MARKER
+from cluster.state.gossip import MAX_VALUE_DEPTH, STATE_DATAGRAM_MARKER
 from cluster.wire.codec import encode
 from cluster.wire.messages import Alive, NodeInfo, Push, Suspect, WireMessage
 
@@ -94,3 +103,39 @@ def test_one_datagram_neither_kills_a_node_nor_moves_nor_invents_a_member(
     assert {name: live.cluster.pid(name) for name in live.layout.names} == pids
     assert all(node_process_alive(pid, name) for name, pid in pids.items())
     assert not live.events("member_failed")
+
+
+def test_what_a_node_accepts_it_can_always_send_back(
+    cluster_processes: Callable[..., LiveCluster], tmp_path: Path
+) -> None:
+    """Issue 11 §0.7: a 14-deep value was accepted, and the next read of it stopped the node that answered
+    (the manager, once). Now a write deeper than every answer can carry is refused with the reason, the
+    deepest one accepted reads back from every node, and a reply over the frame limit is refused, not
+    raised in the transport."""
+    layout = tmp_path / "small-frames.yaml"
+    layout.write_text(LAYOUT.read_text() + "timings: {max_frame_size: 65536}\n")
+    live = cluster_processes(layout)
+    pids = {name: live.cluster.pid(name) for name in live.layout.names}
+    deep: object = 1
+    for _ in range(MAX_VALUE_DEPTH):
+        deep = [deep]
+    live.cluster.ask("worker-1", StateSetRequest("kv", "deep", deep), StateWritten)
+    with pytest.raises(ControlRefused, match=f"nests more than {MAX_VALUE_DEPTH} deep"):
+        live.cluster.ask("worker-1", StateSetRequest("kv", "deeper", [deep]), StateWritten)
+    for node in live.layout.names:
+        eventually(
+            lambda n=node: "deep" in live.cluster.ask(n, StateGetRequest("kv", "deep"), StateEntries).entries
+        )
+    # 200 entries of 500 bytes each are legal writes; listing them all is over a 64 KiB frame
+    for batch in range(8):
+        entries = tuple((f"bulk-{batch}-{i}", "x" * 500) for i in range(25))
+        live.cluster.ask("worker-2", StateSetManyRequest("kv", entries), Accepted)
+    eventually(
+        lambda: (
+            len(live.cluster.ask("worker-2", StateGetRequest("kv", "bulk-7-24"), StateEntries).entries) == 1
+        )
+    )
+    with pytest.raises(ControlRefused, match="the answer cannot be sent"):
+        live.cluster.ask("worker-2", StateListRequest("kv"), StateEntries)
+    assert {name: live.cluster.pid(name) for name in live.layout.names} == pids
+    assert all(node_process_alive(pid, name) for name, pid in pids.items())

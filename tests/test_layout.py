@@ -796,3 +796,18 @@ def test_a_metrics_port_that_is_taken_or_out_of_range_is_a_problem() -> None:
         parse_layout(
             text(*HEAD, "  worker: {role: worker, host: 127.0.0.1, port: 7001, metrics_port: 70000}")
         )
+
+
+def test_a_layout_moved_to_free_ports_keeps_its_timings() -> None:
+    """The pytest fixtures move a user's layout to free ports; its timings used to be left behind."""
+    from actors.testkit import layout_with_ports
+
+    source = parse_layout(
+        "cluster: c\npreset: local\ntimings: {max_frame_size: 65536, probe_interval: 0.25}\n"
+        "nodes:\n  manager: {role: manager, host: 127.0.0.1, port: 9000}\n"
+        "  worker: {role: worker, host: 127.0.0.1, port: 9001}\n",
+        "timings.yaml",
+    )
+    moved = parse_layout(layout_with_ports(source), "moved.yaml")
+    assert moved.timings == source.timings != PRESETS["local"]
+    assert moved.node("worker").port != 9001

@@ -348,3 +348,19 @@ def test_a_push_at_a_forged_lamport_time_is_refused_and_the_clock_keeps_room_for
         for e in b.datagram(ADDRESSES["a"], bytes([STATE_DATAGRAM_MARKER]) + encode_one(ahead), 1.3)
     )
     assert b.clock.current == before + (5 << 32)
+
+
+def test_a_value_nested_deeper_than_any_answer_can_carry_is_refused_at_the_write() -> None:
+    from cluster.state.gossip import MAX_VALUE_DEPTH
+
+    a = node("a")
+    deep: Any = 1
+    for level in range(MAX_VALUE_DEPTH):
+        deep = [deep] if level % 2 else {"k": deep}
+    assert any(isinstance(e, Applied) for e in a.write("kv", "deep", deep, 1.0))
+    with pytest.raises(EntryTooLarge, match=f"more than {MAX_VALUE_DEPTH} deep"):
+        a.write("kv", "deeper", [deep], 1.0)
+    cyclic: list[Any] = []
+    cyclic.append(cyclic)
+    with pytest.raises(EntryTooLarge):
+        a.write("kv", "cyclic", cyclic, 1.0)

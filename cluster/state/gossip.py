@@ -46,6 +46,7 @@ from cluster.wire.messages import (
     WireMessage,
     digest_from_dict,
 )
+from cluster.wire.schema import plain_depth
 
 __all__ = [
     "STATE_DATAGRAM_MARKER",
@@ -76,7 +77,15 @@ starts with it."""
 
 
 class EntryTooLarge(ValueError):
-    """A write whose entry cannot travel in one datagram."""
+    """A write whose entry cannot travel: over one datagram, or nested deeper than `MAX_VALUE_DEPTH`."""
+
+
+MAX_VALUE_DEPTH = 8
+"""How deeply a replicated value may nest (containers within containers). Every answer that carries a value
+wraps it in an envelope of its own (a read's reply body, its entries, the entry: four levels, and the wire
+takes `MAX_PLAIN_DEPTH` = 16 in all), so a value accepted at the wire's own limit could be written but
+never read back: a 14-deep `state set` was taken, and the next read of it stopped the node that answered.
+What a node accepts it can always send back."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,6 +270,12 @@ class StateGossip:
             self.store.generation,
             tombstone,
         )
+        depth = plain_depth(value, MAX_VALUE_DEPTH + 1)
+        if depth > MAX_VALUE_DEPTH:
+            raise EntryTooLarge(
+                f"{state_type}/{key}: the value nests more than {MAX_VALUE_DEPTH} deep, the most that every "
+                "answer carrying it can hold within the wire's limit"
+            )
         size = encoded_size(entry)
         limit = self.max_entry_size()
         if size > limit:

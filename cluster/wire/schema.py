@@ -35,6 +35,7 @@ __all__ = [
     "PlainMap",
     "TextLimit",
     "from_plain",
+    "plain_depth",
     "record",
     "record_from_plain",
     "tag_of",
@@ -366,6 +367,17 @@ def _load_plain_map(value: dict[Any, Any], path: str, depth: int) -> dict[str, P
         where = f"{path}[{_short(key)}]"
         out[_check_str(key, f"{where} key")] = _load_plain(item, where, depth)
     return out
+
+
+def plain_depth(value: Any, stop: int) -> int:
+    """How many containers nest in `value` (0 for a scalar), counted no further than `stop`: a value made
+    in a process (not yet checked against `MAX_PLAIN_DEPTH`) may nest without bound, or be cyclic."""
+    if type(value) not in (list, tuple, dict):
+        return 0
+    if stop <= 1:
+        return 1
+    items = value.values() if type(value) is dict else value
+    return 1 + max((plain_depth(item, stop - 1) for item in items), default=0)
 
 
 def _check_plain(value: Any, depth: int) -> Plain:
