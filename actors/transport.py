@@ -221,7 +221,7 @@ class Transport(NodeActor):
             try:
                 decoded.append(decode(payload, max_size=max_frame))
             except CodecError as error:
-                self._count_drop("bad-frame", f"connection {message.conn_id}: {error}")
+                self._apply(self._core.unreadable(message.conn_id, str(error)))
         self._apply(self._core.received_all(message.conn_id, decoded, self._clock.now()))
 
     # -- carrying out effects -------------------------------------------------------------------

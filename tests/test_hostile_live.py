@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import msgpack
 import pytest
 
 from cluster.control.protocol import (
@@ -24,8 +25,8 @@ from cluster.ops.control_client import ControlRefused
 from cluster.ops.processes import node_process_alive
 from cluster.ops.testing import LiveCluster
 from cluster.state.gossip import MAX_VALUE_DEPTH, STATE_DATAGRAM_MARKER
-from cluster.wire.codec import encode
-from cluster.wire.messages import Alive, NodeInfo, Push, Suspect, WireMessage
+from cluster.wire.codec import FrameReader, decode, encode
+from cluster.wire.messages import Alive, ControlReply, NodeInfo, Push, Suspect, WireMessage
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -139,3 +140,43 @@ def test_what_a_node_accepts_it_can_always_send_back(
         live.cluster.ask("worker-2", StateListRequest("kv"), StateEntries)
     assert {name: live.cluster.pid(name) for name in live.layout.names} == pids
     assert all(node_process_alive(pid, name) for name, pid in pids.items())
+
+
+def raw_request(host: str, port: int, request: object) -> ControlReply:
+    """A control frame built by hand, as a client that breaks the schema would send it; the node's hello
+    is skipped and its reply returned."""
+    payload = msgpack.packb(request, use_bin_type=True)
+    reader = FrameReader()
+    with socket.create_connection((host, port), timeout=5.0) as sock:
+        sock.sendall(len(payload).to_bytes(4, "big") + payload)
+        while True:
+            data = sock.recv(65536)
+            assert data, "closed without a reply"
+            for frame in reader.feed(data):
+                message = decode(frame)
+                if isinstance(message, ControlReply):
+                    return message
+
+
+@pytest.mark.parametrize(
+    ("args", "command", "reason"),
+    [
+        ({"provider": "kv", "key": "x" * 1_000_000}, "state-get", "exceeds max_str_len"),
+        (
+            {"provider": "kv", "key": "d", "value": [[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]},
+            "state-set",
+            "nested deeper",
+        ),
+        ([1, 2], "status", "expected map, got list"),
+        ({}, "x" * 300, "longer than 255 characters"),
+    ],
+)
+def test_a_control_request_that_breaks_the_schema_is_answered_with_what_is_wrong(
+    cluster_in_process: Callable[..., LiveCluster], args: object, command: str, reason: str
+) -> None:
+    """Issue 11 §0.8: these got no reply at all, and the client waited out its timeout."""
+    live = cluster_in_process(LAYOUT)
+    spec = live.layout.node("worker-1")
+    reply = raw_request(spec.host, spec.port, {"t": "control-request", "command": command, "args": args})
+    assert not reply.ok and reason in reply.error
+    assert live.cluster.status("worker-1").node == "worker-1"

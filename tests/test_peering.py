@@ -23,7 +23,14 @@ from cluster.readiness.peering import (
     Redial,
     SendOn,
 )
-from cluster.wire.messages import PROTOCOL_VERSION, ControlRequest, Hello, HelloRefused, NodeFullyConnected
+from cluster.wire.messages import (
+    PROTOCOL_VERSION,
+    ControlReply,
+    ControlRequest,
+    Hello,
+    HelloRefused,
+    NodeFullyConnected,
+)
 
 ME = Identity(cluster="c", name="worker-1", node_id="w1", generation=3, layout_digest="abc")
 ADDRESSES = {"manager": Address("127.0.0.1", 1), "proxy-1": Address("127.0.0.1", 2)}
@@ -172,6 +179,20 @@ def test_control_request_before_hello_is_delivered_other_messages_are_not() -> N
     core.accepted(-2, 0.0)
     effects = core.received(-2, NodeFullyConnected("x", "y", False), 0.0)
     assert isinstance(effects[0], Dropped) and Close(-2) in effects
+
+
+def test_an_unreadable_request_is_answered_with_why_and_an_unreadable_peer_frame_only_dropped() -> None:
+    core = table()
+    core.accepted(-1, 0.0)
+    effects = core.unreadable(-1, "control-request.args: expected map, got list")
+    (answer,) = [e for e in effects if isinstance(e, SendOn)]
+    assert answer.message == ControlReply(
+        False, {}, "unreadable request: control-request.args: expected map, got list"
+    )
+    assert Close(-1) in effects and isinstance(effects[0], Dropped)
+    peer = dial_and_connect(core)
+    core.received(peer, hello(), 0.0)
+    assert [type(e) for e in core.unreadable(peer, "garbled")] == [Dropped]
 
 
 def test_handshake_timeout_closes_a_silent_dial() -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import ast
-import json
 import signal
 import subprocess
 import sys
@@ -21,7 +20,7 @@ from actors.rundir import RunDir
 from cluster.app.plain import MessageRefused
 from cluster.control.protocol import StateEntries, StateGetRequest, StateSetRequest, StateWritten
 from cluster.layout.loader import LayoutError, load_layout
-from cluster.ops import cli_app, cli_faults, cli_state, top
+from cluster.ops import cli_app, cli_faults, cli_state, plain_json, top
 from cluster.ops.control_client import ControlError
 from cluster.ops.launcher import Cluster, EventTail, LaunchError, NodeState, UnknownNode, prepare
 from cluster.ops.tables import print_table
@@ -79,7 +78,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     states = cluster.states()
     if args.json:
         for state in states:
-            print(json.dumps(_state_json(state)))
+            print(plain_json.dumps(_state_json(state)))
         return 0
     manager_view = next((s.status.readiness for s in states if s.status and s.status.readiness), None)
     header = f"cluster {cluster.layout.cluster!r} ({cluster.run_dir.root})"
@@ -153,7 +152,7 @@ def cmd_members(args: argparse.Namespace) -> int:
             continue
         if args.json:
             for row in membership.members:
-                print(json.dumps({"observer": name, **to_plain(row)}))
+                print(plain_json.dumps({"observer": name, **to_plain(row)}))
             return 0
         print(f"membership as {name} sees it (health score {membership.health_score}):")
         table: list[tuple[str, ...]] = [("MEMBER", "STATE", "INCARNATION", "ROLE", "ADDRESS", "ID")]
@@ -176,7 +175,7 @@ def cmd_events(args: argparse.Namespace) -> int:
     )
     try:
         for record in records:
-            print(json.dumps(record) if args.json else _event_line(record), flush=True)
+            print(plain_json.dumps(record) if args.json else _event_line(record), flush=True)
     except KeyboardInterrupt:
         pass
     return 0
@@ -188,7 +187,9 @@ def _event_line(record: dict[str, Any]) -> str:
         + f".{int(record.get('ts', 0) * 1000) % 1000:03d}"
     )
     fields = " ".join(
-        f"{key}={json.dumps(value)}" for key, value in record.items() if key not in ("ts", "node", "event")
+        f"{key}={plain_json.dumps(value)}"
+        for key, value in record.items()
+        if key not in ("ts", "node", "event")
     )
     return f"{stamp} {record.get('node', '?'):<12} {record.get('event', '?'):<24} {fields}".rstrip()
 
@@ -310,7 +311,9 @@ def _demo_state(cluster: Cluster, tail: EventTail, *, reader: str) -> None:
         _say(f"\n$ clusterctl state get greeting --node {reader}")
         seen = cluster.ask(reader, StateGetRequest("kv", "greeting"), StateEntries).entries
         entry = seen.get("greeting")
-        _say(f"greeting = {json.dumps(entry.value)}  (owner {entry.owner})" if entry else "not there yet")
+        _say(
+            f"greeting = {plain_json.dumps(entry.value)}  (owner {entry.owner})" if entry else "not there yet"
+        )
     except ControlError as error:
         _say(f"state: {error}")
 

@@ -26,6 +26,7 @@ from cluster.control.protocol import (
     parse_reply,
     to_request,
 )
+from cluster.ops import plain_json
 from cluster.ops.control_client import ControlError, ControlRefused
 from cluster.ops.launcher import Cluster, LaunchError
 from cluster.wire.schema import to_plain
@@ -79,7 +80,7 @@ def cmd_state(args: argparse.Namespace, cluster: Cluster) -> int:
     request = _request(args)
     name, body = _ask(cluster, args.node, request)
     if args.json:
-        print(json.dumps({"node": name, **body}))
+        print(plain_json.dumps({"node": name, **body}))
         return 0
     try:
         return _show(name, request, body)
@@ -94,7 +95,7 @@ def _show(name: str, request: Request, body: dict[str, Any]) -> int:
             print(f"{name}: {unchanged.provider}/{request.key} unchanged (nothing to write)")
             return 0
         written = parse_reply(StateWritten, body, request.COMMAND)
-        what = "deleted" if written.deleted else f"= {json.dumps(written.value)}"
+        what = "deleted" if written.deleted else f"= {plain_json.dumps(written.value)}"
         print(f"{name}: {written.provider}/{written.key} {what} (version {written.version})")
         return 0
     entries = parse_reply(StateEntries, body, request.COMMAND).entries
@@ -102,7 +103,7 @@ def _show(name: str, request: Request, body: dict[str, Any]) -> int:
         print(f"{name}: {request.provider}/{request.key} is not set")
         return 1
     for key, entry in entries.items():
-        print(f"{key} = {json.dumps(entry.value)}  (owner {entry.owner}, version {entry.version})")
+        print(f"{key} = {plain_json.dumps(entry.value)}  (owner {entry.owner}, version {entry.version})")
     return 0
 
 
@@ -122,7 +123,7 @@ def cmd_digest(args: argparse.Namespace, cluster: Cluster) -> int:
             print(f"{name}: {error}")
     if args.json:
         for name, digest in seen.items():
-            print(json.dumps({"node": name, "fingerprint": digest.fingerprint(), **to_plain(digest)}))
+            print(plain_json.dumps({"node": name, "fingerprint": digest.fingerprint(), **to_plain(digest)}))
     else:
         for name, digest in seen.items():
             owners, own, held = len(digest.digest), digest.own_entries, digest.entries

@@ -20,6 +20,7 @@ from cluster.core.effects import Address, CancelTimer, Emit, StartTimer
 from cluster.core.events import HandshakeRefusedEvent, NodeDownEvent, NodeUpEvent
 from cluster.wire.messages import (
     PROTOCOL_VERSION,
+    ControlReply,
     ControlRequest,
     Hello,
     HelloRefused,
@@ -340,6 +341,18 @@ class PeeringTable:
             conn = self._conns[conn_id]
             assert conn.peer is not None
             effects.append(DeliverAll(conn.peer, tuple(run)))
+        return effects
+
+    def unreadable(self, conn_id: int, error: str) -> list[PeeringEffect]:
+        """A frame on `conn_id` did not decode. On a connection that has not said hello it is most likely
+        a control client's request that breaks the schema (too long, too deep, args that are not a map):
+        it is answered with what is wrong, so the client hears why rather than waiting out its timeout,
+        and the connection is closed as it would be after any answer. From a peer it is only dropped."""
+        conn = self._conns.get(conn_id)
+        effects: list[PeeringEffect] = [Dropped("bad-frame", f"connection {conn_id}: {error}")]
+        if conn is not None and conn.peer is None and conn.dialed is None:
+            refusal = ControlReply(False, {}, f"unreadable request: {error[:500]}")
+            effects += [SendOn(conn_id, refusal), Close(conn_id)]
         return effects
 
     def timer(self, key: object, now: float) -> list[PeeringEffect]:
