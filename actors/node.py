@@ -52,7 +52,7 @@ from actors.messages import (
 from actors.metrics import NodeMetrics
 from actors.node_sockets import NodeSockets, PortInUse
 from actors.provider import ProviderActor
-from actors.reactor import Reactor
+from actors.reactor import MAX_UNIDENTIFIED, Reactor
 from actors.rundir import RunDir
 from actors.timer import TimerService
 from actors.transport import Transport
@@ -66,7 +66,7 @@ from cluster.layout.model import Layout
 from cluster.membership.swim import Membership
 from cluster.readiness.connectivity import ConnectivityTracker
 from cluster.readiness.coordinator import Coordinator
-from cluster.readiness.peering import Identity, PeeringTable
+from cluster.readiness.peering import PATIENCE_DOUBLINGS, Identity, PeeringTable
 from cluster.state.gossip import StateGossip
 from cluster.state.provider import Provider
 from cluster.state.providers.topics import TopicsProvider
@@ -183,6 +183,11 @@ class NodeRuntime:
             traffic=self.metrics.traffic,
             render_metrics=self.metrics.render,
             quiet_limit=self.layout.timings.handshake_timeout,
+            # As long as a dial of ours waits for a hello at most (`PeeringTable._patience`): a hub of a
+            # large start has hundreds of hellos to judge at once.
+            identify_limit=self.layout.timings.handshake_timeout * (1 << PATIENCE_DOUBLINGS),
+            # Every other node may be dialling at once, and again after a reset, besides any strangers.
+            max_unidentified=MAX_UNIDENTIFIED + 2 * len(self.layout.nodes),
             sockets=self._sockets,
         )
         cores = self.build_cores()
@@ -426,12 +431,16 @@ class NodeRuntime:
             transport.tell(SubscribePeers(actors.coordinator))
             transport.tell(SubscribeMessages((NodeFullyConnected, NodeConnectivityLost), actors.coordinator))
 
-    def stop(self, *, timeout: float = 5.0) -> None:
+    def stop(self, *, timeout: float = 5.0, leave: bool = True) -> None:
+        """Stop every actor. `leave`: say goodbye first (a graceful leave, `member_left` everywhere). A node
+        that stops because one of its actors crashed does not: it failed, and the others must see it
+        fail (`member_failed`), as they would a kill, rather than take it for an operator's choice."""
         if self.actors is None:
             return
         actors, self.actors = self.actors, None
         tell_if_alive(actors.events, RaiseEvent(NodeStoppingEvent(id=self.node_id)))
-        tell_if_alive(actors.membership, LeaveCluster())
+        if leave:
+            tell_if_alive(actors.membership, LeaveCluster())
         for ref in [
             *actors.hosts.values(),
             actors.router,
@@ -527,7 +536,7 @@ def run(
     run_dir.write_pid(name, os.getpid())
     received = signal.sigwait(stop_signals)
     log.info("stopping on %s", signal.Signals(received).name)
-    runtime.stop()
+    runtime.stop(leave=not crashed.is_set())
     return EXIT_CRASHED if crashed.is_set() else EXIT_OK
 
 

@@ -56,6 +56,7 @@ from cluster.readiness.peering import (
     DeliverControl,
     Dial,
     Dropped,
+    Identified,
     PeerDown,
     PeeringEffect,
     PeeringTable,
@@ -251,6 +252,8 @@ class Transport(NodeActor):
                         route(peer, wire)
                 case DeliverControl(conn_id, request):
                     self._route_control(conn_id, request)
+                case Identified(conn_id):
+                    reactor.identified(conn_id)
                 case Dropped(reason, detail):
                     self._count_drop(reason, detail)
                 case fx.Emit(event):

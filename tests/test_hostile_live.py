@@ -25,8 +25,18 @@ from cluster.ops.control_client import ControlRefused
 from cluster.ops.processes import node_process_alive
 from cluster.ops.testing import LiveCluster
 from cluster.state.gossip import MAX_VALUE_DEPTH, STATE_DATAGRAM_MARKER
-from cluster.wire.codec import FrameReader, decode, encode
-from cluster.wire.messages import Alive, ControlReply, NodeInfo, Push, Suspect, WireMessage
+from cluster.wire.codec import FrameReader, decode, encode, frame
+from cluster.wire.messages import (
+    PROTOCOL_VERSION,
+    Alive,
+    ControlReply,
+    Hello,
+    HelloRefused,
+    NodeInfo,
+    Push,
+    Suspect,
+    WireMessage,
+)
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -180,3 +190,26 @@ def test_a_control_request_that_breaks_the_schema_is_answered_with_what_is_wrong
     reply = raw_request(spec.host, spec.port, {"t": "control-request", "command": command, "args": args})
     assert not reply.ok and reason in reply.error
     assert live.cluster.status("worker-1").node == "worker-1"
+
+
+def test_a_stranger_that_connects_learns_nothing_to_claim(
+    cluster_in_process: Callable[..., LiveCluster],
+) -> None:
+    """Issue 11 §0.9: every accepted connection was greeted with the node's hello (id, generation, layout
+    digest), which is all a hello claiming its name needs; a refusal told the digest too."""
+    live = cluster_in_process(LAYOUT)
+    spec = live.layout.node("worker-1")
+    with socket.create_connection((spec.host, spec.port), timeout=5) as stranger:
+        stranger.settimeout(0.5)
+        with pytest.raises(TimeoutError):
+            stranger.recv(1)  # not greeted
+        claim = Hello(
+            live.layout.cluster, "worker-2", "forged", 99, PROTOCOL_VERSION, "0000000000000000", False
+        )
+        stranger.settimeout(5)
+        stranger.sendall(frame(encode(claim)))
+        reader, replies = FrameReader(), []
+        while not replies and (data := stranger.recv(65536)):
+            replies = [decode(payload) for payload in reader.feed(data)]
+    assert replies == [HelloRefused("other-layout", "this node runs another layout")]
+    assert live.layout.digest not in str(replies)

@@ -100,3 +100,17 @@ def test_garbage_and_strangers_are_dropped_and_the_node_lives_on(
     cluster.wait_idle()
     assert request(manager.host, manager.port, "status").body["readiness"]["state"] == "ready"
     assert cluster.nodes["manager"].crashes == []
+
+
+def test_a_node_stopped_by_a_crash_is_failed_by_the_others_and_a_graceful_stop_is_a_leave(
+    cluster: InProcessCluster, events: ProbeHandle
+) -> None:
+    """Issue 11 §0.11: a node stopped by one of its actors crashing said goodbye on its way out, so the
+    others took it for an operator's choice (`member_left`) and nobody saw it fail."""
+    started_on(events, cluster.layout.names)
+    cluster.nodes.pop("worker-1").stop(leave=False)  # what `run` does after an actor crashed
+    failed = events.wait_event("member_failed", node="manager", member="worker-1", timeout=20)
+    assert failed["member"] == "worker-1"
+    assert not [e for e in events.events("member_left") if e.get("member") == "worker-1"]
+    cluster.nodes.pop("worker-2").stop()
+    events.wait_event("member_left", node="manager", member="worker-2", timeout=20)

@@ -16,6 +16,7 @@ from cluster.readiness.peering import (
     Dial,
     Dropped,
     HandshakeDeadline,
+    Identified,
     Identity,
     PeerDown,
     PeeringTable,
@@ -109,10 +110,13 @@ def test_name_held_by_live_id_is_refused_but_a_newer_generation_replaces_it() ->
     core = table()
     first = dial_and_connect(core)
     core.received(first, hello(generation=5), 0.0)
-    same_gen = core.accepted(-1, 0.0)
-    assert isinstance(same_gen[0], SendOn)
+    assert core.accepted(-1, 0.0) == []  # not greeted: a stranger learns nothing to claim
     refused = core.received(-1, hello(node_id="impostor", generation=5), 0.0)
-    assert refused[0].message.reason == "name-held"
+    told = refused[0].message
+    assert told == HelloRefused("name-held", "that name is held by a live node")
+    assert "manager-id" not in told.detail and "5" not in told.detail
+    (event,) = [e for e in refused if isinstance(e, Emit)]
+    assert "manager-id" in event.fields["detail"]  # our own event keeps the particulars
     core.accepted(-2, 0.0)
     replaced = core.received(-2, hello(node_id="reborn", generation=6), 0.0)
     assert Close(first) in replaced
@@ -120,6 +124,19 @@ def test_name_held_by_live_id_is_refused_but_a_newer_generation_replaces_it() ->
     assert PeerUp("manager", "reborn", False) in replaced
     # the old connection's close is now moot
     assert not [e for e in core.closed(first, 1.0) if isinstance(e, PeerDown)]
+
+
+def test_an_accepted_connection_is_greeted_only_once_its_own_hello_is_valid() -> None:
+    core = table()
+    assert core.accepted(-1, 0.0) == []
+    effects = core.received(-1, hello(), 0.0)
+    assert effects[:3] == [CancelTimer(HandshakeDeadline(-1)), Identified(-1), SendOn(-1, core.hello())]
+    assert PeerUp("manager", "manager-id", False) in effects
+    core.accepted(-2, 0.0)
+    refused = core.received(-2, hello(layout_digest="zzz"), 0.0)
+    assert [e.message for e in refused if isinstance(e, SendOn)] == [
+        HelloRefused("other-layout", "this node runs another layout")
+    ]
 
 
 def test_peer_refusal_is_an_event_and_closes() -> None:
@@ -175,7 +192,7 @@ def test_control_request_before_hello_is_delivered_other_messages_are_not() -> N
     core = table()
     core.accepted(-1, 0.0)
     request = ControlRequest(command="status", args={})
-    assert core.received(-1, request, 0.0) == [DeliverControl(-1, request)]
+    assert core.received(-1, request, 0.0) == [Identified(-1), DeliverControl(-1, request)]
     core.accepted(-2, 0.0)
     effects = core.received(-2, NodeFullyConnected("x", "y", False), 0.0)
     assert isinstance(effects[0], Dropped) and Close(-2) in effects

@@ -5,7 +5,11 @@ numbers and returns effects; the actor's reactor thread does the socket work. Ke
 the hello refusal table and the redial policy be tested without a single socket.
 
 A peering is the set of handshaken connections to one node id: it is up from the first valid hello and
-down when its last connection closes. Both sides send `hello` as soon as a connection exists.
+down when its last connection closes. The dialling side says `hello` as soon as its connection exists;
+the accepting side answers with its own only once that hello is valid. A node that greeted every
+connection it accepted told anyone who connected its id, generation and layout digest, which is all a
+hello claiming its name needs (issue 11 §0.9); a refusal sent to a connection we did not dial says why
+in general terms for the same reason, while our own event keeps the particulars.
 """
 
 from __future__ import annotations
@@ -104,6 +108,14 @@ class DeliverControl:
 
 
 @dataclass(frozen=True, slots=True)
+class Identified:
+    """The accepted connection `conn_id` said who it is (a valid hello, or a control request): the bounds
+    the reactor keeps on strangers' connections no longer apply to it."""
+
+    conn_id: int
+
+
+@dataclass(frozen=True, slots=True)
 class Dropped:
     """Something was thrown away; the actor counts it and logs at a limited rate."""
 
@@ -121,6 +133,7 @@ PeeringEffect = (
     | Deliver
     | DeliverAll
     | DeliverControl
+    | Identified
     | Dropped
     | Emit
     | StartTimer
@@ -160,6 +173,16 @@ class HandshakeDeadline:
 
 PeeringTimer = Redial | HandshakeDeadline
 
+
+_IN_GENERAL = {
+    "protocol-version": f"this node speaks protocol {PROTOCOL_VERSION}",
+    "other-cluster": "not a member of this cluster",
+    "unknown-node": "not a node of this cluster's layout",
+    "other-layout": "this node runs another layout",
+    "name-held": "that name is held by a live node",
+    "unexpected-node": "not the node that was dialled",
+}
+"""What a refusal tells a connection we did not dial: the reason, without this node's particulars."""
 
 PATIENCE_DOUBLINGS = 3
 """A dial waits for the peer's hello at most 2**3 = 8 handshake timeouts (see `PeeringTable._patience`)."""
@@ -269,7 +292,7 @@ class PeeringTable:
         if conn_id in self._conns:
             raise ValueError(f"connection {conn_id} is already open")
         self._conns[conn_id] = _Conn(dialed=None)
-        return self._open(conn_id, now)
+        return []  # the reactor holds it to a deadline until it says who it is (`Identified`)
 
     def closed(self, conn_id: int, now: float, reason: str = "") -> list[PeeringEffect]:
         conn = self._conns.pop(conn_id, None)
@@ -316,7 +339,7 @@ class PeeringTable:
             ]
         if conn.peer is None:
             if isinstance(message, ControlRequest):
-                return [DeliverControl(conn_id, message)]
+                return [Identified(conn_id), DeliverControl(conn_id, message)]
             return [
                 Dropped("before-hello", f"{type(message).__name__} before the hello"),
                 Close(conn_id),
@@ -444,8 +467,13 @@ class PeeringTable:
             ]
         refused = self._refusal(conn, hello)
         if refused is not None:
+            told = (
+                refused
+                if conn.dialed is not None
+                else HelloRefused(refused.reason, _IN_GENERAL[refused.reason])
+            )
             return [
-                SendOn(conn_id, refused),
+                SendOn(conn_id, told),
                 Close(conn_id),
                 Emit(
                     HandshakeRefusedEvent(
@@ -454,6 +482,8 @@ class PeeringTable:
                 ),
             ]
         effects: list[PeeringEffect] = [CancelTimer(HandshakeDeadline(conn_id))]
+        if conn.dialed is None:
+            effects += [Identified(conn_id), SendOn(conn_id, self.hello())]
         held = self._peerings.get(hello.name)
         if held is not None and held.node_id != hello.node_id:
             # A newer life of the node: its old connections are half-open leftovers.
