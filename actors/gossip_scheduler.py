@@ -94,7 +94,8 @@ class GossipSchedulerActor(OwnTimers, CoreShell[StateGossip]):
 
     @handles(MembersChanged)
     def _members(self, message: MembersChanged) -> None:
-        self.apply(self.core.members(dict(message.members), self._clock.now()))
+        now = self._clock.now()
+        self.apply(self.core.members(dict(message.members), now, generations=dict(message.generations)))
 
     @handles(WriteStates)
     def _write_many(self, message: WriteStates) -> None:

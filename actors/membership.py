@@ -85,6 +85,7 @@ class MembershipActor(OwnTimers, CoreShell[Membership]):
         self._state_sink = state_sink
         self._member_subscribers: list[pykka.ActorRef[Any]] = []
         self._reachable: tuple[tuple[str, Address], ...] = ()
+        self._generations: tuple[tuple[str, int], ...] = ()
         self._events: list[Event] = []  # raised during this burst, handed on at its end
         self._next_publish = -float("inf")  # when the view may be handed on again
         self._publish_due = False  # a PublishTick is armed
@@ -129,7 +130,7 @@ class MembershipActor(OwnTimers, CoreShell[Membership]):
     @handles(SubscribeMembers)
     def _subscribe_members(self, message: SubscribeMembers) -> None:
         self._member_subscribers.append(message.subscriber)
-        message.subscriber.tell(MembersChanged(self._reachable))
+        message.subscriber.tell(MembersChanged(self._reachable, self._generations))
 
     @handles(StartMembership)
     def _start(self, message: StartMembership) -> None:
@@ -217,9 +218,9 @@ class MembershipActor(OwnTimers, CoreShell[Membership]):
         self._publish_members()
 
     def _publish_members(self) -> None:
-        reachable = self.core.reachable()
-        if reachable == self._reachable:
+        reachable, generations = self.core.reachable(), self.core.generations()
+        if reachable == self._reachable and generations == self._generations:
             return
-        self._reachable = reachable
+        self._reachable, self._generations = reachable, generations
         for subscriber in self._member_subscribers:
-            tell_if_alive(subscriber, MembersChanged(reachable))
+            tell_if_alive(subscriber, MembersChanged(reachable, generations))

@@ -241,9 +241,11 @@ class SubscribeMembers:
 
 @dataclass(frozen=True, slots=True)
 class MembersChanged:
-    """The members this node can reach (alive or suspect), with their addresses; this node included."""
+    """The members this node can reach (alive or suspect), with their addresses; this node included.
+    `generations`: each one's generation, which grows when it restarts though its address does not."""
 
     members: tuple[tuple[str, Address], ...]
+    generations: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -140,6 +140,7 @@ def drop_counts(
             reasons[f"membership news refused: {reason}"] = count
         reasons["state message rejected"] = state_core.stats["received_rejected"]
         reasons["state message refused: implausible time"] = state_core.stats["implausible_times"]
+        reasons["state news refused: unproven generation"] = state_core.stats["unproven_generations"]
         reasons["state part over a datagram"] = state_core.stats["oversized"]
         reasons["app message undeliverable"] = post.stats.undeliverable
         reasons["app message over a full queue"] = sum(dict(post.stats.dropped).values())

@@ -251,6 +251,7 @@ class NodeRuntime:
             host=self.spec.host,
             port=self.spec.port,
             role=self.spec.role,
+            generation=self.generation,
         )
         membership = Membership(
             local,

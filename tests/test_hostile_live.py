@@ -33,8 +33,10 @@ from cluster.wire.messages import (
     Hello,
     HelloRefused,
     NodeInfo,
+    OwnerDelta,
     Push,
     Suspect,
+    SyncableState,
     WireMessage,
 )
 
@@ -45,6 +47,7 @@ LAYOUT = ROOT / "layouts" / "local.yaml"
 
 
 IMPLAUSIBLE_TIME = "state message refused: implausible time"
+UNPROVEN = "state news refused: unproven generation"
 
 
 def send(live: LiveCluster, node: str, message: WireMessage, *, sock: socket.socket) -> None:
@@ -213,3 +216,26 @@ def test_a_stranger_that_connects_learns_nothing_to_claim(
             replies = [decode(payload) for payload in reader.feed(data)]
     assert replies == [HelloRefused("other-layout", "this node runs another layout")]
     assert live.layout.digest not in str(replies)
+
+
+def test_a_push_in_another_nodes_name_at_its_next_generation_replaces_nothing(
+    cluster_in_process: Callable[..., LiveCluster],
+) -> None:
+    """Issue 11 §0.5: a push in the manager's name at generation + 1 replaced its entries on every node."""
+    live = cluster_in_process(LAYOUT)
+    written = live.cluster.ask("manager", StateSetRequest("kv", "owned", 1), StateWritten)
+    eventually(
+        lambda: "owned" in live.cluster.ask("worker-1", StateGetRequest("kv", "owned"), StateEntries).entries
+    )
+    generation = live.cluster.status("manager").generation + 1
+    forged = SyncableState("kv", "owned", "forged", (generation << 32) + 1, "manager", generation, False)
+    delta = OwnerDelta("manager", generation, 0, forged.version, True, 0, (forged,))
+    spec = live.layout.node("worker-1")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as attacker:
+        attacker.sendto(
+            bytes([STATE_DATAGRAM_MARKER]) + encode(Push("manager", forged.version, (delta,))),
+            (spec.host, spec.port),
+        )
+        eventually(lambda: (live.cluster.status("worker-1").dropped or {}).get(UNPROVEN, 0) >= 1)
+    seen = live.cluster.ask("worker-1", StateGetRequest("kv", "owned"), StateEntries).entries["owned"]
+    assert (seen.value, seen.version) == (1, written.version)

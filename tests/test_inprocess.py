@@ -13,7 +13,7 @@ from actors.testkit import ProbeHandle
 from cluster.layout.model import Layout
 from cluster.ops.control_client import request
 from cluster.wire.codec import encode, frame
-from cluster.wire.messages import Hello, NodeFullyConnected
+from cluster.wire.messages import PROTOCOL_VERSION, Hello, NodeFullyConnected
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -82,7 +82,7 @@ def test_garbage_and_strangers_are_dropped_and_the_node_lives_on(
         name="worker-1",
         node_id="x",
         generation=9,
-        protocol_version=1,
+        protocol_version=PROTOCOL_VERSION,
         layout_digest="x",
         cluster_started=False,
     )

@@ -174,7 +174,9 @@ def test_registry_holds_exactly_the_protocol() -> None:
 
 
 def test_records_fields() -> None:
-    assert _field_names(NodeInfo) == ["node_id", "name", "host", "port", "role", "incarnation", "tags"]
+    assert _field_names(NodeInfo) == [
+        *("node_id", "name", "host", "port", "role", "incarnation", "tags", "generation"),
+    ]
     assert _field_names(SyncableState) == [
         *("state_type", "key", "value", "version", "source_node", "generation", "tombstone"),
     ]
@@ -189,7 +191,7 @@ def test_unions() -> None:
     assert set(get_args(WireMessage)) == set(MESSAGE_TYPES.values())
     gossip = {Ping, PingAck, Nack, PingReq, Suspect, Alive, Dead, Join, Leave, Push, Pull, PushPull}
     assert set(get_args(GossipMessage)) == gossip
-    assert PROTOCOL_VERSION == 1
+    assert PROTOCOL_VERSION == 2
 
 
 @message_classes

@@ -364,3 +364,28 @@ def test_a_value_nested_deeper_than_any_answer_can_carry_is_refused_at_the_write
     cyclic.append(cyclic)
     with pytest.raises(EntryTooLarge):
         a.write("kv", "cyclic", cyclic, 1.0)
+
+
+def test_a_new_generation_of_an_owner_is_taken_only_once_the_membership_holds_it() -> None:
+    """Issue 11 §0.5: a push in the manager's name at generation + 1 replaced the manager's entries on
+    every node that took it. A real restart announces its generation to the membership first."""
+    a, b = node("a"), node("b")
+    others = {n: addr for n, addr in ADDRESSES.items() if n != "b"}
+    b.members(others, 0.0, generations=dict.fromkeys(ADDRESSES, 1))
+    (_, (push,)), *_ = sent(a.write("kv", "x", 1, 1.0))
+    wire = bytes([STATE_DATAGRAM_MARKER]) + encode_one(push)
+    assert any(isinstance(e, Applied) for e in b.datagram(ADDRESSES["a"], wire, 1.1))
+    assert isinstance(push, Push)
+    (delta,) = push.deltas
+    forged_entry = dataclasses.replace(delta.states[0], value="forged", generation=2)
+    forged = dataclasses.replace(
+        push, deltas=(dataclasses.replace(delta, generation=2, states=(forged_entry,)),)
+    )
+    forged_wire = bytes([STATE_DATAGRAM_MARKER]) + encode_one(forged)
+    assert not any(isinstance(e, Applied) for e in b.datagram(ADDRESSES["a"], forged_wire, 1.2))
+    assert b.stats["unproven_generations"] == 1
+    assert b.store.get("a", "kv", "x").value == 1  # type: ignore[union-attr]
+    # the membership sees `a` restart at generation 2: its new generation is taken
+    b.members(others, 1.3, generations={**dict.fromkeys(ADDRESSES, 1), "a": 2})
+    assert any(isinstance(e, Applied) for e in b.datagram(ADDRESSES["a"], forged_wire, 1.4))
+    assert b.store.get("a", "kv", "x").value == "forged"  # type: ignore[union-attr]

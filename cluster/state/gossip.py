@@ -170,6 +170,9 @@ class StateGossip:
         self._queue = TransmitLimitedQueue()
         self._gossip_armed = False
         self._members: dict[str, Address] = {}
+        # Each member's generation as the membership holds it, once it tells them (`members(generations=)`):
+        # no later generation of an owner's entries is taken (`_unproven`).
+        self._generations: Mapping[str, int] | None = None
         self._joined = False
         self._stream_peers: set[str] = set()
         self._continuations: dict[str, int] = {}
@@ -197,6 +200,7 @@ class StateGossip:
             "repairs": 0,  # gap repairs asked for (a pull of the missing ranges only)
             "repairs_answered": 0,
             "implausible_times": 0,  # messages refused whole for a Lamport time or version (`_implausible`)
+            "unproven_generations": 0,  # deltas of a new generation with no new life of it (`_unproven`)
         }
 
     # -- inputs ---------------------------------------------------------------------------------
@@ -208,8 +212,14 @@ class StateGossip:
             StartTimer(CollectTick(), now + self.timings.tombstone_grace / 4),
         ]
 
-    def members(self, alive: Mapping[str, Address], now: float) -> list[StateEffect]:
-        """The membership's current view: who is alive, and where."""
+    def members(
+        self, alive: Mapping[str, Address], now: float, *, generations: Mapping[str, int] | None = None
+    ) -> list[StateEffect]:
+        """The membership's current view: who is alive, and where; `generations`: each one's generation,
+        beyond which none of its entries is taken (`_unproven`). Without it, any plausible generation is
+        taken (the simulator, which runs no membership)."""
+        if generations is not None:
+            self._generations = dict(generations)
         effects: list[StateEffect] = []
         live = tuple(sorted({*alive, self.local}))
         for gone in sorted(set(self._members) - set(alive)):
@@ -572,10 +582,27 @@ class StateGossip:
             effects += self._arm_repair(next_due)
         return effects
 
+    def _unproven(self, owner: str, generation: int) -> bool:
+        """A generation above the one we hold of `owner` and above the membership's for it.
+
+        A higher generation replaces everything known of an owner's former life, so one push in the
+        manager's name at generation + 1 replaced the manager's entries on every node that took it. An
+        owner's real restart is a new life, which announces its generation to the membership at the
+        layout's address (`cluster.membership.admission`); until the membership holds it, the news
+        waits, and anti-entropy brings it once it does."""
+        if self._generations is None:
+            return False
+        held = self.store.generation_of(owner)
+        return held is not None and generation > held and generation > self._generations.get(owner, 0)
+
     def _behind(self, digest: Digest) -> bool:
         ours = self.store.owners()
         for owner, generation, watermark in digest:
-            if owner == self.local or self.store.refuses(owner, generation):
+            if (
+                owner == self.local
+                or self.store.refuses(owner, generation)
+                or self._unproven(owner, generation)
+            ):
                 continue
             if (generation, watermark) > ours.get(owner, (0, 0)):
                 return True
@@ -588,6 +615,9 @@ class StateGossip:
         report = ApplyReport()
         touched: set[str] = set()
         for delta in deltas:
+            if self._unproven(delta.owner, delta.generation):
+                self.stats["unproven_generations"] += 1
+                continue
             one = self.store.apply([delta], now)
             report.merge(one)
             touched.add(delta.owner)

@@ -136,6 +136,11 @@ class StateStore:
     def owners(self) -> dict[str, tuple[int, int]]:
         return {name: (o.generation, o.watermark) for name, o in self._owners.items()}
 
+    def generation_of(self, owner: str) -> int | None:
+        """The generation held of `owner` (that of its quarantined life, once dropped), or None."""
+        known = self._owners.get(owner)
+        return known.generation if known is not None else self._quarantine.get(owner)
+
     def refuses(self, owner: str, generation: int) -> bool:
         """Whether gossip of `owner` at `generation` would be refused (ours, or a quarantined life)."""
         return owner == self.local or self._quarantined(owner, generation)

@@ -102,7 +102,9 @@ __all__ = [
     "wire",
 ]
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
+"""Said in every hello; a node refuses another version (`protocol-version`). 2: a member's `NodeInfo`
+carries its generation, which version 1's strict schema would refuse as an unknown field in every alive."""
 
 MAX_NAME_CHARS = 255
 
@@ -136,6 +138,9 @@ class NodeInfo:
     role: Name
     incarnation: Count = 0
     tags: tuple[tuple[str, str], ...] = ()
+    generation: Count = 0
+    """The life's generation (the run directory's count of its starts): what replicated state of this
+    member may be stamped with, so a new generation of its entries needs a new life here first."""
 
 
 @record
