@@ -84,7 +84,7 @@ class ControlEndpoint(NodeActor):
                     tell_if_alive(self._providers[provider], ProviderCommand(op, key, value, reply))
                 case ForwardWrites(provider, entries):
                     commands = tuple(ProviderCommand("set", key, value) for key, value in entries)
-                    tell_if_alive(self._providers[provider], ProviderCommands(commands))
+                    tell_if_alive(self._providers[provider], ProviderCommands(commands, reply))
                 case AskDigest(provider):
                     tell_if_alive(self._providers[provider], DigestWanted(reply))
                 case SetFaults(plan):

@@ -31,7 +31,7 @@ from actors.messages import (
     WriteStates,
 )
 from actors.own_timers import OwnTimers
-from cluster.control.protocol import StateStatus, StateWritten, failure, success
+from cluster.control.protocol import Accepted, StateStatus, StateWritten, failure, success
 from cluster.core import effects as fx
 from cluster.core.effects import Address
 from cluster.state.gossip import (
@@ -44,6 +44,9 @@ from cluster.state.gossip import (
 )
 
 log = logging.getLogger(__name__)
+
+REASONS_SHOWN = 5
+"""How many refusals of a `state-set-many` its answer quotes (all are counted)."""
 
 PROVIDER_BATCH = 512
 """Entries held for the providers at most while input keeps coming: a burst does not keep them waiting."""
@@ -99,11 +102,32 @@ class GossipSchedulerActor(OwnTimers, CoreShell[StateGossip]):
 
     @handles(WriteStates)
     def _write_many(self, message: WriteStates) -> None:
+        if message.reply is None:
+            for write in message.writes:
+                self._write(write)
+            return
+        refused = list(message.refused)
+        written = 0
         for write in message.writes:
-            self._write(write)
+            problem = self._write_one(write)
+            if problem is None:
+                written += 1
+            else:
+                refused.append(problem)
+        answer(message.reply, success(Accepted(written, len(refused), tuple(refused[:REASONS_SHOWN]))))
 
     @handles(WriteState)
     def _write(self, message: WriteState) -> None:
+        problem = self._write_one(message)
+        if problem is None:
+            return
+        if message.reply is not None:
+            answer(message.reply, failure(problem))
+        else:
+            log.warning("write refused: %s", problem)
+
+    def _write_one(self, message: WriteState) -> str | None:
+        """Stamp and spread one write (answering its own `reply`); why it was refused, or None."""
         try:
             effects = self.core.write(
                 message.state_type,
@@ -113,16 +137,13 @@ class GossipSchedulerActor(OwnTimers, CoreShell[StateGossip]):
                 tombstone=message.tombstone,
             )
         except EntryTooLarge as error:
-            if message.reply is not None:
-                answer(message.reply, failure(str(error)))
-            else:
-                log.warning("write refused: %s", error)
-            return
+            return str(error)
         if message.reply is not None:
             written = self.core.store.get(self.core.local, message.state_type, message.key)
             assert written is not None  # just stamped
             answer(message.reply, success(StateWritten.of(written)))
         self.apply(effects)
+        return None
 
     @handles(StateDatagram)
     def _datagram(self, message: StateDatagram) -> None:

@@ -317,7 +317,12 @@ class RaiseEvents:
 
 @dataclass(frozen=True, slots=True)
 class WriteStates:
+    """Several writes, in order. With `reply`, it is answered once all are judged (`Accepted`), together
+    with the provider's own refusals of the batch (`refused`)."""
+
     writes: tuple[WriteState, ...]
+    reply: Reply | None = None
+    refused: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -329,6 +334,7 @@ class DigestWanted:
 
 @dataclass(frozen=True, slots=True)
 class ProviderCommands:
-    """A batch of requests (`state-set-many`), carried out in order."""
+    """A batch of requests (`state-set-many`), carried out in order; `reply` hears how many were taken."""
 
     commands: tuple[ProviderCommand, ...]
+    reply: Reply | None = None

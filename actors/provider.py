@@ -101,14 +101,23 @@ class ProviderActor(NodeActor):
 
     @handles(ProviderCommands)
     def _commands(self, message: ProviderCommands) -> None:
-        self._write([write for command in message.commands for write in self._writes_for(command)])
+        if message.reply is None:
+            self._write([write for command in message.commands for write in self._writes_for(command)])
+            return
+        refused: list[str] = []
+        writes = [write for command in message.commands for write in self._writes_for(command, refused)]
+        tell_if_alive(self._scheduler, WriteStates(tuple(writes), message.reply, tuple(refused)))
 
-    def _writes_for(self, message: ProviderCommand) -> list[WriteState]:
+    def _writes_for(self, message: ProviderCommand, refused: list[str] | None = None) -> list[WriteState]:
+        """The writes a command makes; a refusal is answered, or added to `refused` (a batch's), or
+        logged when nobody waits for it."""
         try:
             writes = self.core.command(message.op, message.key, message.value)
         except CommandError as error:
             if message.reply is not None:
                 answer(message.reply, failure(str(error)))
+            elif refused is not None:
+                refused.append(str(error))
             else:  # an application actor's write: nobody waits for an answer, so the log says it
                 log.warning("refused a write of %s: %s", self.core.provider_type(), error)
             return []

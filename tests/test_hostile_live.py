@@ -140,10 +140,16 @@ def test_what_a_node_accepts_it_can_always_send_back(
         eventually(
             lambda n=node: "deep" in live.cluster.ask(n, StateGetRequest("kv", "deep"), StateEntries).entries
         )
+    # a batch is answered once each of its writes is judged (§0.8: it said "accepted" for writes it
+    # refused a moment later)
+    mixed = (("fits", 1), ("too-deep", [deep]), ("too-big", "x" * 5000), ("fits-too", 2))
+    answered = live.cluster.ask("worker-2", StateSetManyRequest("kv", mixed), Accepted)
+    assert (answered.accepted, answered.refused) == (2, 2)
+    assert "nests more than" in answered.reasons[0] and "must fit one datagram" in answered.reasons[1]
     # 200 entries of 500 bytes each are legal writes; listing them all is over a 64 KiB frame
     for batch in range(8):
         entries = tuple((f"bulk-{batch}-{i}", "x" * 500) for i in range(25))
-        live.cluster.ask("worker-2", StateSetManyRequest("kv", entries), Accepted)
+        assert live.cluster.ask("worker-2", StateSetManyRequest("kv", entries), Accepted).accepted == 25
     eventually(
         lambda: (
             len(live.cluster.ask("worker-2", StateGetRequest("kv", "bulk-7-24"), StateEntries).entries) == 1

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from cluster.control.protocol import (
-    Accepted,
     ActorsRequest,
     AppPublishRequest,
     AppRequest,
@@ -197,7 +196,7 @@ class ControlCore:
             case StateSetManyRequest(provider, entries):
                 if provider not in self._providers:
                     return [Answer(self._no_provider(provider))]
-                return [ForwardWrites(provider, entries), Answer(success(Accepted(len(entries))))]
+                return [ForwardWrites(provider, entries)]  # answered once every write was judged
         raise AssertionError(f"unhandled request {request!r}")
 
     def status(self) -> StatusSnapshot:

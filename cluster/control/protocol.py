@@ -287,9 +287,13 @@ class NothingWritten:
 @record
 @dataclass(frozen=True, slots=True)
 class Accepted:
-    """The answer to `state-set-many`: how many writes were taken."""
+    """The answer to `state-set-many` (and to an application send): how many writes were taken, how many
+    were refused and the first reasons, once every one of them was judged. It used to answer "accepted"
+    for all at once and refuse some a moment later, each in a log line nobody asked for."""
 
     accepted: int
+    refused: int = 0
+    reasons: tuple[str, ...] = ()
 
 
 @record
