@@ -65,3 +65,13 @@ def test_every_verb_prints_its_help() -> None:
         with pytest.raises(SystemExit) as exited:
             build_parser().parse_args([*path, "--help"])
         assert exited.value.code == 0, path
+
+
+def test_keygen_prints_a_new_32_byte_key_each_time() -> None:
+    from cluster.wire.keyring import decode_key
+
+    command = [sys.executable, "-m", "cluster.ops.cli", "keygen"]
+    keys = [subprocess.run(command, capture_output=True, text=True, timeout=30, cwd=ROOT) for _ in range(2)]
+    assert all(k.returncode == 0 for k in keys)
+    first, second = (decode_key(k.stdout) for k in keys)
+    assert len(first) == 32 and first != second

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import secrets
 import signal
 import subprocess
 import sys
@@ -25,6 +26,7 @@ from cluster.ops.control_client import ControlError
 from cluster.ops.launcher import Cluster, EventTail, LaunchError, NodeState, UnknownNode, prepare
 from cluster.ops.tables import print_table
 from cluster.state.providers import PROVIDERS
+from cluster.wire.keyring import KEY_SIZE, encode_key
 from cluster.wire.schema import to_plain
 
 EXIT_FAILED = 1
@@ -216,6 +218,12 @@ def cmd_down(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_keygen(args: argparse.Namespace) -> int:
+    """A new cluster key (32 random bytes from the OS, base64), as `serf keygen` prints one."""
+    print(encode_key(secrets.token_bytes(KEY_SIZE)))
+    return 0
+
+
 def cmd_layout_check(args: argparse.Namespace) -> int:
     layout = load_layout(args.file)
     app = load_app(layout)
@@ -394,6 +402,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("file")
     check.set_defaults(run=cmd_layout_check)
+
+    keygen = verbs.add_parser("keygen", help="print a new 32-byte cluster key (base64) for a keyring")
+    keygen.set_defaults(run=cmd_keygen)
 
     cli_state.add_parser(verbs, _find_cluster, common)
     cli_app.add_parsers(verbs, _find_cluster, common)
