@@ -128,13 +128,19 @@ def _repair_histogram(gaps: GapLedger) -> HistogramMetricFamily:
 
 
 def drop_counts(
-    transport: Mapping[str, int], membership_core: Membership, state_core: StateGossip, post: PostOffice
+    counters: tuple[Mapping[str, int], ...],
+    membership_core: Membership,
+    state_core: StateGossip,
+    post: PostOffice,
 ) -> Callable[[], dict[str, int]]:
     """Everything the node refused or lost, by reason: where a datagram or frame went. One reading for
-    the metrics page and for `status`, so the two never disagree."""
+    the metrics page and for `status`, so the two never disagree. `counters`: the transport's and the
+    datagram reader's, each written by its own thread."""
 
     def counts() -> dict[str, int]:
-        reasons = dict(transport)  # one C-level copy: the transport may add a reason meanwhile
+        reasons: dict[str, int] = {}
+        for counter in counters:
+            reasons.update(dict(counter))  # one C-level copy: its thread may add a reason meanwhile
         reasons["membership datagram garbled"] = membership_core.stats.datagrams_dropped
         for reason, count in dict(membership_core.stats.refused).items():
             reasons[f"membership news refused: {reason}"] = count

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import logging
 import os
 import random
+import secrets
 import signal
 import sys
 import threading
@@ -70,6 +72,7 @@ from cluster.readiness.peering import PATIENCE_DOUBLINGS, Identity, PeeringTable
 from cluster.state.gossip import StateGossip
 from cluster.state.provider import Provider
 from cluster.state.providers.topics import TopicsProvider
+from cluster.wire.keyring import Keyring
 from cluster.wire.messages import (
     ClusterStarted,
     ControlRequest,
@@ -82,6 +85,7 @@ from cluster.wire.messages import (
     PushPull,
     generate_node_id,
 )
+from cluster.wire.seal import EPOCH_BITS, OVERHEAD, Sealing
 
 log = logging.getLogger(__name__)
 
@@ -165,7 +169,24 @@ class NodeRuntime:
         self.actors: NodeActors | None = None
         self.metrics = NodeMetrics(name, self.spec.role, layout.cluster)
         self._dropped: Counter[str] = Counter()  # the transport's drops by reason, read by the metrics
+        self._unsealed: Counter[str] = Counter()  # datagrams that did not open, counted by their reader
+        self.sealing = self._sealing()
         self.app = load_app(layout)  # users' code: imported before anything runs, refused as a layout error
+
+    def _sealing(self) -> Sealing | None:
+        """The node's sealing when its layout names a keyring: one sealer with an epoch of its own (a new
+        life draws a new one), and replay windows for a few times the layout's nodes."""
+        path = self.layout.keyring
+        if path is None:
+            return None
+        keyring = Keyring.from_text(path.read_text(encoding="utf-8"), str(path))
+        epochs = 64 + 4 * len(self.layout.nodes)
+        return Sealing.of(keyring, self.layout.cluster, epoch=secrets.randbits(EPOCH_BITS), max_epochs=epochs)
+
+    def _drops(self) -> tuple[Mapping[str, int], ...]:
+        """The transport's drops and the datagrams that did not open: two counters, each written by one
+        thread, read together."""
+        return (self._dropped, self._unsealed)
 
     def _crashed(self, actor: str, error: BaseException) -> None:
         self.crashes.append((actor, error))
@@ -189,6 +210,7 @@ class NodeRuntime:
             # Every other node may be dialling at once, and again after a reset, besides any strangers.
             max_unidentified=MAX_UNIDENTIFIED + 2 * len(self.layout.nodes),
             sockets=self._sockets,
+            sealer=self.sealing.sealer if self.sealing is not None else None,
         )
         cores = self.build_cores()
         actors = self._start_actors(cores, reactor)
@@ -218,6 +240,9 @@ class NodeRuntime:
     def build_cores(self) -> NodeCores:
         """The node's pure cores, each with its own seeded generator, as its layout describes them."""
         timings = self.layout.timings
+        if self.sealing is not None:
+            # What the cores pack into a datagram is sealed on its way out: it must leave room for that.
+            timings = dataclasses.replace(timings, udp_buffer_size=timings.udp_buffer_size - OVERHEAD)
         addresses = {spec.name: Address(spec.host, spec.port) for spec in self.layout.nodes}
         identity = Identity(
             cluster=self.layout.cluster,
@@ -290,7 +315,7 @@ class NodeRuntime:
             pid=os.getpid(),
         )
         peers = tuple(name for name in self.layout.names if name != self.name)
-        dropped = metric_sources.drop_counts(self._dropped, cores.membership, cores.state, cores.post_office)
+        dropped = metric_sources.drop_counts(self._drops(), cores.membership, cores.state, cores.post_office)
         control = ControlEndpoint.start(whoami, peers=peers, dropped=dropped, on_crash=crash)
         transport = Transport.start(
             cores.peering,
@@ -301,6 +326,7 @@ class NodeRuntime:
             max_frame=self.layout.timings.max_frame_size,
             send_bound=self.layout.app.send_buffer,
             dropped=self._dropped,
+            sealing=self.sealing,
             on_crash=crash,
         )
         neighbours = Neighbours(transport=transport, events=events, timer=timer)
@@ -331,6 +357,8 @@ class NodeRuntime:
                 self.metrics.traffic,
                 faults=lambda: reactor.faults,
                 clock=self.clock,
+                opener=self.sealing.datagrams if self.sealing is not None else None,
+                dropped=self._unsealed,
             ),
             state_sink=scheduler,
             status=control,
@@ -390,7 +418,7 @@ class NodeRuntime:
         metrics = self.metrics
         metrics.watch(metric_sources.membership(cores.membership))
         metrics.watch(metric_sources.state(cores.state))
-        counts = metric_sources.drop_counts(self._dropped, cores.membership, cores.state, cores.post_office)
+        counts = metric_sources.drop_counts(self._drops(), cores.membership, cores.state, cores.post_office)
         metrics.watch(metric_sources.drops(counts))
         inboxes = {
             "events": actors.events,

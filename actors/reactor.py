@@ -47,6 +47,7 @@ from actors.wake_pipe import WakePipe
 from cluster.core.effects import Address
 from cluster.core.faults import NetworkFaults
 from cluster.wire.codec import CodecError, FrameReader
+from cluster.wire.seal import DATAGRAM, OVERHEAD, Sealer
 
 log = logging.getLogger(__name__)
 
@@ -138,11 +139,17 @@ class Reactor:
         identify_limit: float | None = None,
         max_unidentified: int = MAX_UNIDENTIFIED,
         sockets: NodeSockets | None = None,
+        sealer: Sealer | None = None,
     ) -> None:
         """`render_metrics` makes the metrics page; without it, scrapes are answered 404. `sockets` are
         the node's sockets bound in advance (by the forkserver); without them they are bound here."""
         self._deliver: Callable[[Any], object] = _not_started
-        self._max_frame = max_frame
+        # A sealed cluster's frames are `OVERHEAD` longer than what they carry; every datagram sent is
+        # sealed here, in the sending thread, on its way out (`cluster.wire.seal`).
+        self._sealer = sealer
+        overhead = OVERHEAD if sealer is not None else 0
+        self._max_frame = max_frame + overhead
+        self._stranger_frame = min(max_frame, PRE_IDENTIFIED_FRAME) + overhead
         self._traffic = traffic if traffic is not None else Traffic()  # counted whether or not shown
         self._render = render_metrics
         self._quiet_limit = quiet_limit
@@ -217,6 +224,8 @@ class Reactor:
 
     def send_datagram(self, address: Address, data: bytes) -> None:
         """Sent from the caller's thread: waking the reactor for it would cost more than the send."""
+        if self._sealer is not None:
+            data = self._sealer.seal(DATAGRAM, data)
         faults = self.faults
         if faults.active:
             wait = faults.datagram_fate(address, self._fault_rng)
@@ -323,7 +332,7 @@ class Reactor:
             # client of the cluster protocol speaks first (a dialling peer's hello, a control request).
             self._streams[conn_id] = _Stream(
                 sock,
-                FrameReader(max_size=min(self._max_frame, PRE_IDENTIFIED_FRAME)),
+                FrameReader(max_size=self._stranger_frame),
                 address=Address(str(address[0]), int(address[1])),
                 announced=False,
                 http=bytearray() if http else None,

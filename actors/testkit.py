@@ -226,6 +226,8 @@ def layout_with_ports(layout: Layout, ports: list[int] | None = None, **override
     }
     if timings:
         document["timings"] = timings
+    if layout.keyring is not None:
+        document["keyring"] = str(layout.keyring)
     if layout.app != AppSpec():
         document["app"] = layout.app.document()
     document.update(overrides)

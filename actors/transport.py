@@ -66,6 +66,7 @@ from cluster.readiness.peering import (
 )
 from cluster.wire.codec import CodecError, decode, encode, frame
 from cluster.wire.messages import ControlReply, WireMessage
+from cluster.wire.seal import FRAME, OVERHEAD, Sealing, Unsealed
 
 log = logging.getLogger(__name__)
 
@@ -82,9 +83,11 @@ class Transport(NodeActor):
         max_frame: int,
         send_bound: int = DEFAULT_SEND_BUFFER,
         dropped: Counter[str] | None = None,
+        sealing: Sealing | None = None,
         on_crash: CrashHandler | None = None,
     ) -> None:
-        """`dropped`: where frames dropped are counted by reason (the node's metrics read it)."""
+        """`dropped`: where frames dropped are counted by reason (the node's metrics read it).
+        `sealing`: a sealed cluster's; every frame is sealed on its way out and opened on its way in."""
         super().__init__(on_crash=on_crash)
         self._core = core
         self._send_bound = send_bound
@@ -94,6 +97,7 @@ class Transport(NodeActor):
         self._events = events
         self._clock = clock
         self._max_frame = max_frame
+        self._sealing = sealing
         self._routes: dict[type, list[pykka.ActorRef[Any]]] = defaultdict(list)
         self._batched: set[str] = set()  # urns of subscribers that take MessagesReceived
         # What one input sends and delivers, written out once it is handled: one command to the I/O
@@ -218,7 +222,14 @@ class Transport(NodeActor):
     def _frames(self, message: FramesReceived) -> None:
         decoded: list[WireMessage] = []
         max_frame = self._max_frame
+        sealing = self._sealing
         for payload in message.payloads:
+            if sealing is not None:
+                try:
+                    payload = sealing.frames.open(FRAME, payload)
+                except Unsealed as refused:
+                    self._count_drop(f"frame unsealed: {refused.reason}", f"connection {message.conn_id}")
+                    continue
             try:
                 decoded.append(decode(payload, max_size=max_frame))
             except CodecError as error:
@@ -270,7 +281,10 @@ class Transport(NodeActor):
         schema refuses) is never sent and never raised here, where it stopped the whole node. A control
         reply becomes a refusal that says why, so the client hears it instead of waiting out its timeout."""
         try:
-            return frame(encode(message, max_size=self._max_frame), max_size=self._max_frame)
+            encoded = encode(message, max_size=self._max_frame)
+            if self._sealing is None:
+                return frame(encoded, max_size=self._max_frame)
+            return frame(self._sealing.sealer.seal(FRAME, encoded), max_size=self._max_frame + OVERHEAD)
         except CodecError as error:
             if isinstance(message, ControlReply) and message.ok:
                 return self._frame_of(ControlReply(False, {}, f"the answer cannot be sent: {error}"))

@@ -26,6 +26,7 @@ import socket
 import struct
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -33,6 +34,7 @@ from actors.clock import Clock, ManualClock
 from actors.metrics import Traffic
 from cluster.core.effects import Address
 from cluster.core.faults import NetworkFaults
+from cluster.wire.seal import DATAGRAM, Opener, Unsealed
 
 log = logging.getLogger(__name__)
 
@@ -114,11 +116,16 @@ class UdpReader:
         faults: Callable[[], NetworkFaults] | None = None,
         *,
         clock: Clock,
+        opener: Opener | None = None,
+        dropped: Counter[str] | None = None,
     ) -> None:
         """`faults`: the injected faults in force (the reactor's), for datagrams from blocked peers.
-        `clock`: the reading actor's, which its timers' deadlines are on: arrival times are given on it."""
+        `clock`: the reading actor's, which its timers' deadlines are on: arrival times are given on it.
+        `opener`: a sealed cluster's; what does not open is counted in `dropped` by reason and dropped."""
         self.sock = sock
         self._max_datagram = max_datagram
+        self._opener = opener
+        self.dropped: Counter[str] = dropped if dropped is not None else Counter()
         self._traffic = traffic if traffic is not None else Traffic()
         self._faults = faults
         self._clock = clock
@@ -147,8 +154,14 @@ class UdpReader:
             if self._faults is not None and not self._faults().admits_from(source):
                 continue
             arrived = _arrival(ancillary, now, wall) if self._stamped else now
-            events.append(DatagramReceived(source, data, arrived))
             size += len(data)
+            if self._opener is not None:
+                try:
+                    data = self._opener.open(DATAGRAM, data)
+                except Unsealed as refused:
+                    self.dropped[f"datagram unsealed: {refused.reason}"] += 1
+                    continue
+            events.append(DatagramReceived(source, data, arrived))
         if not events:
             events += self._read_errors(now)
         else:

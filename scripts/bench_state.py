@@ -108,9 +108,9 @@ def wait_until(done: Callable[[], bool], timeout: float, poll: float = 0.05) -> 
 
 
 class OursState:
-    def __init__(self, names: list[str], workdir: Path) -> None:
+    def __init__(self, names: list[str], workdir: Path, *, sealed: bool = False) -> None:
         self.names = names
-        self.system = Ours(names, workdir)
+        self.system = Ours(names, workdir, sealed=sealed)
         self.cluster = self.system.cluster
 
     def start(self) -> bool:
@@ -444,6 +444,7 @@ def main() -> int:
     parser.add_argument("--idle", type=float, default=20.0, help="idle window, seconds")
     parser.add_argument("--out", default="bench-results/state.json")
     parser.add_argument("--install-serf", action="store_true")
+    parser.add_argument("--sealed", action="store_true", help="ours: seal every packet under a keyring")
     args = parser.parse_args()
     interrupt_on_sigterm()
     serf_binary, serf_version = find_serf(args.install_serf) if "serf" in args.systems else (None, "")
@@ -460,7 +461,8 @@ def main() -> int:
             serf = None
             if "ours" in args.systems:
                 print(f"  {size} nodes: ours (lan preset)...", file=sys.stderr, flush=True)
-                ours = measure(OursState(names, Path(tmp) / f"ours-{size}"), "ours", size, args)
+                state = OursState(names, Path(tmp) / f"ours-{size}", sealed=args.sealed)
+                ours = measure(state, "ours", size, args)
             if serf_binary is not None:
                 print(f"  {size} nodes: serf (-profile=lan)...", file=sys.stderr, flush=True)
                 serf = measure(SerfState(names, Path(tmp) / f"serf-{size}", serf_binary), "serf", size, args)

@@ -384,7 +384,7 @@ def test_all_problems_are_reported_in_line_order() -> None:
         parse_layout(source, "layouts/x.yaml")
     assert str(caught.value).splitlines() == [
         "layouts/x.yaml:2: colour: unknown key 'colour' (did you mean 'cluster'?); "
-        "allowed: cluster, preset, timings, nodes, connect, app",
+        "allowed: cluster, preset, timings, nodes, connect, app, keyring",
         "layouts/x.yaml:5: nodes.worker.role: unknown role 'wrker' (did you mean 'worker'?); "
         "roles are manager, logger, proxy, worker",
         "layouts/x.yaml:5: nodes.worker.port: port 70000 is out of range 1..65535",
@@ -811,3 +811,19 @@ def test_a_layout_moved_to_free_ports_keeps_its_timings() -> None:
     moved = parse_layout(layout_with_ports(source), "moved.yaml")
     assert moved.timings == source.timings != PRESETS["local"]
     assert moved.node("worker").port != 9001
+
+
+def test_a_keyring_is_resolved_against_the_layout_and_a_bad_one_is_a_layout_error(tmp_path: Path) -> None:
+    from cluster.wire.keyring import KEY_SIZE, Keyring
+
+    (tmp_path / "keys").mkdir()
+    (tmp_path / "keys" / "good.keys").write_text(Keyring(b"\x01" * KEY_SIZE).to_text())
+    (tmp_path / "keys" / "bad.keys").write_text('["AAAA"]')
+    head = "cluster: c\nnodes:\n  manager: {role: manager, host: 127.0.0.1, port: 9000}\n"
+    source = str(tmp_path / "l.yaml")
+    layout = parse_layout(head + "keyring: keys/good.keys\n", source)
+    assert layout.keyring == tmp_path / "keys" / "good.keys"
+    with pytest.raises(LayoutError, match=r"l.yaml:4: keyring: .*bad.keys\[0\]: a key is 32 bytes"):
+        parse_layout(head + "keyring: keys/bad.keys\n", source)
+    with pytest.raises(LayoutError, match=r"l.yaml:4: keyring: cannot read keyring .*missing.keys"):
+        parse_layout(head + "keyring: keys/missing.keys\n", source)

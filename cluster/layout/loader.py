@@ -33,12 +33,13 @@ from cluster.layout.located_yaml import (
 )
 from cluster.layout.model import ROLES, Layout, NodeSpec, governing_rule, resolve_connect
 from cluster.layout.presets import DEFAULT_PRESET, Timings, timings_for, timings_problems
+from cluster.wire.keyring import Keyring, KeyringError
 
 __all__ = ["LayoutError", "LocatedProblem", "load_layout", "parse_layout"]
 
 _NAME = re.compile(r"[A-Za-z0-9_.-]+")
 _HOST_LABEL = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
-_TOP_KEYS = ("cluster", "preset", "timings", "nodes", "connect", "app")
+_TOP_KEYS = ("cluster", "preset", "timings", "nodes", "connect", "app", "keyring")
 _NODE_KEYS = ("role", "host", "port", "metrics_port", "count")
 _MAX_PORT = 65535
 _TIMING_NAMES = frozenset(field.name for field in fields(Timings))
@@ -108,11 +109,34 @@ def _read_layout(reader: LocatedYaml, base: Path) -> Layout | None:
     _check_nodes(reader, placed, top["nodes"][0])
     rules = _read_connect(reader, top.get("connect"), placed)
     app = read_app(reader, top.get("app"), [(node.name, node.role) for node in placed], base)
+    keyring = _read_keyring(reader, top.get("keyring"), base)
     if reader.problems or cluster is None or preset is None:
         return None
     nodes = tuple(_spec(node) for node in placed)
     connect = resolve_connect(nodes, rules)
-    return Layout(cluster, preset, nodes, connect, timings_for(preset, overrides), reader.source, app)
+    timings = timings_for(preset, overrides)
+    return Layout(cluster, preset, nodes, connect, timings, reader.source, app, keyring)
+
+
+def _read_keyring(reader: LocatedYaml, entry: Entry | None, base: Path) -> Path | None:
+    """`keyring: FILE`, relative to the layout's folder: a keyring file (`clusterctl keygen` makes keys),
+    checked here so that a missing or malformed one is a layout error, not a node that fails to start."""
+    if entry is None:
+        return None
+    _key, value = entry
+    text = reader.string(value, "keyring")
+    if text is None:
+        return None
+    path = (base / text).resolve()
+    try:
+        Keyring.from_text(path.read_text(encoding="utf-8"), str(path))
+    except OSError as error:
+        reader.report(value, "keyring", f"cannot read keyring {path}: {error.strerror or error}")
+        return None
+    except (KeyringError, UnicodeDecodeError) as error:
+        reader.report(value, "keyring", str(error))
+        return None
+    return path
 
 
 def _read_cluster(reader: LocatedYaml, top: Mapping[str, Entry], root: Node) -> str | None:

@@ -16,6 +16,7 @@ import json
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
+from pathlib import Path
 from types import MappingProxyType
 
 from cluster.layout.app import AppActorSpec, AppSpec
@@ -78,6 +79,10 @@ class Layout:
     timings: Timings
     source: str = "<string>"
     app: AppSpec = field(default_factory=AppSpec)
+    keyring: Path | None = None
+    """The keyring file every node seals its traffic with (`cluster.wire.seal`), resolved against the
+    layout's folder; None: the cluster runs unsealed. Not part of the digest: keys rotate under a
+    running cluster."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "nodes", tuple(self.nodes))

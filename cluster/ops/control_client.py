@@ -1,8 +1,8 @@
 """The control client: one request, one reply, over a node's TCP port.
 
 A control connection sends no hello: its first frame is a `control-request`, which the node answers and
-then closes (the node's own hello comes first and is skipped). This is what `clusterctl status` uses to
-ask live nodes what they see.
+then closes. This is what `clusterctl status` uses to ask live nodes what they see. In a sealed cluster
+the request and the reply are sealed with the cluster's keyring like every other frame.
 """
 
 from __future__ import annotations
@@ -10,8 +10,9 @@ from __future__ import annotations
 import socket
 from typing import Any
 
-from cluster.wire.codec import CodecError, FrameReader, decode, encode, frame
+from cluster.wire.codec import MAX_FRAME, CodecError, FrameReader, decode, encode, frame
 from cluster.wire.messages import ControlReply, ControlRequest, Hello
+from cluster.wire.seal import FRAME, OVERHEAD, Sealing, Unsealed
 
 
 class ControlError(Exception):
@@ -23,13 +24,22 @@ class ControlRefused(ControlError):
 
 
 def request(
-    host: str, port: int, command: str, args: dict[str, Any] | None = None, *, timeout: float = 2.0
+    host: str,
+    port: int,
+    command: str,
+    args: dict[str, Any] | None = None,
+    *,
+    timeout: float = 2.0,
+    sealing: Sealing | None = None,
 ) -> ControlReply:
-    payload = frame(encode(ControlRequest(command=command, args=args or {})))
+    encoded = encode(ControlRequest(command=command, args=args or {}))
+    if sealing is not None:
+        encoded = sealing.sealer.seal(FRAME, encoded)
+    payload = frame(encoded, max_size=MAX_FRAME + OVERHEAD)
     try:
         with socket.create_connection((host, port), timeout=timeout) as sock:
             sock.sendall(payload)
-            reply = _read_reply(sock, FrameReader(), f"{host}:{port}")
+            reply = _read_reply(sock, FrameReader(MAX_FRAME + OVERHEAD), f"{host}:{port}", sealing)
     except OSError as error:
         raise ControlError(f"{host}:{port}: {error.strerror or error}") from error
     except CodecError as error:
@@ -37,13 +47,22 @@ def request(
     return reply
 
 
-def _read_reply(sock: socket.socket, reader: FrameReader, where: str) -> ControlReply:
-    """The node greets every connection with its hello before it answers; the hello is skipped."""
+def _read_reply(
+    sock: socket.socket, reader: FrameReader, where: str, sealing: Sealing | None
+) -> ControlReply:
+    """The reply (a hello, which an older node greeted every connection with, is skipped)."""
     while True:
         data = sock.recv(65536)
         if not data:
             raise ControlError(f"{where} closed the connection without a reply")
         for payload in reader.feed(data):
+            if sealing is not None:
+                try:
+                    payload = sealing.frames.open(FRAME, payload)
+                except Unsealed as refused:
+                    raise ControlError(
+                        f"{where}: the reply does not open with this keyring ({refused})"
+                    ) from None
             message = decode(payload)
             if isinstance(message, ControlReply):
                 return message

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -42,6 +43,8 @@ from cluster.layout.loader import load_layout
 from cluster.layout.model import Layout, NodeSpec
 from cluster.ops.control_client import ControlError, ControlRefused, request
 from cluster.ops.processes import node_process_alive, process_state
+from cluster.wire.keyring import Keyring
+from cluster.wire.seal import EPOCH_BITS, Sealing
 
 POLL_INTERVAL = 0.05
 
@@ -82,6 +85,18 @@ class Cluster:
     def __init__(self, layout: Layout, run_dir: RunDir) -> None:
         self.layout = layout
         self.run_dir = run_dir
+        self._sealing: Sealing | None = None
+
+    @property
+    def sealing(self) -> Sealing | None:
+        """This client's sealing for a sealed cluster (its layout names a keyring): made once, with an
+        epoch of its own, so its requests are never taken for another life's."""
+        if self._sealing is None and self.layout.keyring is not None:
+            path = self.layout.keyring
+            keyring = Keyring.from_text(path.read_text(encoding="utf-8"), str(path))
+            epoch = secrets.randbits(EPOCH_BITS)
+            self._sealing = Sealing.of(keyring, self.layout.cluster, epoch=epoch, max_epochs=1)
+        return self._sealing
 
     @classmethod
     def from_run_dir(cls, run_dir: RunDir) -> Cluster:
@@ -237,7 +252,7 @@ class Cluster:
         """Ask node `name` over its control port and return the answer's plain body; ControlRefused
         carries the node's refusal. (For scripts: the typed form is `ask`.)"""
         spec = self.spec(name)
-        reply = request(spec.host, spec.port, command, args, timeout=timeout)
+        reply = request(spec.host, spec.port, command, args, timeout=timeout, sealing=self.sealing)
         if not reply.ok:
             raise ControlRefused(reply.error)
         return dict(reply.body)

@@ -28,6 +28,7 @@ none costs a bounded number of tag checks. Whatever does not open raises `Unseal
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -43,6 +44,7 @@ __all__ = [
     "UNSEALED_REASONS",
     "Opener",
     "Sealer",
+    "Sealing",
     "Unsealed",
 ]
 
@@ -93,11 +95,15 @@ class Sealer:
 
 
 class Opener:
-    """Opens packets sealed under any installed key, refusing replays (`cluster.wire.replay`)."""
+    """Opens packets sealed under any installed key, refusing replays when it has a `guard`
+    (`cluster.wire.replay`). Stream frames are opened without one: TCP delivers a connection's frames
+    in order and once, and a sender's frames to one node may travel on two connections, whose
+    interleaving a window would take for replays; a recorded connection replayed whole is the
+    handshake's to refuse."""
 
     __slots__ = ("_ad", "_aeads", "_guard")
 
-    def __init__(self, keyring: Keyring, cluster: str, guard: ReplayGuard) -> None:
+    def __init__(self, keyring: Keyring, cluster: str, guard: ReplayGuard | None) -> None:
         self._aeads = [AESGCM(key) for key in keyring.keys]
         self._ad = _associated_data(cluster)
         self._guard = guard
@@ -115,7 +121,7 @@ class Opener:
             except InvalidTag:
                 continue
             sequence = int.from_bytes(nonce, "big")
-            if self._guard.seen(sequence >> 32, sequence & 0xFFFFFFFF):
+            if self._guard is not None and self._guard.seen(sequence >> 32, sequence & 0xFFFFFFFF):
                 raise Unsealed("replayed", f"sequence {sequence:#x} was taken already")
             return payload
         raise Unsealed("bad-tag", "no installed key opens it")
@@ -123,3 +129,20 @@ class Opener:
 
 def _associated_data(cluster: str) -> bytes:
     return b"pycluster\0" + cluster.encode("utf-8")
+
+
+@dataclass(frozen=True, slots=True)
+class Sealing:
+    """A node's sealing: one sealer for everything it sends, an opener per channel."""
+
+    sealer: Sealer
+    datagrams: Opener
+    frames: Opener
+
+    @classmethod
+    def of(cls, keyring: Keyring, cluster: str, *, epoch: int, max_epochs: int) -> Sealing:
+        return cls(
+            Sealer(keyring, cluster, epoch=epoch),
+            Opener(keyring, cluster, ReplayGuard(max_epochs)),
+            Opener(keyring, cluster, None),
+        )
