@@ -63,7 +63,7 @@ from cluster.app.postoffice import PostOffice
 from cluster.control.endpoint import NodeIdentity
 from cluster.core.effects import Address
 from cluster.core.events import NodeStartedEvent, NodeStoppingEvent
-from cluster.layout.loader import LayoutError, load_layout
+from cluster.layout.loader import LayoutError, LocatedProblem, load_layout
 from cluster.layout.model import Layout
 from cluster.membership.swim import Membership
 from cluster.readiness.connectivity import ConnectivityTracker
@@ -176,10 +176,16 @@ class NodeRuntime:
     def _sealing(self) -> Sealing | None:
         """The node's sealing when its layout names a keyring: one sealer with an epoch of its own (a new
         life draws a new one), and replay windows for a few times the layout's nodes."""
-        path = self.layout.keyring
+        path = self.run_dir.keyring_for(self.layout) if self.run_dir is not None else self.layout.keyring
         if path is None:
             return None
-        keyring = Keyring.from_text(path.read_text(encoding="utf-8"), str(path))
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as error:
+            problem = f"no keyring to seal with ({error.strerror or error}): start the cluster with "
+            problem += "`clusterctl up`, which makes one, name one with `keyring:`, or set `security: none`"
+            raise LayoutError([LocatedProblem(str(path), None, "keyring", problem)]) from None
+        keyring = Keyring.from_text(text, str(path))
         epochs = 64 + 4 * len(self.layout.nodes)
         return Sealing.of(keyring, self.layout.cluster, epoch=secrets.randbits(EPOCH_BITS), max_epochs=epochs)
 

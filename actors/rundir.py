@@ -12,12 +12,14 @@ Layout of a run directory (default `.cluster/<cluster name>/`):
 from __future__ import annotations
 
 import os
+import secrets
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 from cluster.layout.loader import load_layout
 from cluster.layout.model import Layout
+from cluster.wire.keyring import KEY_SIZE, Keyring
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,31 @@ class RunDir:
     def origin_file(self) -> Path:
         """The folder the copied layout came from: its `app.path` roots are relative to that folder."""
         return self.root / "layout-origin"
+
+    @property
+    def keyring_file(self) -> Path:
+        """The cluster's keyring when its layout names none: made by `ensure_keyring`, mode 0600."""
+        return self.root / "cluster.keys"
+
+    def keyring_for(self, layout: Layout) -> Path | None:
+        """Where the layout's nodes find their keyring: the one it names, else this directory's; None
+        when it runs unsealed (`security: none`)."""
+        if layout.keyring is not None:
+            return layout.keyring
+        return None if layout.security == "none" else self.keyring_file
+
+    def ensure_keyring(self) -> Path:
+        """This directory's keyring, made with a new key if there is none yet (readable by its owner
+        alone). Made once, by whoever prepares the run: every node of it then shares the key."""
+        path = self.keyring_file
+        self.root.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return path
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(Keyring(secrets.token_bytes(KEY_SIZE)).to_text())
+        return path
 
     def record_origin(self, layout_path: Path) -> None:
         _write_atomically(self.origin_file, str(layout_path.resolve().parent) + "\n")

@@ -228,6 +228,8 @@ def layout_with_ports(layout: Layout, ports: list[int] | None = None, **override
         document["timings"] = timings
     if layout.keyring is not None:
         document["keyring"] = str(layout.keyring)
+    if layout.security != "sealed":
+        document["security"] = layout.security
     if layout.app != AppSpec():
         document["app"] = layout.app.document()
     document.update(overrides)

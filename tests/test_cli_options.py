@@ -75,3 +75,13 @@ def test_keygen_prints_a_new_32_byte_key_each_time() -> None:
     assert all(k.returncode == 0 for k in keys)
     first, second = (decode_key(k.stdout) for k in keys)
     assert len(first) == 32 and first != second
+
+
+def test_up_warns_when_an_unsealed_layout_listens_beyond_loopback() -> None:
+    from cluster.layout.loader import parse_layout
+    from cluster.ops.cli import unsealed_exposure
+
+    head = "cluster: c\nnodes:\n  manager: {role: manager, host: 127.0.0.1, port: 9000}\n"
+    wide = "  worker: {role: worker, host: 10.1.2.3, port: 9001}\n"
+    assert unsealed_exposure(parse_layout(head + wide + "security: none\n")) == ["worker (10.1.2.3)"]
+    assert unsealed_exposure(parse_layout(head + "security: none\n")) == []

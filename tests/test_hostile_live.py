@@ -1,6 +1,9 @@
 """Hostile datagrams against real node processes (issue 11 §0), each sent from a plain socket as an
 attacker would, each one of the reproductions that used to crash a node or take a member over: refused,
-counted in `status`, and every node still running with the same pid."""
+counted in `status`, and every node still running with the same pid.
+
+The clusters are sealed (by default), so the attacker seals with the cluster's key: these are what a
+member with a bug, or with the key and bad intentions, can send, which the key alone does not stop."""
 
 from __future__ import annotations
 
@@ -39,6 +42,7 @@ from cluster.wire.messages import (
     SyncableState,
     WireMessage,
 )
+from cluster.wire.seal import DATAGRAM, FRAME
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -50,9 +54,21 @@ IMPLAUSIBLE_TIME = "state message refused: implausible time"
 UNPROVEN = "state news refused: unproven generation"
 
 
+def sealed(live: LiveCluster, channel: bytes, payload: bytes) -> bytes:
+    sealing = live.cluster.sealing
+    assert sealing is not None, "the test clusters run sealed by default"
+    return sealing.sealer.seal(channel, payload)
+
+
+def opened(live: LiveCluster, payload: bytes) -> bytes:
+    sealing = live.cluster.sealing
+    assert sealing is not None
+    return sealing.frames.open(FRAME, payload)
+
+
 def send(live: LiveCluster, node: str, message: WireMessage, *, sock: socket.socket) -> None:
     spec = live.layout.node(node)
-    sock.sendto(encode(message), (spec.host, spec.port))
+    sock.sendto(sealed(live, DATAGRAM, encode(message)), (spec.host, spec.port))
 
 
 def refused(live: LiveCluster, node: str, reason: str) -> int:
@@ -108,7 +124,7 @@ def test_one_datagram_neither_kills_a_node_nor_moves_nor_invents_a_member(
         # next write crashed the node
         spec = live.layout.node("worker-3")
         forged = bytes([STATE_DATAGRAM_MARKER]) + encode(Push("manager", 2**63 - 1, ()))
-        attacker.sendto(forged, (spec.host, spec.port))
+        attacker.sendto(sealed(live, DATAGRAM, forged), (spec.host, spec.port))
         eventually(lambda: (live.cluster.status("worker-3").dropped or {}).get(IMPLAUSIBLE_TIME, 0) >= 1)
         written = live.cluster.ask("worker-3", StateSetRequest("kv", "after", 1), StateWritten)
         assert written.owner == "worker-3"
@@ -161,10 +177,9 @@ def test_what_a_node_accepts_it_can_always_send_back(
     assert all(node_process_alive(pid, name) for name, pid in pids.items())
 
 
-def raw_request(host: str, port: int, request: object) -> ControlReply:
-    """A control frame built by hand, as a client that breaks the schema would send it; the node's hello
-    is skipped and its reply returned."""
-    payload = msgpack.packb(request, use_bin_type=True)
+def raw_request(live: LiveCluster, host: str, port: int, request: object) -> ControlReply:
+    """A control frame built by hand, as a client that breaks the schema would send it; its reply."""
+    payload = sealed(live, FRAME, msgpack.packb(request, use_bin_type=True))
     reader = FrameReader()
     with socket.create_connection((host, port), timeout=5.0) as sock:
         sock.sendall(len(payload).to_bytes(4, "big") + payload)
@@ -172,7 +187,7 @@ def raw_request(host: str, port: int, request: object) -> ControlReply:
             data = sock.recv(65536)
             assert data, "closed without a reply"
             for frame in reader.feed(data):
-                message = decode(frame)
+                message = decode(opened(live, frame))
                 if isinstance(message, ControlReply):
                     return message
 
@@ -196,7 +211,8 @@ def test_a_control_request_that_breaks_the_schema_is_answered_with_what_is_wrong
     """Issue 11 §0.8: these got no reply at all, and the client waited out its timeout."""
     live = cluster_in_process(LAYOUT)
     spec = live.layout.node("worker-1")
-    reply = raw_request(spec.host, spec.port, {"t": "control-request", "command": command, "args": args})
+    request = {"t": "control-request", "command": command, "args": args}
+    reply = raw_request(live, spec.host, spec.port, request)
     assert not reply.ok and reason in reply.error
     assert live.cluster.status("worker-1").node == "worker-1"
 
@@ -216,10 +232,10 @@ def test_a_stranger_that_connects_learns_nothing_to_claim(
             live.layout.cluster, "worker-2", "forged", 99, PROTOCOL_VERSION, "0000000000000000", False
         )
         stranger.settimeout(5)
-        stranger.sendall(frame(encode(claim)))
+        stranger.sendall(frame(sealed(live, FRAME, encode(claim))))
         reader, replies = FrameReader(), []
         while not replies and (data := stranger.recv(65536)):
-            replies = [decode(payload) for payload in reader.feed(data)]
+            replies = [decode(opened(live, payload)) for payload in reader.feed(data)]
     assert replies == [HelloRefused("other-layout", "this node runs another layout")]
     assert live.layout.digest not in str(replies)
 
@@ -239,7 +255,11 @@ def test_a_push_in_another_nodes_name_at_its_next_generation_replaces_nothing(
     spec = live.layout.node("worker-1")
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as attacker:
         attacker.sendto(
-            bytes([STATE_DATAGRAM_MARKER]) + encode(Push("manager", forged.version, (delta,))),
+            sealed(
+                live,
+                DATAGRAM,
+                bytes([STATE_DATAGRAM_MARKER]) + encode(Push("manager", forged.version, (delta,))),
+            ),
             (spec.host, spec.port),
         )
         eventually(lambda: (live.cluster.status("worker-1").dropped or {}).get(UNPROVEN, 0) >= 1)

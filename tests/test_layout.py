@@ -384,7 +384,7 @@ def test_all_problems_are_reported_in_line_order() -> None:
         parse_layout(source, "layouts/x.yaml")
     assert str(caught.value).splitlines() == [
         "layouts/x.yaml:2: colour: unknown key 'colour' (did you mean 'cluster'?); "
-        "allowed: cluster, preset, timings, nodes, connect, app, keyring",
+        "allowed: cluster, preset, timings, nodes, connect, app, keyring, security",
         "layouts/x.yaml:5: nodes.worker.role: unknown role 'wrker' (did you mean 'worker'?); "
         "roles are manager, logger, proxy, worker",
         "layouts/x.yaml:5: nodes.worker.port: port 70000 is out of range 1..65535",
@@ -827,3 +827,17 @@ def test_a_keyring_is_resolved_against_the_layout_and_a_bad_one_is_a_layout_erro
         parse_layout(head + "keyring: keys/bad.keys\n", source)
     with pytest.raises(LayoutError, match=r"l.yaml:4: keyring: cannot read keyring .*missing.keys"):
         parse_layout(head + "keyring: keys/missing.keys\n", source)
+
+
+def test_security_none_opts_out_of_sealing_and_cannot_name_a_keyring_too(tmp_path: Path) -> None:
+    from cluster.wire.keyring import KEY_SIZE, Keyring
+
+    (tmp_path / "k.keys").write_text(Keyring(b"\x01" * KEY_SIZE).to_text())
+    head = "cluster: c\nnodes:\n  manager: {role: manager, host: 127.0.0.1, port: 9000}\n"
+    source = str(tmp_path / "l.yaml")
+    assert parse_layout(head, source).security == "sealed"
+    assert parse_layout(head + "security: none\n", source).security == "none"
+    with pytest.raises(LayoutError, match="'open' is not a security mode; modes: sealed, none"):
+        parse_layout(head + "security: open\n", source)
+    with pytest.raises(LayoutError, match="a keyring is named too"):
+        parse_layout(head + "security: none\nkeyring: k.keys\n", source)

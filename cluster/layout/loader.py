@@ -39,7 +39,8 @@ __all__ = ["LayoutError", "LocatedProblem", "load_layout", "parse_layout"]
 
 _NAME = re.compile(r"[A-Za-z0-9_.-]+")
 _HOST_LABEL = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
-_TOP_KEYS = ("cluster", "preset", "timings", "nodes", "connect", "app", "keyring")
+_TOP_KEYS = ("cluster", "preset", "timings", "nodes", "connect", "app", "keyring", "security")
+_SECURITY = ("sealed", "none")
 _NODE_KEYS = ("role", "host", "port", "metrics_port", "count")
 _MAX_PORT = 65535
 _TIMING_NAMES = frozenset(field.name for field in fields(Timings))
@@ -110,12 +111,31 @@ def _read_layout(reader: LocatedYaml, base: Path) -> Layout | None:
     rules = _read_connect(reader, top.get("connect"), placed)
     app = read_app(reader, top.get("app"), [(node.name, node.role) for node in placed], base)
     keyring = _read_keyring(reader, top.get("keyring"), base)
-    if reader.problems or cluster is None or preset is None:
+    security = _read_security(reader, top.get("security"), keyring is not None)
+    if reader.problems or cluster is None or preset is None or security is None:
         return None
     nodes = tuple(_spec(node) for node in placed)
     connect = resolve_connect(nodes, rules)
     timings = timings_for(preset, overrides)
-    return Layout(cluster, preset, nodes, connect, timings, reader.source, app, keyring)
+    return Layout(cluster, preset, nodes, connect, timings, reader.source, app, keyring, security)
+
+
+def _read_security(reader: LocatedYaml, entry: Entry | None, keyring: bool) -> str | None:
+    """`security: none` opts out of sealing; "sealed" is the default (with `keyring:` or the run
+    directory's own keyring)."""
+    if entry is None:
+        return "sealed"
+    _key, value = entry
+    text = reader.string(value, "security")
+    if text is None:
+        return None
+    if text not in _SECURITY:
+        reader.report(value, "security", f"{text!r} is not a security mode; modes: {', '.join(_SECURITY)}")
+        return None
+    if text == "none" and keyring:
+        reader.report(value, "security", "security: none runs unsealed, but a keyring is named too")
+        return None
+    return text
 
 
 def _read_keyring(reader: LocatedYaml, entry: Entry | None, base: Path) -> Path | None:

@@ -81,8 +81,10 @@ class Layout:
     app: AppSpec = field(default_factory=AppSpec)
     keyring: Path | None = None
     """The keyring file every node seals its traffic with (`cluster.wire.seal`), resolved against the
-    layout's folder; None: the cluster runs unsealed. Not part of the digest: keys rotate under a
-    running cluster."""
+    layout's folder; None: the run directory's own (`RunDir.keyring_file`), unless `security` is "none".
+    Not part of the digest: keys rotate under a running cluster."""
+    security: str = "sealed"
+    """"sealed" (the default: every datagram and frame sealed) or "none", an explicit opt-out."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "nodes", tuple(self.nodes))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import ipaddress
 import secrets
 import signal
 import subprocess
@@ -21,6 +22,7 @@ from actors.rundir import RunDir
 from cluster.app.plain import MessageRefused
 from cluster.control.protocol import StateEntries, StateGetRequest, StateSetRequest, StateWritten
 from cluster.layout.loader import LayoutError, load_layout
+from cluster.layout.model import Layout
 from cluster.ops import cli_app, cli_faults, cli_state, plain_json, top
 from cluster.ops.control_client import ControlError
 from cluster.ops.launcher import Cluster, EventTail, LaunchError, NodeState, UnknownNode, prepare
@@ -61,6 +63,13 @@ def _find_cluster(args: argparse.Namespace) -> Cluster:
 def cmd_up(args: argparse.Namespace) -> int:
     run_dir = RunDir(Path(args.run_dir)) if args.run_dir else None
     cluster = prepare(Path(args.layout), run_dir)
+    exposed = unsealed_exposure(cluster.layout)
+    if exposed:
+        print(
+            f"warning: security: none, and {', '.join(exposed)} listen beyond loopback: anyone who can "
+            "reach those ports is a member",
+            file=sys.stderr,
+        )
     result = cluster.up(timeout=args.timeout, progress=_say)
     if result.started:
         return 0
@@ -73,6 +82,21 @@ def cmd_up(args: argparse.Namespace) -> int:
         print(f"  {name}: {problem}", file=sys.stderr)
     print("the nodes are left running for inspection; `clusterctl down` stops them", file=sys.stderr)
     return EXIT_FAILED
+
+
+def unsealed_exposure(layout: Layout) -> list[str]:
+    """The nodes of an unsealed layout (`security: none`) that bind an address other hosts can reach."""
+    if layout.security != "none":
+        return []
+    exposed = []
+    for spec in layout.nodes:
+        try:
+            loopback = ipaddress.ip_address(spec.host).is_loopback
+        except ValueError:
+            loopback = spec.host == "localhost"
+        if not loopback:
+            exposed.append(f"{spec.name} ({spec.host})")
+    return exposed
 
 
 def cmd_status(args: argparse.Namespace) -> int:

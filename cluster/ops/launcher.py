@@ -91,8 +91,8 @@ class Cluster:
     def sealing(self) -> Sealing | None:
         """This client's sealing for a sealed cluster (its layout names a keyring): made once, with an
         epoch of its own, so its requests are never taken for another life's."""
-        if self._sealing is None and self.layout.keyring is not None:
-            path = self.layout.keyring
+        path = self.run_dir.keyring_for(self.layout)
+        if self._sealing is None and path is not None:
             keyring = Keyring.from_text(path.read_text(encoding="utf-8"), str(path))
             epoch = secrets.randbits(EPOCH_BITS)
             self._sealing = Sealing.of(keyring, self.layout.cluster, epoch=epoch, max_epochs=1)
@@ -390,6 +390,8 @@ def prepare(layout_path: Path, run_dir: RunDir | None = None) -> Cluster:
     run_dir.root.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(layout_path, run_dir.layout_file)
     run_dir.record_origin(layout_path)
+    if layout.keyring is None and layout.security != "none":
+        run_dir.ensure_keyring()  # sealed by default: the run's own key, kept for its restarts
     return Cluster(layout, run_dir)
 
 
