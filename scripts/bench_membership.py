@@ -444,7 +444,9 @@ def main() -> int:
     parser.add_argument("--out", default="bench-results/membership.json")
     parser.add_argument("--keep", metavar="DIR", help="keep run directories (event logs) under DIR")
     parser.add_argument("--install-serf", action="store_true", help="apt-get install serf if it is missing")
-    parser.add_argument("--sealed", action="store_true", help="ours: seal every packet under a keyring")
+    parser.add_argument(
+        "--unsealed", action="store_true", help="ours: security: none (the default seals every packet)"
+    )
     args = parser.parse_args()
     if not 1 <= args.kills <= min(args.sizes) - 3:
         parser.error("--kills must be at least 1 and leave the manager, the logger and a proxy alive")
@@ -470,7 +472,7 @@ def main() -> int:
             ours = serf = None
             if "ours" in args.systems:
                 print(f"  {size} nodes: ours (lan preset)...", file=sys.stderr, flush=True)
-                ours = measure(Ours(names, Path(tmp) / f"ours-{size}", sealed=args.sealed), args)
+                ours = measure(Ours(names, Path(tmp) / f"ours-{size}", sealed=not args.unsealed), args)
             if serf_binary is not None:
                 print(f"  {size} nodes: serf (-profile=lan)...", file=sys.stderr, flush=True)
                 serf = measure(Serf(names, Path(tmp) / f"serf-{size}", serf_binary), args)

@@ -108,7 +108,7 @@ def wait_until(done: Callable[[], bool], timeout: float, poll: float = 0.05) -> 
 
 
 class OursState:
-    def __init__(self, names: list[str], workdir: Path, *, sealed: bool = False) -> None:
+    def __init__(self, names: list[str], workdir: Path, *, sealed: bool = True) -> None:
         self.names = names
         self.system = Ours(names, workdir, sealed=sealed)
         self.cluster = self.system.cluster
@@ -444,7 +444,9 @@ def main() -> int:
     parser.add_argument("--idle", type=float, default=20.0, help="idle window, seconds")
     parser.add_argument("--out", default="bench-results/state.json")
     parser.add_argument("--install-serf", action="store_true")
-    parser.add_argument("--sealed", action="store_true", help="ours: seal every packet under a keyring")
+    parser.add_argument(
+        "--unsealed", action="store_true", help="ours: security: none (the default seals every packet)"
+    )
     args = parser.parse_args()
     interrupt_on_sigterm()
     serf_binary, serf_version = find_serf(args.install_serf) if "serf" in args.systems else (None, "")
@@ -461,7 +463,7 @@ def main() -> int:
             serf = None
             if "ours" in args.systems:
                 print(f"  {size} nodes: ours (lan preset)...", file=sys.stderr, flush=True)
-                state = OursState(names, Path(tmp) / f"ours-{size}", sealed=args.sealed)
+                state = OursState(names, Path(tmp) / f"ours-{size}", sealed=not args.unsealed)
                 ours = measure(state, "ours", size, args)
             if serf_binary is not None:
                 print(f"  {size} nodes: serf (-profile=lan)...", file=sys.stderr, flush=True)

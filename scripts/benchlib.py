@@ -14,7 +14,6 @@ import json
 import os
 import platform
 import re
-import secrets
 import selectors
 import shutil
 import signal
@@ -39,7 +38,6 @@ from cluster import (
     MemberSuspectEvent,
     prepare,
 )
-from cluster.wire.keyring import KEY_SIZE, Keyring
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 STOP_GRACE = 5.0
@@ -143,17 +141,17 @@ def node_names(size: int) -> list[str]:
 class Ours(System):
     name = "ours"
 
-    def __init__(self, names: list[str], workdir: Path, *, sealed: bool = False) -> None:
-        """`sealed`: every datagram and frame sealed under a keyring made for the run."""
+    def __init__(self, names: list[str], workdir: Path, *, sealed: bool = True) -> None:
+        """`sealed` (the product's default): every datagram and frame sealed under the keyring `prepare`
+        makes for the run; otherwise `security: none`, to measure what sealing costs."""
         super().__init__(names, workdir)
         ports = free_ports(len(names))
         lines = [f"cluster: benchmembers{len(names)}", "preset: lan", "nodes:"]
         for name, port in zip(names, ports, strict=True):
             lines.append(f"  {name}: {{role: {name.split('-')[0]}, host: 127.0.0.1, port: {port}}}")
         workdir.mkdir(parents=True, exist_ok=True)
-        if sealed:
-            (workdir / "cluster.keys").write_text(Keyring(secrets.token_bytes(KEY_SIZE)).to_text())
-            lines.append("keyring: cluster.keys")
+        if not sealed:
+            lines.append("security: none")
         layout_file = workdir / "layout-source.yaml"
         layout_file.write_text("\n".join(lines) + "\n")
         self.cluster: Cluster = prepare(layout_file, RunDir(workdir / "run"))
