@@ -229,6 +229,7 @@ class Transport(NodeActor):
                     payload = sealing.frames.open(FRAME, payload)
                 except Unsealed as refused:
                     self._count_drop(f"frame unsealed: {refused.reason}", f"connection {message.conn_id}")
+                    self._tell_sealed(message.conn_id, refused)
                     continue
             try:
                 decoded.append(decode(payload, max_size=max_frame))
@@ -275,6 +276,18 @@ class Transport(NodeActor):
                     self._timer.tell(DisarmTimer(key, self.actor_ref))
                 case _:
                     raise TypeError(f"transport cannot carry out {effect!r}")
+
+    def _tell_sealed(self, conn_id: int, refused: Unsealed) -> None:
+        """A stranger's frame that does not open is most likely clusterctl without the cluster's key (or
+        with another): it is told so in the clear, once, and the connection closed, rather than left to
+        wait out its timeout. It learns only that the cluster is sealed."""
+        if not self._core.stranger(conn_id):
+            return
+        told = ControlReply(
+            False, {}, f"this cluster is sealed, and the request does not open ({refused.reason})"
+        )
+        self._reactor.send(conn_id, frame(encode(told)))
+        self._reactor.close(conn_id)
 
     def _frame_of(self, message: WireMessage) -> bytes:
         """The message as one frame; one that cannot be encoded (over the frame limit, or a value the

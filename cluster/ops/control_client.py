@@ -47,6 +47,14 @@ def request(
     return reply
 
 
+def _told_in_the_clear(payload: bytes) -> ControlReply | None:
+    try:
+        message = decode(payload)
+    except CodecError:
+        return None
+    return message if isinstance(message, ControlReply) and not message.ok else None
+
+
 def _read_reply(
     sock: socket.socket, reader: FrameReader, where: str, sealing: Sealing | None
 ) -> ControlReply:
@@ -60,6 +68,9 @@ def _read_reply(
                 try:
                     payload = sealing.frames.open(FRAME, payload)
                 except Unsealed as refused:
+                    told = _told_in_the_clear(payload)
+                    if told is not None:
+                        return told  # a sealed node that could not open our request says so in the clear
                     raise ControlError(
                         f"{where}: the reply does not open with this keyring ({refused})"
                     ) from None

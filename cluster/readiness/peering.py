@@ -366,6 +366,11 @@ class PeeringTable:
             effects.append(DeliverAll(conn.peer, tuple(run)))
         return effects
 
+    def stranger(self, conn_id: int) -> bool:
+        """Whether `conn_id` is an accepted connection that has not said a valid hello."""
+        conn = self._conns.get(conn_id)
+        return conn is not None and conn.peer is None and conn.dialed is None
+
     def unreadable(self, conn_id: int, error: str) -> list[PeeringEffect]:
         """A frame on `conn_id` did not decode. On a connection that has not said hello it is most likely
         a control client's request that breaks the schema (too long, too deep, args that are not a map):
