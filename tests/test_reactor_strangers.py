@@ -103,7 +103,7 @@ def test_beyond_the_cap_the_oldest_stranger_is_closed(reactor: Any) -> None:
 
 PAUSE_PROBE = textwrap.dedent(
     """
-    import resource, socket, sys, time, logging
+    import logging, os, resource, socket, subprocess, sys, time
     logging.basicConfig(level=logging.WARNING)
     from actors.reactor import Reactor
     port = int(sys.argv[1])
@@ -111,23 +111,31 @@ PAUSE_PROBE = textwrap.dedent(
         "127.0.0.1", port, max_frame=1 << 20, quiet_limit=30, identify_limit=30, max_unidentified=1000
     )
     reactor.start(lambda event: None)
+    # Connections from another process, which has descriptors to spare: made once this one has none
+    # left, they wait in the listener's backlog, so the listener stays readable while the reactor has
+    # no descriptor to accept them with. (Started first: its pipes need descriptors too.)
+    waiting = subprocess.Popen([sys.executable, "-c", (
+        "import socket, sys, time\\n"
+        "sys.stdin.readline()\\n"
+        "held = [socket.create_connection(('127.0.0.1', int(sys.argv[1]))) for _ in range(25)]\\n"
+        "print('connected', flush=True)\\n"
+        "time.sleep(30)\\n"
+    ), str(port)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (len(os.listdir("/proc/self/fd")) + 40, hard))
     clients = []
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    import os
-    used = len(os.listdir("/proc/self/fd"))
-    resource.setrlimit(resource.RLIMIT_NOFILE, (used + 40, hard))
     try:
-        while True:
+        while True:  # this process (the reactor's) runs out of descriptors
             clients.append(socket.create_connection(("127.0.0.1", port), timeout=1))
     except OSError:
-        pass  # this process ran out too: the node's side is at the limit as well
-    for client in clients[-20:]:
-        client.close()
-    clients = clients[:-20]
-    spare = [socket.create_connection(("127.0.0.1", port)) for _ in range(25)]  # queued in the backlog
+        pass
+    waiting.stdin.write("go\\n")
+    waiting.stdin.flush()
+    assert waiting.stdout.readline().strip() == "connected"
     began, cpu = time.monotonic(), time.process_time()
     time.sleep(2.0)
     print(f"cpu {(time.process_time() - cpu) / (time.monotonic() - began):.3f}")
+    waiting.kill()
     reactor.stop()
     """
 )
