@@ -92,10 +92,13 @@ def test_beyond_the_cap_the_oldest_stranger_is_closed(reactor: Any) -> None:
             strangers[-1].sendall(b"\x00")
             time.sleep(0.05)
         assert closed_by_node(strangers[0])
-        events = [seen.get(timeout=5) for _ in range(6)]
-        (closed,) = [e for e in events if isinstance(e, ConnClosed)]
+        events: list[Any] = []
+        while sum(isinstance(e, ConnAccepted) for e in events) < 5:
+            events.append(seen.get(timeout=5))
         first = next(e for e in events if isinstance(e, ConnAccepted))
-        assert closed == ConnClosed(first.conn_id, "too many connections not yet identified")
+        # (under load the others may reach their deadline too; the first went for the cap, at once)
+        closes = {e.conn_id: e.reason for e in events if isinstance(e, ConnClosed)}
+        assert closes[first.conn_id] == "too many connections not yet identified"
     finally:
         for stranger in strangers:
             stranger.close()
