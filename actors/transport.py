@@ -66,7 +66,7 @@ from cluster.readiness.peering import (
 )
 from cluster.wire.codec import CodecError, decode, encode, frame
 from cluster.wire.messages import ControlReply, WireMessage
-from cluster.wire.seal import FRAME, OVERHEAD, Sealing, Unsealed
+from cluster.wire.seal import FRAME, OVERHEAD, SEALED_MARK, Sealing, Unsealed
 
 log = logging.getLogger(__name__)
 
@@ -224,6 +224,9 @@ class Transport(NodeActor):
         max_frame = self._max_frame
         sealing = self._sealing
         for payload in message.payloads:
+            if sealing is None and payload[:1] == SEALED_MARK:
+                self._count_drop("frame unsealed: no-key", f"connection {message.conn_id}")
+                continue
             if sealing is not None:
                 try:
                     payload = sealing.frames.open(FRAME, payload)

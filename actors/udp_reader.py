@@ -34,7 +34,7 @@ from actors.clock import Clock, ManualClock
 from actors.metrics import Traffic
 from cluster.core.effects import Address
 from cluster.core.faults import NetworkFaults
-from cluster.wire.seal import DATAGRAM, Opener, Unsealed
+from cluster.wire.seal import DATAGRAM, SEALED_MARK, Opener, Unsealed
 
 log = logging.getLogger(__name__)
 
@@ -161,6 +161,9 @@ class UdpReader:
                 except Unsealed as refused:
                     self.dropped[f"datagram unsealed: {refused.reason}"] += 1
                     continue
+            elif data[:1] == SEALED_MARK:  # sealed by a node that has a key, and this one runs without
+                self.dropped["datagram unsealed: no-key"] += 1
+                continue
             events.append(DatagramReceived(source, data, arrived))
         if not events:
             events += self._read_errors(now)

@@ -74,3 +74,21 @@ def test_a_sealed_cluster_forms_replicates_and_drops_what_is_not_sealed_with_its
     seen = live.cluster.ask("worker-2", StateGetRequest("kv", "sealed"), StateEntries).entries["sealed"]
     assert (seen.value, seen.version) == ("yes", written.version)
     assert not live.events("member_failed") and not live.events("member_suspect")
+
+
+def test_a_cluster_that_opted_out_counts_sealed_packets_as_no_key(
+    cluster_in_process: Callable[..., LiveCluster], tmp_path: Path
+) -> None:
+    layout = tmp_path / "unsealed.yaml"
+    layout.write_text(LAYOUT.read_text() + "security: none\n")
+    live = cluster_in_process(layout)
+    assert live.cluster.sealing is None
+    spec = live.layout.node("worker-1")
+    keyed = Sealing.of(Keyring(b"\x09" * KEY_SIZE), live.layout.cluster, epoch=1, max_epochs=1)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as member_with_a_key:
+        member_with_a_key.sendto(
+            keyed.sealer.seal(b"d", encode(Suspect("worker-1", 0, "manager"))), (spec.host, spec.port)
+        )
+    eventually(
+        lambda: (live.cluster.status("worker-1").dropped or {}).get("datagram unsealed: no-key", 0) == 1
+    )

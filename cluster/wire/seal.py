@@ -40,6 +40,7 @@ __all__ = [
     "DATAGRAM",
     "FRAME",
     "OVERHEAD",
+    "SEALED_MARK",
     "SEAL_VERSION",
     "UNSEALED_REASONS",
     "Opener",
@@ -49,6 +50,9 @@ __all__ = [
 ]
 
 SEAL_VERSION = 1
+SEALED_MARK = bytes((SEAL_VERSION,))
+"""The first byte of every sealed packet; no message of ours starts with it (msgpack maps start at 0x80,
+state datagrams with 0xC1), so a node that runs unsealed tells a sealed packet from garbage."""
 NONCE_SIZE = 12
 TAG_SIZE = 16
 OVERHEAD = 1 + NONCE_SIZE + TAG_SIZE
