@@ -28,8 +28,8 @@ class InProcessCluster:
     ) -> None:
         self.layout = layout
         self._run_dir = RunDir(run_dir) if run_dir is not None else None
-        if self._run_dir is not None and self._run_dir.keyring_for(layout) == self._run_dir.keyring_file:
-            self._run_dir.ensure_keyring()  # sealed by default, as `clusterctl up` runs it
+        if self._run_dir is not None:
+            self._run_dir.keyring_made_for(layout)  # sealed by default, as `clusterctl up` runs it
         self._clock = clock
         self._event_subscribers = event_subscribers
         self.nodes: dict[str, NodeRuntime] = {}

@@ -218,7 +218,7 @@ class MembershipActor(OwnTimers, CoreShell[Membership]):
         self._publish_members()
 
     def _publish_members(self) -> None:
-        reachable, generations = self.core.reachable(), self.core.generations()
+        reachable, generations = self.core.reachable_generations()
         if reachable == self._reachable and generations == self._generations:
             return
         self._reachable, self._generations = reachable, generations

@@ -13,7 +13,6 @@ import dataclasses
 import logging
 import os
 import random
-import secrets
 import signal
 import sys
 import threading
@@ -55,7 +54,7 @@ from actors.metrics import NodeMetrics
 from actors.node_sockets import NodeSockets, PortInUse
 from actors.provider import ProviderActor
 from actors.reactor import MAX_UNIDENTIFIED, Reactor
-from actors.rundir import RunDir
+from actors.rundir import RunDir, load_sealing
 from actors.timer import TimerService
 from actors.transport import Transport
 from actors.udp_reader import UdpReader
@@ -72,7 +71,7 @@ from cluster.readiness.peering import PATIENCE_DOUBLINGS, Identity, PeeringTable
 from cluster.state.gossip import StateGossip
 from cluster.state.provider import Provider
 from cluster.state.providers.topics import TopicsProvider
-from cluster.wire.keyring import Keyring
+from cluster.wire.keyring import KeyringError
 from cluster.wire.messages import (
     ClusterStarted,
     ControlRequest,
@@ -85,7 +84,7 @@ from cluster.wire.messages import (
     PushPull,
     generate_node_id,
 )
-from cluster.wire.seal import EPOCH_BITS, OVERHEAD, Sealing
+from cluster.wire.seal import OVERHEAD, Sealing
 
 log = logging.getLogger(__name__)
 
@@ -180,14 +179,9 @@ class NodeRuntime:
         if path is None:
             return None
         try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as error:
-            problem = f"no keyring to seal with ({error.strerror or error}): start the cluster with "
-            problem += "`clusterctl up`, which makes one, name one with `keyring:`, or set `security: none`"
-            raise LayoutError([LocatedProblem(str(path), None, "keyring", problem)]) from None
-        keyring = Keyring.from_text(text, str(path))
-        epochs = 64 + 4 * len(self.layout.nodes)
-        return Sealing.of(keyring, self.layout.cluster, epoch=secrets.randbits(EPOCH_BITS), max_epochs=epochs)
+            return load_sealing(path, self.layout.cluster, max_epochs=64 + 4 * len(self.layout.nodes))
+        except KeyringError as error:  # refused as a bad layout is: the node never starts
+            raise LayoutError([LocatedProblem(str(path), None, "keyring", str(error))]) from None
 
     def _drops(self) -> tuple[Mapping[str, int], ...]:
         """The transport's drops and the datagrams that did not open: two counters, each written by one
@@ -321,8 +315,11 @@ class NodeRuntime:
             pid=os.getpid(),
         )
         peers = tuple(name for name in self.layout.names if name != self.name)
-        dropped = metric_sources.drop_counts(self._drops(), cores.membership, cores.state, cores.post_office)
-        control = ControlEndpoint.start(whoami, peers=peers, dropped=dropped, on_crash=crash)
+        # One reading of every drop, for `status` and for the metrics page (`_watch`).
+        self._drop_counts = metric_sources.drop_counts(
+            self._drops(), cores.membership, cores.state, cores.post_office
+        )
+        control = ControlEndpoint.start(whoami, peers=peers, dropped=self._drop_counts, on_crash=crash)
         transport = Transport.start(
             cores.peering,
             reactor,
@@ -424,8 +421,7 @@ class NodeRuntime:
         metrics = self.metrics
         metrics.watch(metric_sources.membership(cores.membership))
         metrics.watch(metric_sources.state(cores.state))
-        counts = metric_sources.drop_counts(self._drops(), cores.membership, cores.state, cores.post_office)
-        metrics.watch(metric_sources.drops(counts))
+        metrics.watch(metric_sources.drops(self._drop_counts))
         inboxes = {
             "events": actors.events,
             "timer": actors.timer,

@@ -223,18 +223,18 @@ class Reactor:
         self.faults = faults
 
     def send_datagram(self, address: Address, data: bytes) -> None:
-        """Sent from the caller's thread: waking the reactor for it would cost more than the send."""
+        """Sent from the caller's thread: waking the reactor for it would cost more than the send. Sealed
+        here, once an injected loss has spared it."""
+        faults = self.faults
+        wait = faults.datagram_fate(address, self._fault_rng) if faults.active else 0.0
+        if wait is None:
+            self._traffic.sending().dropped += 1
+            return
         if self._sealer is not None:
             data = self._sealer.seal(DATAGRAM, data)
-        faults = self.faults
-        if faults.active:
-            wait = faults.datagram_fate(address, self._fault_rng)
-            if wait is None:
-                self._traffic.sending().dropped += 1
-                return
-            if wait > 0:
-                self._command("later", time.monotonic() + wait, address, data)
-                return
+        if wait > 0:
+            self._command("later", time.monotonic() + wait, address, data)
+            return
         self._sendto(address, data)
 
     def _sendto(self, address: Address, data: bytes) -> None:

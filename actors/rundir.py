@@ -19,7 +19,8 @@ from pathlib import Path
 
 from cluster.layout.loader import load_layout
 from cluster.layout.model import Layout
-from cluster.wire.keyring import KEY_SIZE, Keyring
+from cluster.wire.keyring import KEY_SIZE, Keyring, KeyringError
+from cluster.wire.seal import EPOCH_BITS, Sealing
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,14 @@ class RunDir:
         if layout.keyring is not None:
             return layout.keyring
         return None if layout.security == "none" else self.keyring_file
+
+    def keyring_made_for(self, layout: Layout) -> Path | None:
+        """`keyring_for`, making this directory's keyring first when that is the one the layout's nodes
+        use: what preparing a run (`prepare`, an in-process cluster) does, once, before any node starts."""
+        path = self.keyring_for(layout)
+        if path == self.keyring_file:
+            self.ensure_keyring()
+        return path
 
     def ensure_keyring(self) -> Path:
         """This directory's keyring, made with a new key if there is none yet (readable by its owner
@@ -112,6 +121,22 @@ class RunDir:
         generation = previous + 1
         _write_atomically(path, f"{generation}\n")
         return generation
+
+
+def load_sealing(path: Path, cluster: str, *, max_epochs: int) -> Sealing:
+    """The sealing of one life (a node's, or one clusterctl's) under the keyring file at `path`: a fresh
+    random epoch, so its nonces and sequence numbers are its own. KeyringError says what is wrong with
+    the file, a missing one included."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+        raise KeyringError(
+            f"{path}: no keyring to seal with ({reason}); `clusterctl up` makes one, a layout names one "
+            "with `keyring:`, or opts out with `security: none`"
+        ) from None
+    keyring = Keyring.from_text(text, str(path))
+    return Sealing.of(keyring, cluster, epoch=secrets.randbits(EPOCH_BITS), max_epochs=max_epochs)
 
 
 def _write_atomically(path: Path, text: str, *, durable: bool = True) -> None:

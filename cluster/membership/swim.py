@@ -227,10 +227,13 @@ class Membership:
         by name: who replicated state goes to, and whose entries count as live."""
         return tuple((m.name, _address(m)) for m in self.members() if m.state not in GONE)
 
-    def generations(self) -> tuple[tuple[str, int], ...]:
-        """The generation of each member `reachable` lists, as its life announced it: replicated state
-        takes no later generation of a member's entries (`StateGossip._unproven`)."""
-        return tuple((m.name, m.info.generation) for m in self.members() if m.state not in GONE)
+    def reachable_generations(
+        self,
+    ) -> tuple[tuple[tuple[str, Address], ...], tuple[tuple[str, int], ...]]:
+        """`reachable`, and the generation of each of those members as its life announced it (replicated
+        state takes no later generation of a member's entries: `StateGossip._unproven`), from one pass."""
+        live = [m for m in self.members() if m.state not in GONE]
+        return tuple((m.name, _address(m)) for m in live), tuple((m.name, m.info.generation) for m in live)
 
     @property
     def broadcasts_queued(self) -> int:

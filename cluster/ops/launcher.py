@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import secrets
 import shutil
 import signal
 import socket
@@ -23,7 +22,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from actors.app.loading import load_app
-from actors.rundir import RunDir
+from actors.rundir import RunDir, load_sealing
 from cluster.control.protocol import (
     ControlProtocolError,
     Request,
@@ -43,8 +42,8 @@ from cluster.layout.loader import load_layout
 from cluster.layout.model import Layout, NodeSpec
 from cluster.ops.control_client import ControlError, ControlRefused, request
 from cluster.ops.processes import node_process_alive, process_state
-from cluster.wire.keyring import Keyring
-from cluster.wire.seal import EPOCH_BITS, Sealing
+from cluster.wire.keyring import KeyringError
+from cluster.wire.seal import Sealing
 
 POLL_INTERVAL = 0.05
 
@@ -91,11 +90,11 @@ class Cluster:
     def sealing(self) -> Sealing | None:
         """This client's sealing for a sealed cluster (its layout names a keyring): made once, with an
         epoch of its own, so its requests are never taken for another life's."""
-        path = self.run_dir.keyring_for(self.layout)
-        if self._sealing is None and path is not None:
-            keyring = Keyring.from_text(path.read_text(encoding="utf-8"), str(path))
-            epoch = secrets.randbits(EPOCH_BITS)
-            self._sealing = Sealing.of(keyring, self.layout.cluster, epoch=epoch, max_epochs=1)
+        if self._sealing is None and (path := self.run_dir.keyring_for(self.layout)) is not None:
+            try:
+                self._sealing = load_sealing(path, self.layout.cluster, max_epochs=1)
+            except KeyringError as error:
+                raise ControlError(str(error)) from None
         return self._sealing
 
     @classmethod
@@ -390,8 +389,7 @@ def prepare(layout_path: Path, run_dir: RunDir | None = None) -> Cluster:
     run_dir.root.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(layout_path, run_dir.layout_file)
     run_dir.record_origin(layout_path)
-    if layout.keyring is None and layout.security != "none":
-        run_dir.ensure_keyring()  # sealed by default: the run's own key, kept for its restarts
+    run_dir.keyring_made_for(layout)  # sealed by default: the run's own key, kept for its restarts
     return Cluster(layout, run_dir)
 
 

@@ -457,15 +457,13 @@ class StateGossip:
         and a generation grows by one per start, so a clock more than `GENERATION_STEP_LIMIT` lives ahead
         of ours is refused as the store refuses such a generation; none above `LAMPORT_CEILING` is taken
         at all, so our own clock always has room for its writes."""
+        bound = min(LAMPORT_CEILING, self.clock.current + (GENERATION_STEP_LIMIT << 32))
         match message:
             case Pull(_, lamport, _, _):
-                times = [lamport]
+                return lamport > bound
             case PushPull(_, lamport, deltas, _) | Push(_, lamport, deltas):
-                times = [lamport, *(delta.through for delta in deltas), *(delta.floor for delta in deltas)]
-            case _:
-                return False
-        bound = min(LAMPORT_CEILING, self.clock.current + (GENERATION_STEP_LIMIT << 32))
-        return max(times) > bound
+                return lamport > bound or any(d.through > bound or d.floor > bound for d in deltas)
+        return False
 
     def _answer(
         self,
